@@ -1,0 +1,105 @@
+"""Serves a department's request topic: read, answer, reply, and only then commit (DESIGN.md §7)."""
+
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
+from kafka.consumer.fetcher import ConsumerRecord
+
+from connectors.runtime import Connector
+from protocol.envelope import SourceRequest, reply_address, reply_headers, utcnow
+from protocol.kafka_admin import ensure_topics
+from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
+
+log = logging.getLogger(__name__)
+
+# A request older than this was given up by its gateway long ago; answering it only adds load.
+STALE_AFTER = timedelta(minutes=2)
+
+
+class KafkaConnectorServer:
+    """Runs one connector against the broker until stopped."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        client_config: Mapping[str, Any],
+        *,
+        group_id: str | None = None,
+        request_partitions: int = 3,
+        reply_partitions: int = 12,
+    ) -> None:
+        self._connector = connector
+        self._config = dict(client_config)
+        self._topic = request_topic(connector.department)
+        self._group_id = group_id or f"shuyuan.connector.{connector.department}"
+        self._partitions = {self._topic: request_partitions, REPLY_TOPIC: reply_partitions, DLQ_TOPIC: 1}
+        self.ready = threading.Event()
+        self.handled = 0
+
+    def serve(self, stop: threading.Event) -> None:
+        """Poll, answer and commit until `stop` is set."""
+        ensure_topics(self._config, self._partitions)
+        producer = KafkaProducer(**self._config, acks="all", enable_idempotence=True, linger_ms=1)
+        consumer = KafkaConsumer(
+            self._topic,
+            **self._config,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+            fetch_max_wait_ms=10,
+        )
+        try:
+            while not stop.is_set():
+                batches = consumer.poll(timeout_ms=200)
+                if consumer.assignment():
+                    self.ready.set()
+                if not batches:
+                    continue
+                try:
+                    for records in batches.values():
+                        for record in records:
+                            self._answer(producer, record)
+                    producer.flush(timeout=30)
+                except Exception:
+                    # Nothing is committed: rewind so the batch is answered again (duplicates are harmless).
+                    log.exception("answering a batch failed; rewinding")
+                    for tp, records in batches.items():
+                        consumer.seek(tp, records[0].offset)
+                    continue
+                consumer.commit(
+                    {tp: OffsetAndMetadata(recs[-1].offset + 1, "", -1) for tp, recs in batches.items()}
+                )
+        finally:
+            consumer.close()
+            producer.close(timeout=5)
+            self._connector.close()
+
+    def _answer(self, producer: KafkaProducer, record: ConsumerRecord) -> None:
+        try:
+            request = SourceRequest.model_validate_json(record.value)
+            address = reply_address(record.headers)
+        except ValueError as exc:
+            log.warning(
+                "unreadable request at %s-%d@%d: %s", record.topic, record.partition, record.offset, exc
+            )
+            producer.send(
+                DLQ_TOPIC, value=record.value, headers=[*record.headers, ("dlq-reason", b"unparseable")]
+            )
+            return
+        if utcnow() - request.created_at > STALE_AFTER:
+            log.info("skipping stale request %s", request.message_id)
+            return
+        reply = self._connector.handle(request)
+        producer.send(
+            address.topic,
+            partition=address.partition,
+            value=reply.model_dump_json().encode(),
+            key=request.message_id.encode(),
+            headers=reply_headers(reply),
+        )
+        self.handled += 1

@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# Local Apache Kafka 4.x broker (KRaft, combined broker+controller, one node) for tests and benchmarks.
+#
+#   deploy/kafka.sh install   fetch the broker jars from Maven Central into deploy/kafka/lib (skipped when complete)
+#   deploy/kafka.sh start     install, format storage once, start the broker, wait until it serves requests
+#   deploy/kafka.sh stop      stop the broker this script started (pid file), wait for it to exit
+#   deploy/kafka.sh status    "running" (exit 0) or "not running" (exit 1)
+#
+# Environment: SHUYUAN_STATE_DIR (default <repo>/.state), SHUYUAN_KAFKA_PORT (9092),
+# SHUYUAN_KAFKA_CONTROLLER_PORT (9093), SHUYUAN_KAFKA_START_TIMEOUT (seconds, 90).
+set -euo pipefail
+
+DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(dirname "$DEPLOY_DIR")"
+KAFKA_HOME="$DEPLOY_DIR/kafka"
+POM="$KAFKA_HOME/pom.xml"
+LIB_DIR="$KAFKA_HOME/lib"
+STAMP="$LIB_DIR/.complete"
+
+STATE_ROOT="${SHUYUAN_STATE_DIR:-$REPO_ROOT/.state}"
+STATE="$STATE_ROOT/kafka"
+DATA_DIR="$STATE/data"
+LOG_DIR="$STATE/logs"
+PID_FILE="$STATE/kafka.pid"
+CONFIG="$STATE/server.properties"
+LOG4J_CONFIG="$STATE/log4j2.properties"
+TOOLS_LOG4J_CONFIG="$STATE/tools-log4j2.properties"
+CLUSTER_ID_FILE="$STATE/cluster.id"
+
+HOST=127.0.0.1
+PORT="${SHUYUAN_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${SHUYUAN_KAFKA_CONTROLLER_PORT:-9093}"
+START_TIMEOUT="${SHUYUAN_KAFKA_START_TIMEOUT:-90}"
+STOP_TIMEOUT=60
+NODE_ID=1
+
+log() { printf '[kafka] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+java_bin() {
+    if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+        printf '%s\n' "$JAVA_HOME/bin/java"
+    elif command -v java >/dev/null 2>&1; then
+        command -v java
+    else
+        return 1
+    fi
+}
+
+# Install a Debian package when a tool is missing (only possible as root).
+apt_install() {
+    [[ $EUID -eq 0 ]] || die "$1 is missing and this is not root: install Debian package(s) ${*:2} by hand"
+    command -v apt-get >/dev/null 2>&1 || die "$1 is missing and apt-get is not available"
+    log "$1 not found: installing Debian package(s) ${*:2}"
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${@:2}" >&2
+}
+
+ensure_java() {
+    if ! java_bin >/dev/null; then
+        apt_install java openjdk-17-jre-headless
+    fi
+    local java major
+    java="$(java_bin)" || die "java not found"
+    major="$("$java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')"
+    [[ "${major%%.*}" -ge 17 ]] 2>/dev/null || die "Kafka 4 needs Java 17 or newer, $java is ${major:-unknown}"
+}
+
+pom_sum() { sha256sum "$POM" | cut -d' ' -f1; }
+
+lib_complete() { [[ -f "$STAMP" && "$(cat "$STAMP")" == "$(pom_sum)" ]]; }
+
+cmd_install() {
+    lib_complete && return 0
+    mkdir -p "$STATE"
+    exec 8>"$STATE/install.lock"
+    flock 8
+    lib_complete && return 0          # another process installed while we waited
+    ensure_java
+    command -v mvn >/dev/null 2>&1 || apt_install mvn maven
+    local tmp="$KAFKA_HOME/lib.tmp.$$" t0=$SECONDS
+    rm -rf "$tmp"
+    log "fetching broker jars with Maven (pom sha256 $(pom_sum | cut -c1-12))"
+    if ! (cd "$KAFKA_HOME" && mvn -B -q dependency:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$tmp" >"$STATE/install.log" 2>&1); then
+        cat "$STATE/install.log" >&2
+        rm -rf "$tmp"
+        die "mvn dependency:copy-dependencies failed (output above, also in $STATE/install.log)"
+    fi
+    ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "mvn produced no kafka_2.13 jar"; }
+    pom_sum >"$tmp/.complete"
+    rm -rf "$LIB_DIR"
+    mv "$tmp" "$LIB_DIR"
+    log "installed $(find "$LIB_DIR" -name '*.jar' | wc -l) jars into ${LIB_DIR#"$REPO_ROOT"/} in $((SECONDS - t0)) s"
+}
+
+# --- process helpers -------------------------------------------------------------------------------
+
+# The pid from the pid file, if that process is alive and is our broker (guards against pid reuse).
+our_pid() {
+    [[ -f "$PID_FILE" ]] || return 1
+    local pid
+    pid="$(cat "$PID_FILE")"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [[ -r "/proc/$pid/cmdline" ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "kafka.Kafka $CONFIG" || return 1
+    printf '%s\n' "$pid"
+}
+
+# A real Kafka request without a JVM: ApiVersions v0 over bash's /dev/tcp; succeeds when the reply
+# carries our correlation id (any error code still means a Kafka broker answered on the port).
+kafka_answers() {
+    local reply
+    reply="$(
+        exec 2>/dev/null
+        exec 3<>"/dev/tcp/$HOST/$PORT" || exit 1
+        # size=10 | api_key=18 (ApiVersions) | api_version=0 | correlation_id=0x5359 | client_id=""
+        printf '\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x53\x59\x00\x00' >&3
+        timeout 3 head -c 8 <&3 | od -An -tx1 | tr -d ' \n'
+    )" || return 1
+    [[ "${reply:8:8}" == "00005359" ]]
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+run_tool() {
+    local java
+    java="$(java_bin)"
+    timeout 120 "$java" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+        -Dlog4j2.configurationFile="$TOOLS_LOG4J_CONFIG" -cp "$LIB_DIR/*" "$@"
+}
+
+# --- configuration ---------------------------------------------------------------------------------
+
+write_config() {
+    mkdir -p "$DATA_DIR" "$LOG_DIR"
+    cat >"$CONFIG" <<EOF
+# Generated by deploy/kafka.sh on every start; edit the script, not this file.
+process.roles=broker,controller
+node.id=$NODE_ID
+controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DATA_DIR
+
+# one node: replication factor 1 everywhere, few partitions for the internal topics (fast to create)
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=1
+
+# tests create their topics explicitly and must not wait for rebalances
+auto.create.topics.enable=false
+group.initial.rebalance.delay.ms=0
+delete.topic.enable=true
+
+num.network.threads=2
+num.io.threads=4
+log.retention.hours=24
+log.segment.bytes=104857600
+EOF
+    cat >"$LOG4J_CONFIG" <<EOF
+# Generated by deploy/kafka.sh: broker logs go to files in the state dir, nothing to the console.
+status = warn
+name = shuyuan-kafka
+
+appender.server.type = RollingFile
+appender.server.name = server
+appender.server.fileName = $LOG_DIR/server.log
+appender.server.filePattern = $LOG_DIR/server.log.%i
+appender.server.layout.type = PatternLayout
+appender.server.layout.pattern = [%d] %p %m (%c)%n
+appender.server.policies.type = Policies
+appender.server.policies.size.type = SizeBasedTriggeringPolicy
+appender.server.policies.size.size = 20MB
+appender.server.strategy.type = DefaultRolloverStrategy
+appender.server.strategy.max = 3
+
+rootLogger.level = INFO
+rootLogger.appenderRef.server.ref = server
+
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.network.name = kafka.network.RequestChannel\$
+logger.network.level = WARN
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+logger.authorizer.name = kafka.authorizer.logger
+logger.authorizer.level = WARN
+EOF
+    cat >"$TOOLS_LOG4J_CONFIG" <<'EOF'
+# Generated by deploy/kafka.sh: command-line tools log warnings to stderr only.
+status = warn
+appender.err.type = Console
+appender.err.name = err
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = err
+EOF
+}
+
+format_storage() {
+    # Once only. A changed controller port later is fine: the single voter re-elects itself and
+    # the quorum takes its new endpoint (checked with kafka-metadata-quorum describe --status).
+    [[ -f "$DATA_DIR/meta.properties" ]] && return 0
+    [[ -s "$CLUSTER_ID_FILE" ]] || run_tool kafka.tools.StorageTool random-uuid >"$CLUSTER_ID_FILE"
+    log "formatting KRaft storage (cluster id $(cat "$CLUSTER_ID_FILE"), standalone controller quorum)"
+    run_tool kafka.tools.StorageTool format --config "$CONFIG" --cluster-id "$(cat "$CLUSTER_ID_FILE")" \
+        --standalone --ignore-formatted >"$LOG_DIR/format.log" 2>&1 \
+        || { cat "$LOG_DIR/format.log" >&2; die "kafka-storage format failed"; }
+}
+
+fail_start() {
+    log "ERROR: $*"
+    local f
+    for f in "$LOG_DIR/server.log" "$LOG_DIR/kafka.out"; do
+        if [[ -s "$f" ]]; then
+            log "last 50 lines of $f:"
+            tail -n 50 "$f" >&2
+        fi
+    done
+    exit 1
+}
+
+# --- commands --------------------------------------------------------------------------------------
+
+cmd_start() {
+    if kafka_answers; then
+        log "already running on $HOST:$PORT"
+        return 0
+    fi
+    cmd_install
+    mkdir -p "$STATE"
+    exec 9>"$STATE/start.lock"
+    flock 9
+    if kafka_answers; then             # started by a concurrent caller while we waited for the lock
+        log "already running on $HOST:$PORT"
+        return 0
+    fi
+    ensure_java
+    local pid t0=$SECONDS
+    if pid="$(our_pid)"; then
+        log "broker pid $pid is up but not answering yet; waiting for it"
+    else
+        local p
+        for p in "$PORT" "$CONTROLLER_PORT"; do
+            port_in_use "$p" && die "port $HOST:$p is taken by another program (set SHUYUAN_KAFKA_PORT / SHUYUAN_KAFKA_CONTROLLER_PORT)"
+        done
+        write_config
+        format_storage
+        local java
+        java="$(java_bin)"
+        : >"$LOG_DIR/kafka.out"
+        log "starting broker on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT), state in $STATE"
+        # setsid: the broker outlives this shell and ignores the caller's Ctrl-C; exec keeps the pid.
+        setsid nohup "$java" -Xmx512m -Xms512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+            -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+            -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+            -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
+            -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG" </dev/null >>"$LOG_DIR/kafka.out" 2>&1 &
+        pid=$!
+        printf '%s\n' "$pid" >"$PID_FILE"
+    fi
+    # Wait until the broker answers a Kafka request on its port (it opens the port once unfenced).
+    while ! kafka_answers; do
+        kill -0 "$pid" 2>/dev/null || fail_start "broker process $pid exited during start-up"
+        ((SECONDS - t0 < START_TIMEOUT)) || fail_start "broker did not answer on $HOST:$PORT within $START_TIMEOUT s"
+        sleep 0.3
+    done
+    # One end-to-end metadata round trip through the admin client before declaring it ready.
+    local out
+    if ! out="$(run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$PORT" --list 2>&1)"; then
+        printf '%s\n' "$out" >&2
+        fail_start "broker answers on $HOST:$PORT but listing topics failed"
+    fi
+    log "ready on $HOST:$PORT (pid $pid) after $((SECONDS - t0)) s"
+}
+
+cmd_stop() {
+    local pid
+    if ! pid="$(our_pid)"; then
+        rm -f "$PID_FILE"
+        if kafka_answers; then
+            log "not stopped: the broker on $HOST:$PORT was not started by this script (no pid file in $STATE)"
+        else
+            log "not running"
+        fi
+        return 0
+    fi
+    log "stopping broker (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    local t0=$SECONDS
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS - t0 >= STOP_TIMEOUT)); then
+            log "broker did not exit within $STOP_TIMEOUT s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+            sleep 0.5
+            break
+        fi
+        sleep 0.2
+    done
+    rm -f "$PID_FILE"
+    log "stopped after $((SECONDS - t0)) s"
+}
+
+cmd_status() {
+    local pid
+    if kafka_answers; then
+        if pid="$(our_pid)"; then
+            echo "[kafka] running on $HOST:$PORT (pid $pid, state $STATE)"
+        else
+            echo "[kafka] running on $HOST:$PORT (not started by this script)"
+        fi
+        return 0
+    fi
+    if pid="$(our_pid)"; then
+        echo "[kafka] not running: pid $pid exists but does not answer on $HOST:$PORT"
+    else
+        echo "[kafka] not running"
+    fi
+    return 1
+}
+
+case "${1:-}" in
+    install) cmd_install ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    *)
+        echo "usage: $0 {install|start|stop|status}" >&2
+        exit 2
+        ;;
+esac

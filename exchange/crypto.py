@@ -1,0 +1,29 @@
+"""Platform-key cryptography of the gateway: blind indexes and at-rest sealing of stored answers."""
+
+import hashlib
+import hmac
+import os
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+class PlatformKeys:
+    """Keys derived from the platform secret, one per purpose."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._index_key = hmac.new(secret, b"shuyuan/blind-index/v1", hashlib.sha256).digest()
+        self._seal = AESGCM(hmac.new(secret, b"shuyuan/at-rest/v1", hashlib.sha256).digest())
+
+    def blind_index(self, subject_type: str, subject_id: str) -> str:
+        """HMAC-SHA256 of the canonical identifier: joins records about a subject without storing it."""
+        msg = f"{subject_type}:{subject_id}".encode()
+        return hmac.new(self._index_key, msg, hashlib.sha256).hexdigest()
+
+    def seal(self, plaintext: bytes, *, context: bytes) -> bytes:
+        """AES-256-GCM with a random nonce, bound to a context (e.g. the query id)."""
+        nonce = os.urandom(12)
+        return nonce + self._seal.encrypt(nonce, plaintext, context)
+
+    def unseal(self, sealed: bytes, *, context: bytes) -> bytes:
+        """Reverse seal(); raises if the data or its context was changed."""
+        return self._seal.decrypt(sealed[:12], sealed[12:], context)

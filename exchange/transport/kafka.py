@@ -1,0 +1,148 @@
+"""Request-reply over Apache Kafka (DESIGN.md §7).
+
+Each gateway instance reads only its own partition(s) of the reply topic and names its reply
+partition in every request's headers, as Spring's ReplyingKafkaTemplate does, so any number of
+gateway instances can share one reply topic without a consumer group rebalance losing replies.
+"""
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from exchange.transport.base import SourceTimeout, SourceUnavailable, Transport
+from protocol.envelope import ReplyAddress, SourceReply, SourceRequest, header, request_headers
+from protocol.kafka_admin import ensure_topics
+from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
+
+log = logging.getLogger(__name__)
+
+
+class KafkaTransport(Transport):
+    """Publishes requests to `shuyuan.req.<dept>` and matches replies by correlation id."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        *,
+        reply_partition: int,
+        reply_partitions: int = 12,
+        request_partitions: int = 3,
+    ) -> None:
+        if not 0 <= reply_partition < reply_partitions:
+            raise ValueError("reply_partition must be within the reply topic's partitions")
+        self._config = dict(client_config)
+        self._reply = ReplyAddress(topic=REPLY_TOPIC, partition=reply_partition)
+        self._reply_partitions = reply_partitions
+        self._request_partitions = request_partitions
+        self._pending: dict[str, asyncio.Future[SourceReply]] = {}
+        self._known_topics: set[str] = set()
+        self._producer: KafkaProducer | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    async def start(self, departments: list[str]) -> None:
+        """Create the topics, start the producer and the reply reader."""
+        self._loop = asyncio.get_running_loop()
+        await asyncio.to_thread(self._start_blocking, departments)
+
+    def _start_blocking(self, departments: list[str]) -> None:
+        topics = {REPLY_TOPIC: self._reply_partitions, DLQ_TOPIC: 1}
+        topics |= {request_topic(d): self._request_partitions for d in departments}
+        ensure_topics(self._config, topics)
+        self._known_topics |= set(topics)
+        self._producer = KafkaProducer(
+            **self._config, acks="all", enable_idempotence=True, linger_ms=1, allow_auto_create_topics=False
+        )
+        consumer = KafkaConsumer(
+            **self._config, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=10
+        )
+        partition = TopicPartition(self._reply.topic, self._reply.partition)
+        consumer.assign([partition])
+        consumer.seek_to_end(partition)
+        consumer.position(partition)  # resolve the end offset now, before any request can be answered
+        self._consumer = consumer
+        self._thread = threading.Thread(target=self._read_replies, name="shuyuan-replies", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Stop reading replies, flush and close."""
+        self._stopping.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5)
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.close, 5)
+        for future in self._pending.values():
+            future.cancel()
+
+    async def request(
+        self, request: SourceRequest, *, timeout: float, key: bytes | None = None
+    ) -> SourceReply:
+        """Publish the request (keyed by the subject's blind index) and wait for the reply, or time out."""
+        if self._producer is None or self._loop is None:
+            raise SourceUnavailable("transport not started")
+        topic = request_topic(request.source)
+        if topic not in self._known_topics:
+            await asyncio.to_thread(ensure_topics, self._config, {topic: self._request_partitions})
+            self._known_topics.add(topic)
+        future: asyncio.Future[SourceReply] = self._loop.create_future()
+        self._pending[request.message_id] = future
+        try:
+            self._producer.send(
+                topic,
+                value=request.model_dump_json().encode(),
+                key=key,
+                headers=request_headers(request, self._reply),
+            )
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as exc:
+            raise SourceTimeout(request.source) from exc
+        except SourceTimeout:
+            raise
+        except Exception as exc:
+            raise SourceUnavailable(f"{request.source}: {type(exc).__name__}") from exc
+        finally:
+            self._pending.pop(request.message_id, None)
+
+    def _read_replies(self) -> None:
+        assert self._consumer is not None and self._loop is not None
+        while not self._stopping.is_set():
+            try:
+                batches = self._consumer.poll(timeout_ms=100)
+            except Exception:
+                log.exception("reply poll failed; retrying")
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._deliver(record.value, record.headers)
+        self._consumer.close()
+
+    def _deliver(self, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        correlation_id = header(headers, "correlation-id")
+        future = self._pending.get(correlation_id or "")
+        if future is None:
+            return  # a late reply after its deadline, or a duplicate: harmless
+        try:
+            reply = SourceReply.model_validate_json(value)
+        except ValueError:
+            log.warning("unparseable reply for %s", correlation_id)
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_fail, future, SourceUnavailable("unparseable reply"))
+            return
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, future, reply)
+
+
+def _resolve(future: asyncio.Future[SourceReply], reply: SourceReply) -> None:
+    if not future.done():
+        future.set_result(reply)
+
+
+def _fail(future: asyncio.Future[SourceReply], exc: Exception) -> None:
+    if not future.done():
+        future.set_exception(exc)

@@ -1,0 +1,126 @@
+"""Messages between the gateway and source departments, and their Kafka framing.
+
+Headers carry routing metadata (DESIGN.md §7); the value is JSON validated by pydantic.
+Never pickle: a message must be readable by any department's stack.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.identifiers import SubjectType
+
+SCHEMA_VERSION = "1"
+
+AnswerStatus = Literal["ok", "not_found", "failed"]
+
+
+def new_message_id() -> str:
+    """A fresh, globally unique message id."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class Subject(BaseModel):
+    """Whom the data is about."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: SubjectType
+    id: str
+
+
+class SourceRequest(BaseModel):
+    """One request from the gateway to one source department, for the allowed elements only."""
+
+    model_config = ConfigDict(extra="forbid")
+    message_id: str = Field(default_factory=new_message_id)
+    query_id: str
+    consumer: str
+    source: str
+    subject: Subject
+    elements: list[str]
+    service_item: str
+    case_no: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ElementAnswer(BaseModel):
+    """A source's answer for one element."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    status: AnswerStatus
+    value: Any = None
+    reason: str | None = None
+
+
+class SourceReply(BaseModel):
+    """A source department's reply to one SourceRequest."""
+
+    model_config = ConfigDict(extra="forbid")
+    message_id: str = Field(default_factory=new_message_id)
+    correlation_id: str
+    source: str
+    answers: list[ElementAnswer]
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReplyAddress(BaseModel):
+    """Where a reply must go: the requesting gateway instance's own reply partition."""
+
+    topic: str
+    partition: int
+
+
+Headers = list[tuple[str, bytes]]
+
+
+def request_headers(req: SourceRequest, reply_to: ReplyAddress) -> Headers:
+    """Kafka headers for a request."""
+    return [
+        ("message-id", req.message_id.encode()),
+        ("correlation-id", req.message_id.encode()),
+        ("type", b"source.request"),
+        ("schema-version", SCHEMA_VERSION.encode()),
+        ("sender", b"gateway"),
+        ("recipient", req.source.encode()),
+        ("created-at", req.created_at.isoformat().encode()),
+        ("reply-topic", reply_to.topic.encode()),
+        ("reply-partition", str(reply_to.partition).encode()),
+    ]
+
+
+def reply_headers(rep: SourceReply) -> Headers:
+    """Kafka headers for a reply."""
+    return [
+        ("message-id", rep.message_id.encode()),
+        ("correlation-id", rep.correlation_id.encode()),
+        ("type", b"source.reply"),
+        ("schema-version", SCHEMA_VERSION.encode()),
+        ("sender", rep.source.encode()),
+        ("recipient", b"gateway"),
+        ("created-at", rep.created_at.isoformat().encode()),
+    ]
+
+
+def header(headers: Headers | None, name: str) -> str | None:
+    """The first value of a header, decoded, or None."""
+    for key, value in headers or ():
+        if key == name:
+            return value.decode("utf-8", errors="replace") if value is not None else None
+    return None
+
+
+def reply_address(headers: Headers | None) -> ReplyAddress:
+    """Read the reply address from request headers; ValueError when missing or bad."""
+    topic = header(headers, "reply-topic")
+    partition = header(headers, "reply-partition")
+    if not topic or partition is None or not partition.isdigit():
+        raise ValueError("request has no valid reply-topic/reply-partition headers")
+    return ReplyAddress(topic=topic, partition=int(partition))

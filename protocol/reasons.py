@@ -1,0 +1,46 @@
+"""Reason codes of the API contract (DESIGN.md §6): stable, documented, tested."""
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a request or an element was denied or not answered; the order is the order of checks."""
+
+    INVALID_REQUEST = "invalid_request"
+    INVALID_SUBJECT_ID = "invalid_subject_id"
+    UNAUTHENTICATED = "unauthenticated"
+    CLIENT_DISABLED = "client_disabled"
+    UNKNOWN_ELEMENT = "unknown_element"
+    RETIRED_ELEMENT = "retired_element"
+    UNKNOWN_PURPOSE = "unknown_purpose"
+    NOT_NECESSARY_FOR_PURPOSE = "not_necessary_for_purpose"
+    NOT_SHARED = "not_shared"
+    NO_AGREEMENT = "no_agreement"
+    AGREEMENT_EXPIRED = "agreement_expired"
+    RATE_LIMITED = "rate_limited"
+    SOURCE_UNAVAILABLE = "source_unavailable"
+    SOURCE_TIMEOUT = "source_timeout"
+    NOT_FOUND = "not_found"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
+    CONFLICT = "conflict"
+
+
+REASON_TITLES: dict[Reason, str] = {
+    Reason.INVALID_REQUEST: "The request is malformed",
+    Reason.INVALID_SUBJECT_ID: "The subject identifier is invalid",
+    Reason.UNAUTHENTICATED: "The caller is not authenticated",
+    Reason.CLIENT_DISABLED: "The calling department or system is disabled",
+    Reason.UNKNOWN_ELEMENT: "No such data element in the registry",
+    Reason.RETIRED_ELEMENT: "The data element is retired or superseded",
+    Reason.UNKNOWN_PURPOSE: "No such service item",
+    Reason.NOT_NECESSARY_FOR_PURPOSE: "The service item does not need this element",
+    Reason.NOT_SHARED: "The element is not shared (不予共享)",
+    Reason.NO_AGREEMENT: "Conditional element without an approved sharing agreement",
+    Reason.AGREEMENT_EXPIRED: "The sharing agreement is no longer valid",
+    Reason.RATE_LIMITED: "Too many requests",
+    Reason.SOURCE_UNAVAILABLE: "The source department could not answer",
+    Reason.SOURCE_TIMEOUT: "The source department did not answer in time",
+    Reason.NOT_FOUND: "The source holds no such record",
+    Reason.AUDIT_UNAVAILABLE: "The audit log cannot be written; nothing is released",
+    Reason.CONFLICT: "The resource already exists or the idempotency key was reused",
+}

@@ -1,0 +1,77 @@
+"""A read-only snapshot of the registry, for deciding queries without touching the database."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from registry.agreements.models import SharingAgreement
+from registry.departments.models import Department
+from registry.elements.models import DataElement
+from registry.service_items.models import Material, MaterialElement, ServiceItem
+
+
+@dataclass(frozen=True, slots=True)
+class ElementView:
+    """What the gateway needs to know of an element."""
+
+    code: str
+    source: str
+    subject_type: str
+    sharing_type: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementView:
+    """One agreement's state and validity window."""
+
+    status: str
+    valid_from: datetime
+    valid_until: datetime
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The registry as of one moment."""
+
+    departments: dict[str, str] = field(default_factory=dict)  # code -> status
+    elements: dict[str, ElementView] = field(default_factory=dict)
+    item_elements: dict[str, frozenset[str]] = field(default_factory=dict)  # service item -> needed elements
+    agreements: dict[tuple[str, str, str], tuple[AgreementView, ...]] = field(default_factory=dict)
+
+
+def load_catalogue(engine: Engine) -> Catalogue:
+    """Read the whole registry into a Catalogue (a few thousand rows: fine to reload on change)."""
+    with Session(engine) as session:
+        depts = {d.id: d for d in session.exec(select(Department))}
+        elements = {e.id: e for e in session.exec(select(DataElement))}
+        items = {i.id: i for i in session.exec(select(ServiceItem))}
+        needed: dict[str, set[str]] = {i.code: set() for i in items.values()}
+        for material, link in session.exec(
+            select(Material, MaterialElement).join(
+                MaterialElement, MaterialElement.material_id == Material.id
+            )  # type: ignore[arg-type]
+        ):
+            needed[items[material.service_item_id].code].add(elements[link.element_id].code)
+        agreements: dict[tuple[str, str, str], list[AgreementView]] = defaultdict(list)
+        for a in session.exec(select(SharingAgreement)):
+            key = (
+                depts[a.consumer_department_id].code,
+                elements[a.element_id].code,
+                items[a.service_item_id].code,
+            )
+            agreements[key].append(AgreementView(a.status, a.valid_from, a.valid_until))
+    return Catalogue(
+        departments={d.code: d.status for d in depts.values()},
+        elements={
+            e.code: ElementView(
+                e.code, depts[e.source_department_id].code, e.subject_type, e.sharing_type, e.status
+            )
+            for e in elements.values()
+        },
+        item_elements={code: frozenset(codes) for code, codes in needed.items()},
+        agreements={k: tuple(v) for k, v in agreements.items()},
+    )

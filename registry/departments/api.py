@@ -1,0 +1,34 @@
+"""REST API of departments."""
+
+from fastapi import APIRouter, status
+
+from registry.departments import service
+from registry.departments.models import DepartmentCreate, DepartmentRead
+from registry.deps import SessionDep
+from registry.pagination import Page, PageDep
+
+router = APIRouter(prefix="/v1/departments", tags=["registry: departments"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DepartmentRead)
+def create_department(body: DepartmentCreate, session: SessionDep) -> DepartmentRead:
+    """Register a department."""
+    return DepartmentRead.model_validate(
+        service.create(session=session, department_in=body), from_attributes=True
+    )
+
+
+@router.get("", response_model=Page[DepartmentRead])
+def list_departments(session: SessionDep, page: PageDep) -> Page[DepartmentRead]:
+    """List departments by code."""
+    rows, total = service.list_(session=session, page=page)
+    items = [DepartmentRead.model_validate(r, from_attributes=True) for r in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{code}", response_model=DepartmentRead)
+def read_department(code: str, session: SessionDep) -> DepartmentRead:
+    """Read one department."""
+    return DepartmentRead.model_validate(
+        service.get_by_code_or_raise(session=session, code=code), from_attributes=True
+    )

@@ -1,0 +1,35 @@
+"""Alembic environment of the registry's tables (version table `registry_alembic_version`)."""
+
+from typing import Any
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import registry.models  # noqa: F401  (registers every registry table on the metadata)
+
+REGISTRY_TABLES = frozenset(
+    {"department", "data_element", "service_item", "material", "material_element", "sharing_agreement"}
+)
+
+
+def _ours(obj: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any) -> bool:
+    return type_ != "table" or name in REGISTRY_TABLES
+
+
+def run_migrations_online() -> None:
+    """Migrate using the engine the caller put on the config."""
+    engine = context.config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=SQLModel.metadata,
+            include_object=_ours,
+            version_table="registry_alembic_version",
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

@@ -1,0 +1,88 @@
+"""Service item rules: materials and the elements that replace them."""
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from protocol.errors import Conflict, InvalidRequest, NotFound
+from registry.departments import service as departments
+from registry.departments.models import Department
+from registry.elements import service as elements
+from registry.elements.models import DataElement
+from registry.pagination import PageParams
+from registry.service_items.models import (
+    Material,
+    MaterialElement,
+    MaterialIn,
+    ServiceItem,
+    ServiceItemCreate,
+    ServiceItemRead,
+)
+
+
+def get_by_code(*, session: Session, code: str) -> ServiceItem | None:
+    """Return the service item with this code, or None."""
+    return session.exec(select(ServiceItem).where(ServiceItem.code == code)).first()
+
+
+def get_by_code_or_raise(*, session: Session, code: str) -> ServiceItem:
+    """Return the service item with this code, or raise NotFound."""
+    item = get_by_code(session=session, code=code)
+    if item is None:
+        raise NotFound(f"no service item with code {code[:64]!r}")
+    return item
+
+
+def create(*, session: Session, item_in: ServiceItemCreate) -> ServiceItem:
+    """Register a service item with its materials, each mapped to existing elements."""
+    if get_by_code(session=session, code=item_in.code) is not None:
+        raise Conflict(f"service item {item_in.code!r} already exists")
+    names = [m.name for m in item_in.materials]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("material names must be unique within a service item")
+    handler = departments.get_by_code_or_raise(session=session, code=item_in.handling_department)
+    item = ServiceItem(code=item_in.code, name=item_in.name, handling_department_id=handler.id)  # type: ignore[arg-type]
+    session.add(item)
+    session.flush()
+    for position, material_in in enumerate(item_in.materials):
+        material = Material(service_item_id=item.id, name=material_in.name, position=position)  # type: ignore[arg-type]
+        session.add(material)
+        session.flush()
+        for code in dict.fromkeys(material_in.elements):
+            element = elements.get_by_code(session=session, code=code)
+            if element is None:
+                raise InvalidRequest(f"material {material_in.name!r} names unknown element {code[:80]!r}")
+            session.add(MaterialElement(material_id=material.id, element_id=element.id))  # type: ignore[arg-type]
+    session.flush()
+    return item
+
+
+def to_read(*, session: Session, item: ServiceItem) -> ServiceItemRead:
+    """The API view of a service item with its materials."""
+    handler = session.get(Department, item.handling_department_id)
+    assert handler is not None
+    rows = session.exec(
+        select(Material, DataElement.code)
+        .join(MaterialElement, MaterialElement.material_id == Material.id, isouter=True)  # type: ignore[arg-type]
+        .join(DataElement, DataElement.id == MaterialElement.element_id, isouter=True)  # type: ignore[arg-type]
+        .where(Material.service_item_id == item.id)
+        .order_by(Material.position, DataElement.code)
+    ).all()
+    materials: dict[int, MaterialIn] = {}
+    for material, code in rows:
+        m = materials.setdefault(material.id, MaterialIn(name=material.name, elements=[]))  # type: ignore[index]
+        if code is not None:
+            m.elements.append(code)
+    return ServiceItemRead(
+        code=item.code,
+        name=item.name,
+        handling_department=handler.code,
+        materials=list(materials.values()),
+        created_at=item.created_at,
+    )
+
+
+def list_(*, session: Session, page: PageParams) -> tuple[list[ServiceItem], int]:
+    """A page of service items by code, and the total."""
+    total = session.exec(select(func.count()).select_from(ServiceItem)).one()
+    rows = session.exec(select(ServiceItem).order_by(ServiceItem.code).offset(page.offset).limit(page.limit))
+    return list(rows), total

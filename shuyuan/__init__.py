@@ -1,0 +1,1 @@
+"""Shuyuan (数源): the command line and the composition of the whole system."""

@@ -1,0 +1,5 @@
+"""`python -m shuyuan`."""
+
+from shuyuan.cli import main
+
+main()

@@ -1,0 +1,272 @@
+"""The sample registry: departments, elements, service items and agreements of SCENARIOS.md.
+
+Codes are stable: the demo, the tests and the benchmarks name them.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from protocol.envelope import utcnow
+from registry.agreements import service as agreements
+from registry.agreements.models import AgreementCreate
+from registry.db import unit_of_work
+from registry.departments import service as departments
+from registry.departments.models import Department, DepartmentCreate
+from registry.elements import service as elements
+from registry.elements.models import ElementCreate
+from registry.service_items import service as service_items
+from registry.service_items.models import MaterialIn, ServiceItemCreate
+
+DEPARTMENTS = [
+    ("psb", "公安局", "Public Security Bureau"),
+    ("hrss", "人力资源和社会保障局", "Human Resources and Social Security Bureau"),
+    ("amr", "市场监督管理局", "Administration for Market Regulation"),
+    ("xzsp", "行政审批局", "Administrative Approval Bureau"),
+    ("zjj", "住房和城乡建设局", "Housing and Urban-Rural Development Bureau"),
+]
+
+P, E = "person", "enterprise"
+# code, zh, en, subject, source, value type, sensitivity, sharing type
+ELEMENTS: list[tuple[str, str, str, str, str, str, str, str]] = [
+    ("person.name", "姓名", "Name", P, "psb", "string", "sensitive_personal", "unconditional"),
+    ("person.gender", "性别", "Gender", P, "psb", "string", "sensitive_personal", "unconditional"),
+    (
+        "person.birth_date",
+        "出生日期",
+        "Date of birth",
+        P,
+        "psb",
+        "date",
+        "sensitive_personal",
+        "unconditional",
+    ),
+    ("person.ethnicity", "民族", "Ethnicity", P, "psb", "string", "sensitive_personal", "unconditional"),
+    (
+        "person.registered_address",
+        "户籍地址",
+        "Registered address",
+        P,
+        "psb",
+        "string",
+        "sensitive_personal",
+        "unconditional",
+    ),
+    (
+        "person.household_members",
+        "户成员",
+        "Household members",
+        P,
+        "psb",
+        "json",
+        "sensitive_personal",
+        "unconditional",
+    ),
+    (
+        "person.criminal_record",
+        "违法犯罪记录",
+        "Criminal record",
+        P,
+        "psb",
+        "json",
+        "restricted",
+        "not_shared",
+    ),
+    (
+        "person.si_status",
+        "参保状态",
+        "Social insurance status",
+        P,
+        "hrss",
+        "string",
+        "internal",
+        "unconditional",
+    ),
+    (
+        "person.si_contribution_base",
+        "缴费基数",
+        "Contribution base",
+        P,
+        "hrss",
+        "number",
+        "sensitive_personal",
+        "conditional",
+    ),
+    (
+        "person.si_months_paid",
+        "累计缴费月数",
+        "Months of contributions",
+        P,
+        "hrss",
+        "integer",
+        "sensitive_personal",
+        "conditional",
+    ),
+    ("person.employer_name", "参保单位", "Employer", P, "hrss", "string", "internal", "unconditional"),
+    ("enterprise.name", "企业名称", "Enterprise name", E, "amr", "string", "public", "unconditional"),
+    (
+        "enterprise.legal_representative",
+        "法定代表人",
+        "Legal representative",
+        E,
+        "amr",
+        "string",
+        "public",
+        "unconditional",
+    ),
+    ("enterprise.type", "企业类型", "Enterprise type", E, "amr", "string", "public", "unconditional"),
+    (
+        "enterprise.registered_capital",
+        "注册资本",
+        "Registered capital",
+        E,
+        "amr",
+        "string",
+        "public",
+        "unconditional",
+    ),
+    (
+        "enterprise.established_on",
+        "成立日期",
+        "Date established",
+        E,
+        "amr",
+        "date",
+        "public",
+        "unconditional",
+    ),
+    (
+        "enterprise.business_scope",
+        "经营范围",
+        "Business scope",
+        E,
+        "amr",
+        "string",
+        "public",
+        "unconditional",
+    ),
+    ("enterprise.address", "住所", "Registered address", E, "amr", "string", "public", "unconditional"),
+    ("enterprise.status", "登记状态", "Registration status", E, "amr", "string", "public", "unconditional"),
+]
+
+HOUSING_ITEM = "330100-GZF-001"
+SOLE_TRADER_ITEM = "330100-GTH-001"
+FOOD_LICENCE_ITEM = "330100-SPJY-001"
+
+SERVICE_ITEMS: list[dict[str, Any]] = [
+    {
+        "code": HOUSING_ITEM,
+        "name": "公共租赁住房申请",
+        "handling_department": "zjj",
+        "materials": [
+            {"name": "申请人身份证复印件", "elements": ["person.name", "person.registered_address"]},
+            {"name": "户口簿复印件", "elements": ["person.household_members"]},
+            {
+                "name": "收入证明",
+                "elements": [
+                    "person.si_status",
+                    "person.si_contribution_base",
+                    "person.si_months_paid",
+                    "person.employer_name",
+                ],
+            },
+        ],
+    },
+    {
+        "code": SOLE_TRADER_ITEM,
+        "name": "个体工商户设立登记",
+        "handling_department": "xzsp",
+        "materials": [
+            {
+                "name": "经营者身份证复印件",
+                "elements": [
+                    "person.name",
+                    "person.gender",
+                    "person.birth_date",
+                    "person.registered_address",
+                ],
+            },
+        ],
+    },
+    {
+        "code": FOOD_LICENCE_ITEM,
+        "name": "食品经营许可",
+        "handling_department": "xzsp",
+        "materials": [
+            {
+                "name": "营业执照副本",
+                "elements": [
+                    "enterprise.name",
+                    "enterprise.legal_representative",
+                    "enterprise.status",
+                    "enterprise.address",
+                    "enterprise.business_scope",
+                ],
+            },
+        ],
+    },
+]
+
+# 住建局 holds agreements for the income proxies, for public rental housing only (SCENARIOS.md C).
+AGREEMENTS = [
+    ("zjj", "person.si_contribution_base", HOUSING_ITEM, "《公共租赁住房管理办法》第七条"),
+    ("zjj", "person.si_months_paid", HOUSING_ITEM, "《公共租赁住房管理办法》第七条"),
+]
+
+
+def is_seeded(session: Session) -> bool:
+    """True when the sample departments are already there."""
+    return session.exec(select(Department).where(Department.code == "psb")).first() is not None
+
+
+def seed(engine: Engine) -> bool:
+    """Load the sample registry into an empty database; returns False if it was already there."""
+    with unit_of_work(engine) as session:
+        if is_seeded(session):
+            return False
+        for code, name, name_en in DEPARTMENTS:
+            departments.create(
+                session=session, department_in=DepartmentCreate(code=code, name=name, name_en=name_en)
+            )
+        for code, zh, en, subject, source, value_type, sensitivity, sharing in ELEMENTS:
+            elements.create(
+                session=session,
+                element_in=ElementCreate(
+                    code=code,
+                    name_zh=zh,
+                    name_en=en,
+                    subject_type=subject,
+                    source=source,  # type: ignore[arg-type]
+                    value_type=value_type,
+                    sensitivity=sensitivity,
+                    sharing_type=sharing,  # type: ignore[arg-type]
+                    status="standard",
+                ),
+            )
+        for item in SERVICE_ITEMS:
+            service_items.create(
+                session=session,
+                item_in=ServiceItemCreate(
+                    code=item["code"],
+                    name=item["name"],
+                    handling_department=item["handling_department"],
+                    materials=[MaterialIn(**m) for m in item["materials"]],
+                ),
+            )
+        now = utcnow()
+        for consumer, element, item_code, basis in AGREEMENTS:
+            agreements.create(
+                session=session,
+                agreement_in=AgreementCreate(
+                    consumer=consumer,
+                    element=element,
+                    service_item=item_code,
+                    legal_basis=basis,
+                    valid_from=now - timedelta(days=1),
+                    valid_until=now + timedelta(days=365),
+                    status="approved",
+                ),
+            )
+    return True
