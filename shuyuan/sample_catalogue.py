@@ -7,14 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
 
 from protocol.envelope import utcnow
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate
 from registry.db import unit_of_work
 from registry.departments import service as departments
-from registry.departments.models import Department, DepartmentCreate
+from registry.departments.models import DepartmentCreate
 from registry.elements import service as elements
 from registry.elements.models import ElementCreate
 from registry.service_items import service as service_items
@@ -216,57 +215,54 @@ AGREEMENTS = [
 ]
 
 
-def is_seeded(session: Session) -> bool:
-    """True when the sample departments are already there."""
-    return session.exec(select(Department).where(Department.code == "psb")).first() is not None
+def seed(engine: Engine, *, department_suffix: str = "") -> bool:
+    """Load the sample registry into an empty database; returns False if it was already there.
 
+    `department_suffix` renames every department (psb -> psb_x1), so several copies of the sample
+    can share one broker without sharing topics.
+    """
 
-def seed(engine: Engine) -> bool:
-    """Load the sample registry into an empty database; returns False if it was already there."""
+    def dept(code: str) -> str:
+        return f"{code}{department_suffix}"
+
     with unit_of_work(engine) as session:
-        if is_seeded(session):
+        if departments.get_by_code(session=session, code=dept("psb")) is not None:
             return False
         for code, name, name_en in DEPARTMENTS:
             departments.create(
-                session=session, department_in=DepartmentCreate(code=code, name=name, name_en=name_en)
+                session=session, department_in=DepartmentCreate(code=dept(code), name=name, name_en=name_en)
             )
         for code, zh, en, subject, source, value_type, sensitivity, sharing in ELEMENTS:
-            elements.create(
-                session=session,
-                element_in=ElementCreate(
-                    code=code,
-                    name_zh=zh,
-                    name_en=en,
-                    subject_type=subject,
-                    source=source,  # type: ignore[arg-type]
-                    value_type=value_type,
-                    sensitivity=sensitivity,
-                    sharing_type=sharing,  # type: ignore[arg-type]
-                    status="standard",
-                ),
+            element_in = ElementCreate(
+                code=code,
+                name_zh=zh,
+                name_en=en,
+                subject_type=subject,
+                source=dept(source),  # type: ignore[arg-type]
+                value_type=value_type,
+                sensitivity=sensitivity,
+                sharing_type=sharing,  # type: ignore[arg-type]
+                status="standard",
             )
+            elements.create(session=session, element_in=element_in)
         for item in SERVICE_ITEMS:
-            service_items.create(
-                session=session,
-                item_in=ServiceItemCreate(
-                    code=item["code"],
-                    name=item["name"],
-                    handling_department=item["handling_department"],
-                    materials=[MaterialIn(**m) for m in item["materials"]],
-                ),
+            item_in = ServiceItemCreate(
+                code=item["code"],
+                name=item["name"],
+                handling_department=dept(item["handling_department"]),
+                materials=[MaterialIn(**m) for m in item["materials"]],
             )
+            service_items.create(session=session, item_in=item_in)
         now = utcnow()
         for consumer, element, item_code, basis in AGREEMENTS:
-            agreements.create(
-                session=session,
-                agreement_in=AgreementCreate(
-                    consumer=consumer,
-                    element=element,
-                    service_item=item_code,
-                    legal_basis=basis,
-                    valid_from=now - timedelta(days=1),
-                    valid_until=now + timedelta(days=365),
-                    status="approved",
-                ),
+            agreement_in = AgreementCreate(
+                consumer=dept(consumer),
+                element=element,
+                service_item=item_code,
+                legal_basis=basis,
+                valid_from=now - timedelta(days=1),
+                valid_until=now + timedelta(days=365),
+                status="approved",
             )
+            agreements.create(session=session, agreement_in=agreement_in)
     return True

@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make run` (embedded exchange) and `make test` (the whole suite
+# against a real Kafka broker and a real PostgreSQL, both started here if not already running).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install run test test-unit lint services services-stop bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/shuyuan run --host $(HOST) --port $(PORT)
+
+services:
+	deploy/services.sh start
+
+services-stop:
+	deploy/services.sh stop
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install services
+	$(BIN)/ruff check .
+	eval "$$(deploy/services.sh env)" && SHUYUAN_REQUIRE_SERVICES=1 $(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest -m "not integration and not e2e"
+
+bench: install services
+	eval "$$(deploy/services.sh env)" && $(BIN)/python bench/query_bench.py
+
+clean:
+	rm -rf var .pytest_cache tests/artifacts
