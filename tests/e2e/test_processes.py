@@ -39,28 +39,49 @@ def processes(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     out = log.open("wb")
-    return subprocess.Popen([sys.executable, "-m", "shuyuan", *args], cwd=ROOT, env=env, stdout=out,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "shuyuan", *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+    )
 
 
 def test_gateway_and_connectors_as_processes(
     pg_database: str, kafka_bootstrap: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
     env = os.environ | {
-        "SHUYUAN_DATABASE_URL": pg_database, "SHUYUAN_TRANSPORT": "kafka", "SHUYUAN_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "SHUYUAN_SOURCE_TIMEOUT_S": "5", "SHUYUAN_ENVIRONMENT": "test",
+        "SHUYUAN_DATABASE_URL": pg_database,
+        "SHUYUAN_TRANSPORT": "kafka",
+        "SHUYUAN_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "SHUYUAN_SOURCE_TIMEOUT_S": "5",
+        "SHUYUAN_ENVIRONMENT": "test",
     }
-    load = subprocess.run([sys.executable, "-m", "shuyuan", "sample", "load", "--data-dir", str(tmp_path)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    load = subprocess.run(
+        [sys.executable, "-m", "shuyuan", "sample", "load", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert load.returncode == 0, load.stderr
     port = _free_port()
     processes.append(_spawn(["gateway", "serve", "--port", str(port)], env, tmp_path / "gateway.log"))
     for dept in ("psb", "hrss"):
-        processes.append(_spawn(
-            ["connector", "run", "--config", f"connectors/samples/{dept}.yaml",
-             "--data-dir", str(tmp_path / "departments"), "--bootstrap", kafka_bootstrap],
-            env, tmp_path / f"{dept}.log",
-        ))
+        processes.append(
+            _spawn(
+                [
+                    "connector",
+                    "run",
+                    "--config",
+                    f"connectors/samples/{dept}.yaml",
+                    "--data-dir",
+                    str(tmp_path / "departments"),
+                    "--bootstrap",
+                    kafka_bootstrap,
+                ],
+                env,
+                tmp_path / f"{dept}.log",
+            )
+        )
     base = f"http://127.0.0.1:{port}"
     person = sample_subjects().demo_person
     deadline = time.monotonic() + 90
@@ -78,7 +99,9 @@ def test_gateway_and_connectors_as_processes(
             "purpose": {"service_item": "330100-GZF-001", "case_no": "ZJJ-E2E-1"},
         }
         try:
-            r = httpx.post(f"{base}/v1/queries", json=body, headers={"X-Consumer-Department": "zjj"}, timeout=15)
+            r = httpx.post(
+                f"{base}/v1/queries", json=body, headers={"X-Consumer-Department": "zjj"}, timeout=15
+            )
         except httpx.TransportError:
             time.sleep(0.5)
             continue
@@ -90,6 +113,8 @@ def test_gateway_and_connectors_as_processes(
     with sqlite3.connect(tmp_path / "departments" / "psb.sqlite") as conn:
         (name,) = conn.execute("SELECT name FROM hukou_person WHERE resident_id = ?", (person,)).fetchone()
     with sqlite3.connect(tmp_path / "departments" / "hrss.sqlite") as conn:
-        (status,) = conn.execute("SELECT insurance_status FROM si_insured WHERE resident_id = ?", (person,)).fetchone()
+        (status,) = conn.execute(
+            "SELECT insurance_status FROM si_insured WHERE resident_id = ?", (person,)
+        ).fetchone()
     values = {r["code"]: (r["source"], r["value"]) for r in out["results"]}
     assert values == {"person.name": ("psb", name), "person.si_status": ("hrss", status)}

@@ -42,8 +42,11 @@ class World:
     def settings(self, **overrides: object) -> GatewaySettings:
         """Gateway settings on this world's database and the real broker."""
         values: dict[str, object] = {
-            "database_url": self.database_url, "transport": "kafka", "kafka_bootstrap": self.bootstrap,
-            "source_timeout_s": 5.0, "environment": "test",
+            "database_url": self.database_url,
+            "transport": "kafka",
+            "kafka_bootstrap": self.bootstrap,
+            "source_timeout_s": 5.0,
+            "environment": "test",
         }
         return GatewaySettings(**(values | overrides))  # type: ignore[arg-type]
 
@@ -54,13 +57,16 @@ class World:
             prepare=lambda engine: sample_catalogue.seed(engine, department_suffix=self.suffix),
         )
 
-    def start_connector(self, code: str, *, wrap: Callable[[Connector], Connector] | None = None) -> KafkaConnectorServer:
+    def start_connector(
+        self, code: str, *, wrap: Callable[[Connector], Connector] | None = None
+    ) -> KafkaConnectorServer:
         """Run a sample department's connector against the broker until the test ends."""
         config = load_config(sample_connector_configs()[code], base_dir=self.data_dir)
         config = config.model_copy(update={"department": self.dept(code)})
         connector = Connector(config)
-        server = KafkaConnectorServer(wrap(connector) if wrap else connector,
-                                      {"bootstrap_servers": self.bootstrap.split(",")})
+        server = KafkaConnectorServer(
+            wrap(connector) if wrap else connector, {"bootstrap_servers": self.bootstrap.split(",")}
+        )
         stop = threading.Event()
         thread = threading.Thread(target=server.serve, args=(stop,), daemon=True, name=f"connector-{code}")
         thread.start()

@@ -46,11 +46,21 @@ def test_two_sources_answer_one_query(world: World) -> None:
     assert out["status"] == "complete"
     by_code = {r["code"]: r for r in out["results"]}
     assert [r["code"] for r in out["results"]] == ELEMENTS
-    (name,) = _row(world.data_dir / "psb.sqlite", "SELECT name FROM hukou_person WHERE resident_id = ?", person)
-    (base,) = _row(world.data_dir / "hrss.sqlite",
-                   "SELECT contribution_base FROM si_insured WHERE resident_id = ?", person)
-    assert by_code["person.name"] == {"code": "person.name", "status": "ok", "reason": None,
-                                      "source": world.dept("psb"), "value": name}
+    (name,) = _row(
+        world.data_dir / "psb.sqlite", "SELECT name FROM hukou_person WHERE resident_id = ?", person
+    )
+    (base,) = _row(
+        world.data_dir / "hrss.sqlite",
+        "SELECT contribution_base FROM si_insured WHERE resident_id = ?",
+        person,
+    )
+    assert by_code["person.name"] == {
+        "code": "person.name",
+        "status": "ok",
+        "reason": None,
+        "source": world.dept("psb"),
+        "value": name,
+    }
     assert by_code["person.si_contribution_base"]["value"] == pytest.approx(float(base))
     assert by_code["person.si_contribution_base"]["source"] == world.dept("hrss")
     members = by_code["person.household_members"]["value"]
@@ -71,8 +81,11 @@ def test_silent_source_times_out_while_the_other_answers(world: World) -> None:
     assert results["person.name"]["status"] == "ok"
     assert results["person.household_members"]["status"] == "ok"
     assert results["person.si_contribution_base"] == {
-        "code": "person.si_contribution_base", "status": "unavailable", "reason": "source_timeout",
-        "source": world.dept("hrss"), "value": None,
+        "code": "person.si_contribution_base",
+        "status": "unavailable",
+        "reason": "source_timeout",
+        "source": world.dept("hrss"),
+        "value": None,
     }
     assert 1.5 <= elapsed < 5, elapsed
 
@@ -98,6 +111,7 @@ def test_two_gateway_instances_share_the_reply_topic(world: World) -> None:
         TestClient(world.gateway(reply_partition=0, gateway_id="gw-a")) as a,
         TestClient(world.gateway(reply_partition=1, gateway_id="gw-b")) as b,
     ):
+
         def fire(index: int, client: TestClient) -> None:
             for _ in range(10):
                 body, consumer = _query(world, world.subjects.demo_person, ELEMENTS)

@@ -52,12 +52,24 @@ def test_migrations_go_down_and_up_again_on_postgres(pg_database: str) -> None:
     db.downgrade(engine, "base", script_location=EXCHANGE_MIGRATIONS)
     db.downgrade(engine, "base")
     with engine.connect() as conn:
-        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        tables = (
+            conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        )
     assert set(tables) <= {"registry_alembic_version", "exchange_alembic_version"}
     migrate(engine)
     migrate(engine)  # idempotent
     with engine.connect() as conn:
-        tables = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
-    assert {"department", "data_element", "service_item", "material", "material_element", "sharing_agreement",
-            "query_record", "audit_entry"} <= tables
+        tables = set(
+            conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+        )
+    assert {
+        "department",
+        "data_element",
+        "service_item",
+        "material",
+        "material_element",
+        "sharing_agreement",
+        "query_record",
+        "audit_entry",
+    } <= tables
     engine.dispose()
