@@ -44,8 +44,11 @@ def alembic_config(engine: Engine, script_location: Path = MIGRATIONS) -> Config
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head", script_location: Path = MIGRATIONS) -> None:
-    """Run a migration tree (the registry's by default) up to a revision."""
+def upgrade(engine: Engine, revision: str = "heads", script_location: Path = MIGRATIONS) -> None:
+    """Run a migration tree (the registry's by default) up to a revision (every branch head by default).
+
+    Independent features add migration branches off the same base; "heads" applies all of them.
+    """
     command.upgrade(alembic_config(engine, script_location), revision)
 
 

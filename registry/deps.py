@@ -21,4 +21,6 @@ def get_session(request: Request) -> Iterator[Session]:
             changes.changed()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit (and notify) before the response is sent, so a 201 means "stored" and the
+# gateway's catalogue is already invalidated when the caller sends its next request.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

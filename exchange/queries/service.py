@@ -22,6 +22,9 @@ from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.reasons import Reason
 
 
+_OPTIONAL_COLUMNS = ("decision", "reason", "source", "response_digest")
+
+
 @dataclass
 class QueryContext:
     """What every audit row of one query shares."""
@@ -42,6 +45,9 @@ class QueryContext:
             "case_no": self.query.purpose.case_no,
             "query_id": self.query.query_id,
             "elements": json.dumps(fields.pop("elements", []), ensure_ascii=False),
+            # Every row carries every column: the writer inserts a batch as one executemany, which
+            # takes its columns from the first row and would silently drop keys only later rows have.
+            **dict.fromkeys(_OPTIONAL_COLUMNS),
             **fields,
         }
 
@@ -85,13 +91,8 @@ class QueryService:
         )
         digest = _request_digest(consumer, query, subject_id)
 
-        replay = await self._replay(consumer, query.query_id, digest)
-        if replay is not None:
-            await self._writer.write(
-                [ctx.row("query.replayed", elements=query.elements, response_digest=replay[1])]
-            )
-            return replay[0]
-
+        # The client check comes before the replay: a disabled department gets nothing, not even a
+        # stored answer (fail closed, DESIGN.md §2.4).
         catalogue = await self._catalogue.current()
         refused = client_reason(catalogue, consumer)
         if refused is not None:
@@ -101,6 +102,13 @@ class QueryService:
             raise (Unauthenticated if refused == Reason.UNAUTHENTICATED else Denied)(
                 f"department {consumer[:32]!r} may not query", reason=refused
             )
+
+        replay = await self._replay(consumer, query.query_id, digest)
+        if replay is not None:
+            await self._writer.write(
+                [ctx.row("query.replayed", elements=query.elements, response_digest=replay[1])]
+            )
+            return replay[0]
 
         decisions = [
             decide(

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 
 from protocol.envelope import utcnow
@@ -34,8 +34,9 @@ class AgreementCreate(BaseModel):
     element: str
     service_item: str
     legal_basis: str = Field(min_length=1, max_length=500)
-    valid_from: datetime
-    valid_until: datetime
+    # Aware only: a naive time cannot be stored (UTCDateTime refuses it) nor compared with an aware one.
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
     status: Literal["requested", "approved"] = "requested"
 
 

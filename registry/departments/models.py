@@ -15,7 +15,9 @@ DEPT_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 class DepartmentBase(SQLModel):
     """Fields a caller provides."""
 
-    code: str = Field(max_length=32, regex=DEPT_CODE_PATTERN, description="Stable lowercase code, e.g. `psb`")
+    code: str = Field(
+        max_length=32, schema_extra={"pattern": DEPT_CODE_PATTERN}, description="Stable lowercase code, e.g. `psb`"
+    )
     name: str = Field(min_length=1, max_length=200, description="Chinese name, e.g. 公安局")
     name_en: str = Field(default="", max_length=200)
 

@@ -58,9 +58,13 @@ def list_(
     if source is not None:
         stmt = stmt.join(Department).where(Department.code == source)
     if q:
-        like = f"%{q}%"
+        # autoescape: a search for "_" or "%" means those characters, not LIKE's wildcards.
         stmt = stmt.where(
-            or_(DataElement.code.like(like), DataElement.name_zh.like(like), DataElement.name_en.like(like))  # type: ignore[attr-defined]
+            or_(
+                DataElement.code.contains(q, autoescape=True),  # type: ignore[attr-defined]
+                DataElement.name_zh.contains(q, autoescape=True),  # type: ignore[attr-defined]
+                DataElement.name_en.contains(q, autoescape=True),  # type: ignore[attr-defined]
+            )
         )
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
     rows = session.exec(stmt.order_by(DataElement.code).offset(page.offset).limit(page.limit))

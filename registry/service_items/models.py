@@ -53,7 +53,7 @@ class ServiceItemCreate(BaseModel):
     """Body of POST /v1/service-items."""
 
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(max_length=64, regex=ITEM_CODE_PATTERN)
+    code: str = Field(max_length=64, schema_extra={"pattern": ITEM_CODE_PATTERN})
     name: str = Field(min_length=1, max_length=200)
     handling_department: str
     materials: list[MaterialIn] = Field(default_factory=list, max_length=100)
