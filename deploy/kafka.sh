@@ -33,6 +33,8 @@ CONTROLLER_PORT="${SHUYUAN_KAFKA_CONTROLLER_PORT:-9093}"
 START_TIMEOUT="${SHUYUAN_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT=60
 NODE_ID=1
+LOG_OFFSET=0      # size of server.log before this start: failure reports show only what came after
+STARTED_PID=      # set once this invocation has launched a broker
 
 log() { printf '[kafka] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -74,7 +76,7 @@ cmd_install() {
     lib_complete && return 0
     mkdir -p "$STATE"
     exec 8>"$STATE/install.lock"
-    flock 8
+    flock -w 600 8 || die "timed out waiting for another install (lock $STATE/install.lock)"
     lib_complete && return 0          # another process installed while we waited
     ensure_java
     command -v mvn >/dev/null 2>&1 || apt_install mvn maven
@@ -91,6 +93,9 @@ cmd_install() {
     pom_sum >"$tmp/.complete"
     rm -rf "$LIB_DIR"
     mv "$tmp" "$LIB_DIR"
+    if our_pid >/dev/null; then
+        log "warning: the running broker still uses the jars it started with: restart it (stop, then start)"
+    fi
     log "installed $(find "$LIB_DIR" -name '*.jar' | wc -l) jars into ${LIB_DIR#"$REPO_ROOT"/} in $((SECONDS - t0)) s"
 }
 
@@ -224,15 +229,31 @@ format_storage() {
         || { cat "$LOG_DIR/format.log" >&2; die "kafka-storage format failed"; }
 }
 
+# Print what the broker logged since this start (last 50 lines), stop the broker we started, exit 1.
 fail_start() {
     log "ERROR: $*"
     local f
     for f in "$LOG_DIR/server.log" "$LOG_DIR/kafka.out"; do
         if [[ -s "$f" ]]; then
             log "last 50 lines of $f:"
-            tail -n 50 "$f" >&2
+            if [[ "$f" == "$LOG_DIR/server.log" ]]; then
+                tail -c +"$((LOG_OFFSET + 1))" "$f" | tail -n 50 >&2
+            else
+                tail -n 50 "$f" >&2
+            fi
         fi
     done
+    if [[ -n "${STARTED_PID:-}" ]] && kill -0 "$STARTED_PID" 2>/dev/null; then
+        log "stopping the broker that failed to start (pid $STARTED_PID)"
+        kill -TERM "$STARTED_PID" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 100; i++)); do
+            kill -0 "$STARTED_PID" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$STARTED_PID" 2>/dev/null || true
+        rm -f "$PID_FILE"
+    fi
     exit 1
 }
 
@@ -246,7 +267,7 @@ cmd_start() {
     cmd_install
     mkdir -p "$STATE"
     exec 9>"$STATE/start.lock"
-    flock 9
+    flock -w 180 9 || die "timed out waiting for another start (lock $STATE/start.lock)"
     if kafka_answers; then             # started by a concurrent caller while we waited for the lock
         log "already running on $HOST:$PORT"
         return 0
@@ -265,14 +286,17 @@ cmd_start() {
         local java
         java="$(java_bin)"
         : >"$LOG_DIR/kafka.out"
+        LOG_OFFSET="$(stat -c %s "$LOG_DIR/server.log" 2>/dev/null || echo 0)"
         log "starting broker on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT), state in $STATE"
-        # setsid: the broker outlives this shell and ignores the caller's Ctrl-C; exec keeps the pid.
+        # setsid: the broker outlives this shell and ignores the caller's Ctrl-C, and keeps the pid;
+        # 8>&- 9>&-: it must not inherit (and so hold forever) the install/start lock files.
         setsid nohup "$java" -Xmx512m -Xms512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
             -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
             -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
             -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
-            -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG" </dev/null >>"$LOG_DIR/kafka.out" 2>&1 &
+            -cp "$LIB_DIR/*" kafka.Kafka "$CONFIG" </dev/null >>"$LOG_DIR/kafka.out" 2>&1 8>&- 9>&- &
         pid=$!
+        STARTED_PID=$pid
         printf '%s\n' "$pid" >"$PID_FILE"
     fi
     # Wait until the broker answers a Kafka request on its port (it opens the port once unfenced).

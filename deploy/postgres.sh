@@ -173,8 +173,28 @@ log_disconnections = off
 EOF
 }
 
+postmaster_pid() { [[ -f "$DATA/postmaster.pid" ]] && head -n 1 "$DATA/postmaster.pid"; }
+
+# A process state other than Z (zombie): a killed postmaster may linger unreaped for a while.
+pid_live() { [[ "$1" =~ ^[0-9]+$ && -r "/proc/$1/stat" ]] && [[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]]; }
+
 our_cluster_running() {
-    [[ -f "$DATA/postmaster.pid" ]] && as_pg "$BINDIR/pg_ctl" status -D "$DATA" >/dev/null 2>&1
+    local pid
+    pid="$(postmaster_pid)" || return 1
+    pid_live "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DATA"
+}
+
+# After a crash the dead postmaster can stay a zombie until reaped; PostgreSQL would then refuse
+# to start ("lock file already exists"), so give the reaper a few seconds.
+wait_for_dead_postmaster() {
+    local pid i
+    pid="$(postmaster_pid)" || return 0
+    for ((i = 0; i < 50; i++)); do
+        [[ -e "/proc/$pid" ]] || return 0
+        pid_live "$pid" && return 0     # alive and not ours (pid reused): postgres handles that
+        sleep 0.2
+    done
+    log "warning: the previous postmaster (pid $pid) is still an unreaped zombie"
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
@@ -246,7 +266,7 @@ cmd_start() {
     fi
     prepare_dirs
     exec 9>"$PG_ROOT/start.lock"
-    flock 9
+    flock -w 180 9 || die "timed out waiting for another start (lock $PG_ROOT/start.lock)"
     if ! our_cluster_running; then
         if port_in_use; then
             if app_login_works; then
@@ -257,9 +277,11 @@ cmd_start() {
         fi
         init_cluster
         write_conf
+        wait_for_dead_postmaster
         local t0=$SECONDS
         log "starting cluster $DATA on $HOST:$PORT"
-        as_pg "$BINDIR/pg_ctl" start -D "$DATA" -l "$LOG_FILE" -w -t "$START_TIMEOUT" -s >/dev/null 2>&1 \
+        # 9>&-: the server must not inherit (and so hold forever) the start lock
+        as_pg "$BINDIR/pg_ctl" start -D "$DATA" -l "$LOG_FILE" -w -t "$START_TIMEOUT" -s >/dev/null 2>&1 9>&- \
             || fail_start "pg_ctl start failed"
         log "started in $((SECONDS - t0)) s"
     fi

@@ -7,27 +7,28 @@
 #   deploy/services.sh env      print export lines for the tests:  eval "$(deploy/services.sh env)"
 #
 # An existing service overrides a local one: when SHUYUAN_TEST_KAFKA_BOOTSTRAP or
-# SHUYUAN_TEST_DATABASE_URL is already set, that service is neither started nor stopped here,
-# and `env` echoes the given value.
+# SHUYUAN_TEST_DATABASE_URL is already set (to anything but the local service's own address, which
+# is what `env` prints), that service is neither started nor stopped here, and `env` echoes it.
 set -euo pipefail
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-kafka_bootstrap() { printf '%s\n' "${SHUYUAN_TEST_KAFKA_BOOTSTRAP:-127.0.0.1:${SHUYUAN_KAFKA_PORT:-9092}}"; }
-database_url() {
-    printf '%s\n' "${SHUYUAN_TEST_DATABASE_URL:-postgresql+psycopg://shuyuan:shuyuan@127.0.0.1:${SHUYUAN_PG_PORT:-54329}/shuyuan_test}"
-}
+LOCAL_KAFKA="127.0.0.1:${SHUYUAN_KAFKA_PORT:-9092}"
+LOCAL_DB="postgresql+psycopg://shuyuan:shuyuan@127.0.0.1:${SHUYUAN_PG_PORT:-54329}/shuyuan_test"
 
-# Runs "$@" for each service that is ours to manage.
+kafka_overridden() { [[ -n "${SHUYUAN_TEST_KAFKA_BOOTSTRAP:-}" && "$SHUYUAN_TEST_KAFKA_BOOTSTRAP" != "$LOCAL_KAFKA" ]]; }
+db_overridden() { [[ -n "${SHUYUAN_TEST_DATABASE_URL:-}" && "$SHUYUAN_TEST_DATABASE_URL" != "$LOCAL_DB" ]]; }
+
+# Runs "$@" for each service that is ours to manage, one after the other.
 each_service() {
     local rc=0
-    if [[ -n "${SHUYUAN_TEST_KAFKA_BOOTSTRAP:-}" ]]; then
-        echo "[kafka] SHUYUAN_TEST_KAFKA_BOOTSTRAP=$SHUYUAN_TEST_KAFKA_BOOTSTRAP is set: using that broker" >&2
+    if kafka_overridden; then
+        echo "[kafka] SHUYUAN_TEST_KAFKA_BOOTSTRAP=$SHUYUAN_TEST_KAFKA_BOOTSTRAP is set: leaving that broker alone" >&2
     else
         "$DEPLOY_DIR/kafka.sh" "$@" || rc=$?
     fi
-    if [[ -n "${SHUYUAN_TEST_DATABASE_URL:-}" ]]; then
-        echo "[postgres] SHUYUAN_TEST_DATABASE_URL is set: using that database" >&2
+    if db_overridden; then
+        echo "[postgres] SHUYUAN_TEST_DATABASE_URL is set: leaving that database alone" >&2
     else
         "$DEPLOY_DIR/postgres.sh" "$@" || rc=$?
     fi
@@ -36,8 +37,8 @@ each_service() {
 
 case "${1:-}" in
     start)
-        # Kafka's JVM start-up is the slow part: run both at once, fail if either fails.
-        if [[ -z "${SHUYUAN_TEST_KAFKA_BOOTSTRAP:-}" && -z "${SHUYUAN_TEST_DATABASE_URL:-}" ]]; then
+        if ! kafka_overridden && ! db_overridden; then
+            # Kafka's JVM start-up is the slow part: start both at once; fail if either fails.
             "$DEPLOY_DIR/kafka.sh" start &
             kafka_pid=$!
             rc=0
@@ -50,8 +51,8 @@ case "${1:-}" in
     stop) each_service stop ;;
     status) each_service status ;;
     env)
-        printf 'export SHUYUAN_TEST_KAFKA_BOOTSTRAP=%q\n' "$(kafka_bootstrap)"
-        printf 'export SHUYUAN_TEST_DATABASE_URL=%q\n' "$(database_url)"
+        printf 'export SHUYUAN_TEST_KAFKA_BOOTSTRAP=%q\n' "${SHUYUAN_TEST_KAFKA_BOOTSTRAP:-$LOCAL_KAFKA}"
+        printf 'export SHUYUAN_TEST_DATABASE_URL=%q\n' "${SHUYUAN_TEST_DATABASE_URL:-$LOCAL_DB}"
         ;;
     *)
         echo "usage: $0 {start|stop|status|env}" >&2
