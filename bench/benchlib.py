@@ -169,7 +169,9 @@ class Children:
     def __init__(self) -> None:
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def spawn(self, name: str, args: list[str], *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, args: list[str], *, env: Mapping[str, str], log: Path
+    ) -> subprocess.Popen[bytes]:
         """Start `args` in its own session (Ctrl-C reaches only the benchmark, which then stops it)."""
         out = log.open("wb")
         proc = subprocess.Popen(

@@ -82,7 +82,9 @@ async def _run(conn: Connection, cfg: dict[str, Any]) -> dict[str, Any]:
             started = time.perf_counter()
             kind: str | None
             try:
-                response = await client.post("/v1/queries", json=query_body(query_id, subject), headers=headers)
+                response = await client.post(
+                    "/v1/queries", json=query_body(query_id, subject), headers=headers
+                )
                 try:
                     payload = response.json()
                 except ValueError:

@@ -216,7 +216,9 @@ ensure_role_and_dbs() {
   ELSE
     ALTER ROLE $APP_USER LOGIN CREATEDB PASSWORD '$APP_PASSWORD';
   END IF;
-END \$\$;"
+END \$\$;
+-- DROP DATABASE ... WITH (FORCE) in the tests must be able to end autovacuum workers too.
+GRANT pg_signal_backend TO $APP_USER;"
     for db in "${DATABASES[@]}"; do
         sql+="
 SELECT 'CREATE DATABASE $db OWNER $APP_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db') \\gexec

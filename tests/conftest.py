@@ -5,13 +5,14 @@ never skip: a missing service is a failure, so CI cannot go green without having
 """
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from shuyuan.embedded import Embedded, build_embedded
@@ -75,6 +76,18 @@ def pg_database(postgres_url: str) -> Iterator[str]:
     try:
         yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_database(admin, name)
         admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    # A process still closing its pool, or an autovacuum worker, can hold the database for a moment.
+    for attempt in range(10):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except Exception:
+            if attempt == 9:
+                raise
+            time.sleep(0.5)

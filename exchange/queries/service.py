@@ -21,7 +21,6 @@ from protocol.errors import Conflict, Denied, InvalidRequest, Unauthenticated
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.reasons import Reason
 
-
 _OPTIONAL_COLUMNS = ("decision", "reason", "source", "response_digest")
 
 

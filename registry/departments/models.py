@@ -16,7 +16,9 @@ class DepartmentBase(SQLModel):
     """Fields a caller provides."""
 
     code: str = Field(
-        max_length=32, schema_extra={"pattern": DEPT_CODE_PATTERN}, description="Stable lowercase code, e.g. `psb`"
+        max_length=32,
+        schema_extra={"pattern": DEPT_CODE_PATTERN},
+        description="Stable lowercase code, e.g. `psb`",
     )
     name: str = Field(min_length=1, max_length=200, description="Chinese name, e.g. 公安局")
     name_en: str = Field(default="", max_length=200)

@@ -24,7 +24,9 @@ class ElementBase(SQLModel):
     """Fields a caller provides."""
 
     code: str = Field(
-        max_length=80, schema_extra={"pattern": ELEMENT_CODE_PATTERN}, description="Stable code, e.g. `person.name`"
+        max_length=80,
+        schema_extra={"pattern": ELEMENT_CODE_PATTERN},
+        description="Stable code, e.g. `person.name`",
     )
     name_zh: str = Field(min_length=1, max_length=200, description="Chinese name, e.g. 姓名")
     name_en: str = Field(min_length=1, max_length=200)
