@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-unit lint services services-stop bench clean
+.PHONY: install run test test-unit lint services services-stop bench clean browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -24,6 +24,10 @@ run: install
 services:
 	deploy/services.sh start
 
+# Debian's chromium for the browser tests (Playwright drives it; `playwright install` is never used).
+browser:
+	deploy/browser.sh
+
 services-stop:
 	deploy/services.sh stop
 
@@ -31,12 +35,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install services
+test: install services browser
 	$(BIN)/ruff check .
 	eval "$$(deploy/services.sh env)" && SHUYUAN_REQUIRE_SERVICES=1 $(BIN)/python -m pytest
 
 test-unit: install
-	$(BIN)/python -m pytest -m "not integration and not e2e"
+	$(BIN)/python -m pytest -m "not integration and not e2e and not browser"
 
 bench: install services
 	eval "$$(deploy/services.sh env)" && $(BIN)/python bench/query_bench.py

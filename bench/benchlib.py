@@ -55,31 +55,105 @@ def machine_cpu_seconds() -> tuple[float, float]:
     return (total - idle) / CLK_TCK, total / CLK_TCK
 
 
-def _scan(match: Callable[[str, bytes], bool]) -> list[int]:
-    pids = []
+def listening_pid(port: int) -> int | None:
+    """The process listening on this TCP port (any address), from /proc/net/tcp{,6} and fd links."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(f"socket:[{parts[9]}]")
+        except OSError:
+            continue
+    if not inodes:
+        return None
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/comm") as f:
-                comm = f.read().strip()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
+                    return int(entry)
         except OSError:
             continue
-        if match(comm, cmdline):
-            pids.append(int(entry))
+    return None
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return int(raw[raw.rindex(b")") + 2 :].split()[1])
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def server_pids(
+    port: int, *, with_children: bool, child_filter: Callable[[bytes], bool] | None = None
+) -> Callable[[], list[int]]:
+    """A function giving the server listening on `port` (and, for PostgreSQL, its forked backends).
+
+    Other brokers or clusters on the machine (another session's tests) are not counted.
+    """
+    root = listening_pid(port)
+
+    def pids() -> list[int]:
+        if root is None:
+            return []
+        if not with_children:
+            return [root]
+        children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _ppid(int(p)) == root]
+        if child_filter is not None:
+            children = [c for c in children if child_filter(_cmdline(c))]
+        return [root, *children]
+
     return pids
 
 
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL server process on the machine (postmaster, backends, walwriter, ...)."""
-    return _scan(lambda comm, _cmd: comm == "postgres")
+def kafka_pids(bootstrap: str = "127.0.0.1:9092") -> Callable[[], list[int]]:
+    """The broker JVM behind the first bootstrap address."""
+    return server_pids(int(bootstrap.split(",")[0].rsplit(":", 1)[1]), with_children=False)
 
 
-def kafka_pids() -> list[int]:
-    """The Kafka broker JVM(s)."""
-    return _scan(lambda _comm, cmd: b"kafka.Kafka" in cmd)
+def postgres_pids(port: int = 54329, database: str | None = None) -> Callable[[], list[int]]:
+    """The postmaster on this port and its children: the shared ones (walwriter, checkpointer, ...)
+    and, when `database` is given, only the client backends of that database (a cluster shared with
+    other sessions' tests serves their databases too)."""
+    if database is None:
+        return server_pids(port, with_children=True)
+    mine = f" {database} ".encode()
+
+    def keep(cmdline: bytes) -> bool:
+        is_client_backend = b"(" in cmdline and b")" in cmdline  # "postgres: user db 127.0.0.1(port) ..."
+        return not is_client_backend or mine in cmdline
+
+    return server_pids(port, with_children=True, child_filter=keep)
+
+
+def wait_for_quiet(max_busy_cores: float = 0.3, *, sample_s: float = 1.0, timeout_s: float = 60.0) -> float:
+    """Wait (bounded) until the machine's busy cores over `sample_s` fall below a threshold.
+
+    Returns the last measured busy cores; other sessions' work on a shared machine skews figures.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        b0, _ = machine_cpu_seconds()
+        time.sleep(sample_s)
+        b1, _ = machine_cpu_seconds()
+        busy = (b1 - b0) / sample_s
+        if busy <= max_busy_cores or time.monotonic() > deadline:
+            return round(busy, 2)
 
 
 @dataclass
@@ -128,6 +202,10 @@ class CpuMeter:
         total = total1 - self._machine[1]
         out["machine_busy_pct"] = round(100 * busy / total, 1) if total > 0 else None
         out["machine_busy_cores"] = round(busy / wall, 2)
+        # Everything else: the kernel's own work (softirq of loopback traffic), this script, and any
+        # other session's processes on a shared machine.
+        ours = sum(g["cpu_s"] for g in per_group.values())
+        out["other_core_pct"] = round(100 * (busy - ours) / wall, 1)
         return out
 
 
@@ -170,12 +248,12 @@ class Children:
         self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(
-        self, name: str, args: list[str], *, env: Mapping[str, str], log: Path
+        self, name: str, args: list[str], *, env: Mapping[str, str], log: Path, cwd: Path = ROOT
     ) -> subprocess.Popen[bytes]:
         """Start `args` in its own session (Ctrl-C reaches only the benchmark, which then stops it)."""
         out = log.open("wb")
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         out.close()
         self._procs.append((name, proc))
@@ -208,6 +286,49 @@ class Children:
             if n == name:
                 return proc.pid
         raise KeyError(name)
+
+
+def source_info(source: Path) -> dict[str, object]:
+    """Which code was measured: the commit, and whether the work tree differed from it."""
+    env = os.environ | {"GIT_OPTIONAL_LOCKS": "0"}  # read-only: never refresh the index
+    marker = source / ".bench-ref"
+    if marker.exists():  # a `git archive` snapshot made by --ref
+        return {"source": str(source), "commit": marker.read_text().strip(), "dirty": False}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=source, env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=source,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {"source": str(source), "commit": None, "dirty": None}
+    return {"source": str(source), "commit": commit, "dirty": bool(dirty)}
+
+
+def snapshot(ref: str, into: Path) -> Path:
+    """Extract the tree of a commit with `git archive` (read-only for the repository) into a folder."""
+    env = os.environ | {"GIT_OPTIONAL_LOCKS": "0"}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.Popen(["git", "archive", commit], cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(into)], stdin=archive.stdout, check=True)
+    if archive.wait() != 0:
+        raise RuntimeError(f"git archive {commit} failed")
+    (into / ".bench-ref").write_text(commit + "\n")
+    return into
 
 
 def shuyuan_cmd(*args: str) -> list[str]:

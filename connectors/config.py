@@ -1,7 +1,7 @@
 """A department connector's configuration file (YAML)."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +23,28 @@ class KafkaConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bootstrap: str = "127.0.0.1:9092"
     group_id: str | None = Field(None, description="consumer group; default shuyuan.connector.<department>")
+    security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        "PLAINTEXT", description="SSL: TLS with this connector's client certificate (`shuyuan pki client`)"
+    )
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    def client_config(self, department: str, *, bootstrap: str | None = None) -> dict[str, Any]:
+        """kafka-python connection settings of this connector."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": (bootstrap or self.bootstrap).split(","),
+            "client_id": f"shuyuan-connector-{department}",
+        }
+        if self.security_protocol == "SSL":
+            config |= {
+                "security_protocol": "SSL",
+                "ssl_cafile": self.ssl_cafile,
+                "ssl_certfile": self.ssl_certfile,
+                "ssl_keyfile": self.ssl_keyfile,
+                "ssl_check_hostname": True,
+            }
+        return config
 
 
 class ConnectorConfig(BaseModel):

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -45,14 +46,22 @@ class KafkaConnectorServer:
         ensure_topics(self._config, self._partitions)
         producer = KafkaProducer(**self._config, acks="all", enable_idempotence=True, linger_ms=1)
         consumer = KafkaConsumer(
-            self._topic,
             **self._config,
             group_id=self._group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=500,
             fetch_max_wait_ms=10,
+            # A stale metadata view (topic just created) must heal in seconds, not the default 5 minutes.
+            metadata_max_age_ms=10_000,
         )
+        # Join the group only once our metadata shows the topic's partitions: joining earlier gets an
+        # empty assignment that would last until the next metadata refresh.
+        deadline = time.monotonic() + 60
+        while not consumer.partitions_for_topic(self._topic) and time.monotonic() < deadline:
+            if stop.wait(0.2):
+                break
+        consumer.subscribe([self._topic])
         try:
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
@@ -94,7 +103,16 @@ class KafkaConnectorServer:
         if utcnow() - request.created_at > STALE_AFTER:
             log.info("skipping stale request %s", request.message_id)
             return
-        reply = self._connector.handle(request)
+        handled = self._connector.answer(request)
+        if handled.problem is not None:
+            # A request that cannot be decrypted or is bound to another query is kept for inspection;
+            # the gateway still gets a (failed) reply, so its caller is not left waiting for the timeout.
+            producer.send(
+                DLQ_TOPIC,
+                value=record.value,
+                headers=[*record.headers, ("dlq-reason", handled.problem.encode())],
+            )
+        reply = handled.reply
         producer.send(
             address.topic,
             partition=address.partition,

@@ -2,12 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
+from exchange.auth.core import Principal
+from exchange.auth.fastapi import authenticated_client, require_scope
 from exchange.queries.service import QueryService
-from protocol.errors import Unauthenticated
-
-CONSUMER_HEADER = "X-Consumer-Department"
 
 
 def query_service(request: Request) -> QueryService:
@@ -15,21 +14,11 @@ def query_service(request: Request) -> QueryService:
     return request.app.state.query_service  # type: ignore[no-any-return]
 
 
-def calling_department(
-    x_consumer_department: Annotated[
-        str | None,
-        Header(
-            alias=CONSUMER_HEADER,
-            description="Code of the calling department. Interim identification until OAuth2 "
-            "client authentication (private_key_jwt) replaces it.",
-        ),
-    ] = None,
-) -> str:
-    """Who is calling; unauthenticated without the header."""
-    if not x_consumer_department:
-        raise Unauthenticated(f"the {CONSUMER_HEADER} header is required")
-    return x_consumer_department[:32]
+def calling_department(principal: Annotated[Principal, Depends(require_scope("query"))]) -> str:
+    """The department of the authenticated system (its access token needs the `query` scope)."""
+    return principal.department
 
 
 QueryServiceDep = Annotated[QueryService, Depends(query_service)]
+PrincipalDep = Annotated[Principal, Depends(authenticated_client)]
 Consumer = Annotated[str, Depends(calling_department)]

@@ -1,6 +1,8 @@
 """Every gateway table, imported in one place for migrations."""
 
 from exchange.audit.models import AuditEntry
+from exchange.auth.models import UsedAssertion
 from exchange.queries.models import QueryRecord
+from exchange.transparency.models import TransparencyRestriction
 
-__all__ = ["AuditEntry", "QueryRecord"]
+__all__ = ["AuditEntry", "QueryRecord", "TransparencyRestriction", "UsedAssertion"]

@@ -1,9 +1,12 @@
 """Settings of the gateway: one typed object, built in the app factory (never at import time)."""
 
+import ssl
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from exchange.audit.settings import AuditSettings
 
 DEV_PLATFORM_KEY = "development-only-platform-key-change-me"
 
@@ -23,6 +26,18 @@ class GatewaySettings(BaseSettings):
         "memory", description="how requests reach source departments"
     )
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
+    # TLS on every hop (docs/crypto.md): certificates from `shuyuan pki`; plain text is for the embedded mode.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        "PLAINTEXT", description="SSL: TLS to the broker with this gateway's client certificate"
+    )
+    kafka_ssl_cafile: str | None = Field(None, description="CA certificate (PEM) the broker's must chain to")
+    kafka_ssl_certfile: str | None = Field(None, description="this gateway's client certificate (PEM)")
+    kafka_ssl_keyfile: str | None = Field(None, description="the client certificate's private key (PEM)")
+    tls_certfile: str | None = Field(None, description="HTTPS: the gateway's server certificate (PEM)")
+    tls_keyfile: str | None = Field(None, description="HTTPS: the server certificate's private key (PEM)")
+    tls_client_ca: str | None = Field(
+        None, description="HTTPS: also require client certificates signed by this CA (mutual TLS)"
+    )
     gateway_id: str = Field("gw-0", description="name of this gateway instance, written to the audit log")
     reply_partition: int = Field(
         0, ge=0, description="this instance's partition of `shuyuan.rep`; unique per instance"
@@ -33,24 +48,73 @@ class GatewaySettings(BaseSettings):
     request_partitions: int = Field(3, ge=1, description="partitions of each `shuyuan.req.<dept>` topic")
     source_timeout_s: float = Field(3.0, gt=0, le=60, description="how long to wait for a source's reply")
     catalogue_refresh_s: float = Field(5.0, gt=0, description="registry cache refresh period, seconds")
+    key_cache_s: float = Field(
+        1.0, gt=0, le=60, description="department keys are re-read at least this often (revocation delay)"
+    )
     platform_key: SecretStr = Field(
         SecretStr(DEV_PLATFORM_KEY), description="HMAC key of subject blind indexes and at-rest encryption"
     )
     audit_batch_max: int = Field(
         500, ge=1, description="audit rows written per database transaction, at most"
     )
+    audit: AuditSettings = Field(
+        default_factory=AuditSettings, description="the audit log (SHUYUAN_AUDIT_* variables)"
+    )
     max_elements_per_query: int = Field(50, ge=1, le=500)
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies are refused with 413")
+    # Client authentication and abuse resistance (docs/security.md).
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+$",
+        description="the gateway's external base URL, e.g. https://exchange.example: the token issuer "
+        "and the audience of client assertions; unset: taken from each request (development only)",
+    )
+    token_audience: str = Field("urn:shuyuan:exchange", description="`aud` of the access tokens issued")
+    token_ttl_s: int = Field(300, ge=30, le=3600, description="access token lifetime, seconds")
+    rate_limit_per_s: float = Field(200.0, gt=0, description="average requests per second per client system")
+    rate_limit_burst: int = Field(400, ge=1, description="requests a client system may send in one burst")
+    request_max_skew_s: int = Field(
+        300, ge=10, le=3600, description="a query's `requested_at` must be this close to the gateway's clock"
+    )
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> "GatewaySettings":
         if self.environment == "production" and self.platform_key.get_secret_value() == DEV_PLATFORM_KEY:
             raise ValueError("SHUYUAN_PLATFORM_KEY must be set in production")
+        if self.environment == "production" and self.public_url is None:
+            # Unset, the issuer comes from the Host header, which a caller controls.
+            raise ValueError("SHUYUAN_PUBLIC_URL must be set in production")
+        if self.kafka_security_protocol == "SSL" and not self.kafka_ssl_cafile:
+            raise ValueError("SHUYUAN_KAFKA_SSL_CAFILE is required with SHUYUAN_KAFKA_SECURITY_PROTOCOL=SSL")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("SHUYUAN_TLS_CERTFILE and SHUYUAN_TLS_KEYFILE go together")
+        if self.environment == "production" and (
+            self.tls_certfile is None or (self.transport == "kafka" and self.kafka_security_protocol != "SSL")
+        ):
+            raise ValueError("production needs HTTPS (SHUYUAN_TLS_*) and Kafka over SSL")
         return self
+
+    def uvicorn_ssl_options(self) -> dict[str, object]:
+        """uvicorn's TLS arguments: HTTPS when a certificate is set, client certificates when a CA is."""
+        if self.tls_certfile is None:
+            return {}
+        options: dict[str, object] = {"ssl_certfile": self.tls_certfile, "ssl_keyfile": self.tls_keyfile}
+        if self.tls_client_ca:
+            options |= {"ssl_ca_certs": self.tls_client_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+        return options
 
     def kafka_client_config(self) -> dict[str, object]:
         """The connection settings every kafka-python client of this gateway shares."""
-        return {
+        config: dict[str, object] = {
             "bootstrap_servers": self.kafka_bootstrap.split(","),
             "client_id": f"shuyuan-{self.gateway_id}",
         }
+        if self.kafka_security_protocol == "SSL":
+            config |= {
+                "security_protocol": "SSL",
+                "ssl_cafile": self.kafka_ssl_cafile,
+                "ssl_certfile": self.kafka_ssl_certfile,
+                "ssl_keyfile": self.kafka_ssl_keyfile,
+                "ssl_check_hostname": True,
+            }
+        return config

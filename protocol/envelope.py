@@ -27,14 +27,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Subject(BaseModel):
-    """Whom the data is about."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    type: SubjectType
-    id: str
-
-
 class SourceRequest(BaseModel):
     """One request from the gateway to one source department, for the allowed elements only."""
 
@@ -43,7 +35,12 @@ class SourceRequest(BaseModel):
     query_id: str
     consumer: str
     source: str
-    subject: Subject
+    subject_type: SubjectType
+    # The identifier travels only as a JWE to the source's encryption key (protocol/jose.seal_subject).
+    subject_jwe: str = Field(max_length=8192)
+    # The consumer's public encryption JWK (with kid) the source must encrypt its answers to. The
+    # gateway takes it from the registry; see docs/crypto.md for why the source may trust it.
+    consumer_key: dict[str, Any]
     elements: list[str]
     service_item: str
     case_no: str
@@ -56,7 +53,8 @@ class ElementAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str
     status: AnswerStatus
-    value: Any = None
+    # `ok` answers: the value signed by the source (JWS) and encrypted to the consumer (JWE), compact.
+    jws_jwe: str | None = Field(None, max_length=96 * 1024)
     reason: str | None = None
 
 

@@ -23,6 +23,7 @@ class Reason(StrEnum):
     NOT_FOUND = "not_found"
     AUDIT_UNAVAILABLE = "audit_unavailable"
     CONFLICT = "conflict"
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # RFC 6750 §3.1: the token lacks the route's scope
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -30,6 +31,7 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.INVALID_SUBJECT_ID: "The subject identifier is invalid",
     Reason.UNAUTHENTICATED: "The caller is not authenticated",
     Reason.CLIENT_DISABLED: "The calling department or system is disabled",
+    Reason.INSUFFICIENT_SCOPE: "The access token does not grant the scope this needs",
     Reason.UNKNOWN_ELEMENT: "No such data element in the registry",
     Reason.RETIRED_ELEMENT: "The data element is retired or superseded",
     Reason.UNKNOWN_PURPOSE: "No such service item",

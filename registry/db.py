@@ -67,3 +67,16 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def begin_for_savepoints(session: Session) -> None:
+    """Make sure the session's transaction is really open before savepoints are used in it.
+
+    pysqlite defers BEGIN to the first INSERT/UPDATE/DELETE; a SAVEPOINT issued before that opens a
+    transaction of its own, and releasing it would commit. A no-op UPDATE starts the real transaction.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            "UPDATE registry_alembic_version SET version_num = version_num WHERE 1 = 0"
+        )

@@ -1,9 +1,43 @@
-"""In-process notice of registry changes, so caches refresh without a restart.
+"""Registry change events: recorded by services in the unit of work, announced after it commits.
 
-The registry issue adds publication on the `shuyuan.registry` Kafka topic for other processes.
+In-process listeners (the gateway's catalogue cache) are told directly; `RegistryEventPublisher`
+(registry/event_publisher.py) forwards the events to the `shuyuan.registry` Kafka topic so other
+processes refresh too.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
+
+from protocol.envelope import utcnow
+
+_SESSION_KEY = "shuyuan.registry_events"
+
+
+class RegistryEvent(BaseModel):
+    """One committed registry change, as published on `shuyuan.registry`."""
+
+    model_config = ConfigDict(extra="ignore")
+    schema_version: Literal[1] = 1
+    type: str  # e.g. element.created, agreement.approved
+    entity: str  # element, agreement, alias, dispute, handover, service_item, subscription, department
+    code: str  # the entity's code (or id for numbered entities)
+    version: int = 0  # the element's version after the change; 0 for entities without one
+    at: datetime
+    origin: str = ""  # the publishing process, so it can ignore its own events
+
+
+def record(session: Session, *, type: str, entity: str, code: str, version: int = 0) -> None:
+    """Note a change in this unit of work; it is announced only if the transaction commits."""
+    pending(session).append(RegistryEvent(type=type, entity=entity, code=code, version=version, at=utcnow()))
+
+
+def pending(session: Session) -> list[RegistryEvent]:
+    """The events recorded in this session so far (the list itself, so it can be read after commit)."""
+    return session.info.setdefault(_SESSION_KEY, [])  # type: ignore[no-any-return]
 
 
 class RegistryChanges:
@@ -11,12 +45,27 @@ class RegistryChanges:
 
     def __init__(self) -> None:
         self._listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[Sequence[RegistryEvent]], None]] = []
 
     def subscribe(self, listener: Callable[[], None]) -> None:
         """Call listener after every committed change."""
         self._listeners.append(listener)
 
-    def changed(self) -> None:
-        """Tell every listener that the registry changed."""
+    def subscribe_events(self, listener: Callable[[Sequence[RegistryEvent]], None]) -> None:
+        """Call listener with the events of every committed change."""
+        self._event_listeners.append(listener)
+
+    def changed_elsewhere(self) -> None:
+        """Another process changed the registry: refresh caches (nothing to publish)."""
         for listener in self._listeners:
             listener()
+
+    def changed(self, events: Sequence[RegistryEvent] = ()) -> None:
+        """Tell every listener that the registry changed."""
+        if not events:
+            # A write that recorded nothing specific (e.g. another domain's table) still changes the registry.
+            events = [RegistryEvent(type="registry.changed", entity="registry", code="", at=utcnow())]
+        for listener in self._listeners:
+            listener()
+        for event_listener in self._event_listeners:
+            event_listener(events)

@@ -1,8 +1,31 @@
 """Every registry table, imported in one place so migrations and tests see the whole schema."""
 
 from registry.agreements.models import SharingAgreement
+from registry.aliases.models import ElementAlias
+from registry.console.users.models import ConsoleUser
 from registry.departments.models import Department
-from registry.elements.models import DataElement
+from registry.disputes.models import SourceDispute
+from registry.elements.models import DataElement, ElementHistory
+from registry.handovers.models import SourceHandover
+from registry.keys.models import DepartmentKey
 from registry.service_items.models import Material, MaterialElement, ServiceItem
+from registry.subscriptions.models import Subscription
+from registry.systems.models import ClientKey, ClientSystem
 
-__all__ = ["DataElement", "Department", "Material", "MaterialElement", "ServiceItem", "SharingAgreement"]
+__all__ = [
+    "ClientKey",
+    "ClientSystem",
+    "ConsoleUser",
+    "DataElement",
+    "Department",
+    "DepartmentKey",
+    "ElementAlias",
+    "ElementHistory",
+    "Material",
+    "MaterialElement",
+    "ServiceItem",
+    "SharingAgreement",
+    "SourceDispute",
+    "SourceHandover",
+    "Subscription",
+]

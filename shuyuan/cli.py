@@ -1,16 +1,24 @@
 """The `shuyuan` command: one entry point for every process and the tools around them."""
 
+import hashlib
 import json
 import logging
 import signal
 import sys
 import threading
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import httpx
 import typer
+
+from exchange.audit.cli import audit_app
+from protocol.client_auth import TokenAuth, TokenError, TokenSource, read_key_file
+from registry.console.cli import console_app
+from shuyuan.keys_cli import keys_app
+from shuyuan.pki import pki_app
 
 app = typer.Typer(help="Shuyuan (数源): cross-department government data exchange.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -21,8 +29,13 @@ app.add_typer(db_app, name="db")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(connector_app, name="connector")
 app.add_typer(sample_app, name="sample")
+app.add_typer(pki_app, name="pki")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(console_app, name="console")
 
 DEFAULT_DATA = Path("var")
+SYSTEM_KEYS = DEFAULT_DATA / "keys" / "systems"  # written by the embedded mode at first start
 
 
 def _logging(level: str = "INFO") -> None:
@@ -40,12 +53,15 @@ def demo_commands(base_url: str, demo_person: str) -> str:
     }
     return (
         "Try a query (住建局 asks 公安局 and 人社局 for a public-rental-housing case):\n"
-        f"  .venv/bin/shuyuan query --url {base_url} --as zjj --item 330100-GZF-001 \\\n"
+        f"  .venv/bin/shuyuan query --url {base_url} --as zjj --client zjj-housing --item 330100-GZF-001 \\\n"
         f"      --case ZJJ-2026-000123 --person {demo_person} \\\n"
         "      person.name person.household_members person.si_contribution_base\n"
-        "or with curl:\n"
-        f"  curl -s -X POST {base_url}/v1/queries -H 'Content-Type: application/json' "
-        f"-H 'X-Consumer-Department: zjj' \\\n      -d '{json.dumps(body, ensure_ascii=False)}'\n"
+        "or with curl (a token from the system's key, var/keys/systems/zjj-housing.jwk):\n"
+        f"  curl -s -X POST {base_url}/v1/queries -H 'Content-Type: application/json' \\\n"
+        f'      -H "Authorization: Bearer $(.venv/bin/shuyuan token --url {base_url} '
+        '--client zjj-housing)" \\\n'
+        f"      -d '{json.dumps(body, ensure_ascii=False)[:-1]}, "
+        """"requested_at": "'"$(date -u +%FT%TZ)"'"}'\n"""
         f"API documentation: {base_url}/docs"
     )
 
@@ -59,12 +75,16 @@ def run(
     """Run the embedded exchange: SQLite, in-process transport, sample departments and connectors."""
     import uvicorn
 
+    from registry.console.settings import ConsoleSettings
+    from registry.console.users.service import demo_logins
     from shuyuan.embedded import build_embedded
 
     _logging()
-    embedded = build_embedded(data_dir)
+    console = ConsoleSettings()
+    embedded = build_embedded(data_dir, console_settings=console, demo_accounts=True)
     typer.echo(f"Shuyuan embedded exchange on http://{host}:{port} (data in {data_dir.resolve()})")
     typer.echo(demo_commands(f"http://{host}:{port}", embedded.subjects.demo_person))
+    typer.echo(demo_logins(f"http://{host}:{port}/console", console))
     uvicorn.run(embedded.app, host=host, port=port, log_level="warning")
 
 
@@ -86,7 +106,13 @@ def gateway_serve(
     _logging()
     settings = GatewaySettings()
     prepare = sample_catalogue.seed if seed_samples else None
-    uvicorn.run(create_app(settings, prepare=prepare), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings, prepare=prepare),
+        host=host,
+        port=port,
+        log_level="warning",
+        **settings.uvicorn_ssl_options(),  # type: ignore[arg-type]
+    )
 
 
 @connector_app.command("run")
@@ -96,18 +122,28 @@ def connector_run(
     bootstrap: Annotated[
         str | None, typer.Option(help="Kafka bootstrap servers (overrides the file)")
     ] = None,
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(help="The department's private keys (default: var/keys/departments/<dept>)"),
+    ] = None,
 ) -> None:
     """Serve one department's request topic from its own database until interrupted."""
+    from connectors import keys as department_keys
     from connectors.config import load_config
     from connectors.kafka_server import KafkaConnectorServer
     from connectors.runtime import Connector
 
     _logging()
     cfg = load_config(config, base_dir=data_dir)
-    servers = (bootstrap or cfg.kafka.bootstrap).split(",")
+    folder = keys_dir or department_keys.default_dir(DEFAULT_DATA, cfg.department)
+    if not folder.is_dir():
+        typer.echo(f"no private keys of {cfg.department!r} in {folder} (see docs/crypto.md)", err=True)
+        raise typer.Exit(2)
+    client_config = cfg.kafka.client_config(cfg.department, bootstrap=bootstrap)
+    servers = client_config["bootstrap_servers"]
     server = KafkaConnectorServer(
-        Connector(cfg),
-        {"bootstrap_servers": servers, "client_id": f"shuyuan-connector-{cfg.department}"},
+        Connector(cfg, department_keys.load(folder, cfg.department)),
+        client_config,
         group_id=cfg.kafka.group_id,
     )
     stop = threading.Event()
@@ -142,12 +178,15 @@ def sample_load(
     from exchange.app import migrate
     from exchange.settings import GatewaySettings
     from registry.db import make_engine
-    from shuyuan import sample_catalogue
-    from shuyuan.embedded import ensure_sample_data
+    from shuyuan import sample_catalogue, sample_systems
+    from shuyuan.embedded import ensure_department_keys, ensure_sample_data
 
     engine = make_engine(database_url or GatewaySettings().database_url)
     migrate(engine)
     loaded = sample_catalogue.seed(engine)
+    departments = [code for code, _, _ in sample_catalogue.DEPARTMENTS]
+    sample_catalogue.register_keys(engine, ensure_department_keys(data_dir, departments).values())
+    sample_systems.register(engine, sample_systems.ensure_keys(data_dir))  # the systems' OAuth keys
     engine.dispose()
     subjects = ensure_sample_data(data_dir)
     typer.echo(("loaded" if loaded else "already loaded") + f"; demo person {subjects.demo_person}")
@@ -163,27 +202,99 @@ def query(
     enterprise: Annotated[str | None, typer.Option(help="Unified social credit code of the subject")] = None,
     query_id: Annotated[str | None, typer.Option(help="Idempotency key (default: a new one)")] = None,
     url: Annotated[str, typer.Option(help="Gateway base URL")] = "http://127.0.0.1:8000",
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(help="The asking department's private keys (default: var/keys/departments/<dept>)"),
+    ] = None,
+    ca: Annotated[Path | None, typer.Option(help="CA certificate of an HTTPS gateway")] = None,
+    client: Annotated[
+        str | None, typer.Option(help="client_id of the asking system (default: the department's only one)")
+    ] = None,
+    system_keys: Annotated[Path, typer.Option(help="Folder of the systems' private keys")] = SYSTEM_KEYS,
 ) -> None:
-    """Ask the exchange for data about a person or an enterprise, and print the answer."""
+    """Ask the exchange for data about a person or an enterprise; print the decrypted, verified answer."""
+    from connectors import keys as department_keys
+    from connectors.client import ConsumerClient, GatewayError
+
     if (person is None) == (enterprise is None):
         raise typer.BadParameter("give exactly one of --person or --enterprise")
-    subject = {"type": "person", "id": person} if person else {"type": "enterprise", "id": enterprise}
-    body = {
-        "query_id": query_id or f"cli-{uuid.uuid4().hex}",
-        "subject": subject,
-        "elements": elements,
-        "purpose": {"service_item": item, "case_no": case},
-    }
+    folder = keys_dir or department_keys.default_dir(DEFAULT_DATA, department)
+    if not folder.is_dir():
+        typer.echo(f"no private keys of {department!r} in {folder} (see docs/crypto.md)", err=True)
+        raise typer.Exit(2)
+    keys = department_keys.load(folder, department)
+    subject_type = "person" if person else "enterprise"
     try:
-        response = httpx.post(
-            f"{url}/v1/queries", json=body, headers={"X-Consumer-Department": department}, timeout=30
-        )
+        with httpx.Client(base_url=url, timeout=30, verify=str(ca) if ca else True) as http:
+            auth = _token_auth(url, system_keys, client or _only_system(system_keys, department), ca)
+            answer = ConsumerClient(http, keys=keys, auth=auth).query(
+                subject_type=subject_type,
+                subject_id=person or enterprise or "",
+                elements=elements,
+                service_item=item,
+                case_no=case,
+                query_id=query_id or f"cli-{uuid.uuid4().hex}",
+                extra={"requested_at": datetime.now(UTC).isoformat()},
+            )
+    except TokenError as exc:
+        typer.echo(json.dumps(exc.body, ensure_ascii=False, indent=2))
+        raise typer.Exit(1) from exc
+    except GatewayError as exc:
+        typer.echo(json.dumps(exc.problem, ensure_ascii=False, indent=2))
+        raise typer.Exit(1) from exc
     except httpx.HTTPError as exc:
         typer.echo(f"cannot reach the gateway at {url}: {exc}", err=True)
         raise typer.Exit(2) from exc
-    typer.echo(json.dumps(response.json(), ensure_ascii=False, indent=2))
-    if response.status_code >= 400:
-        raise typer.Exit(1)
+    typer.echo(json.dumps(answer.as_dict(), ensure_ascii=False, indent=2))
+
+
+@app.command()
+def token(
+    client: Annotated[str, typer.Option(help="client_id of the system, e.g. zjj-housing")],
+    url: Annotated[str, typer.Option(help="Gateway base URL")] = "http://127.0.0.1:8000",
+    scope: Annotated[str | None, typer.Option(help="Space-separated scopes (default: all granted)")] = None,
+    system_keys: Annotated[Path, typer.Option(help="Folder of the systems' private keys")] = SYSTEM_KEYS,
+    ca: Annotated[Path | None, typer.Option(help="CA certificate of an HTTPS gateway")] = None,
+) -> None:
+    """Print an access token for a system (private_key_jwt with its key file; cached until near expiry)."""
+    try:
+        typer.echo(_token_auth(url, system_keys, client, ca, scope=scope).source.token())
+    except TokenError as exc:
+        typer.echo(json.dumps(exc.body, ensure_ascii=False, indent=2), err=True)
+        raise typer.Exit(1) from exc
+    except httpx.HTTPError as exc:
+        typer.echo(f"cannot reach the gateway at {url}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _only_system(folder: Path, department: str) -> str:
+    found = sorted(p.stem for p in folder.glob(f"{department}-*.jwk"))
+    if len(found) != 1:
+        typer.echo(f"name the system with --client ({len(found)} key files of {department!r} here)", err=True)
+        raise typer.Exit(2)
+    return found[0]
+
+
+def _token_auth(
+    url: str, folder: Path, client: str, ca: Path | None, *, scope: str | None = None
+) -> TokenAuth:
+    """A token source from the system's key file; the token is cached next to it (mode 0600)."""
+    key_file = folder / f"{client}.jwk"
+    if not key_file.is_file():
+        typer.echo(f"no private key of system {client!r} at {key_file}", err=True)
+        raise typer.Exit(2)
+    source = TokenSource(
+        base_url=url,
+        client_id=client,
+        private_jwk=read_key_file(key_file),
+        scope=scope,
+        # One cache file per scope set; a digest because hash() differs between processes.
+        cache_path=key_file.with_suffix(
+            ".token" if scope is None else f".{hashlib.sha256(scope.encode()).hexdigest()[:12]}.token"
+        ),
+        verify=str(ca) if ca else True,
+    )
+    return TokenAuth(source)
 
 
 def main() -> None:

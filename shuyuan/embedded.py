@@ -3,18 +3,25 @@
 SQLite and the in-process transport: nothing to install, for a first run and for unit tests.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
+from connectors import keys as department_keys
 from connectors.config import load_config
+from connectors.keys import DepartmentKeys
 from connectors.runtime import Connector
 from connectors.samples.data import SampleSubjects, generate
 from exchange.app import create_app
 from exchange.settings import GatewaySettings
 from exchange.transport.memory import MemoryTransport
-from shuyuan import sample_catalogue
+from registry.console.settings import ConsoleSettings
+from registry.console.users import service as console_users
+from registry.db import unit_of_work
+from shuyuan import sample_catalogue, sample_systems
 
 SAMPLE_CONFIGS = Path(__file__).resolve().parent.parent / "connectors" / "samples"
 SAMPLE_DEPARTMENTS = ("psb", "hrss", "amr")
@@ -28,6 +35,8 @@ class Embedded:
     transport: MemoryTransport
     connectors: dict[str, Connector]
     subjects: SampleSubjects
+    keys: dict[str, DepartmentKeys]
+    system_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> private JWK
 
 
 def sample_connector_configs() -> dict[str, Path]:
@@ -46,18 +55,48 @@ def ensure_sample_data(data_dir: Path) -> SampleSubjects:
     return generate(dept_dir)
 
 
-def build_embedded(data_dir: Path, settings: GatewaySettings | None = None) -> Embedded:
-    """Assemble the embedded exchange on SQLite files under data_dir."""
+def ensure_department_keys(data_dir: Path, departments: list[str]) -> dict[str, DepartmentKeys]:
+    """Each department's private keys under data_dir/keys/departments/<dept>/, generated at first start."""
+    return {d: department_keys.ensure(department_keys.default_dir(data_dir, d), d)[0] for d in departments}
+
+
+def build_embedded(
+    data_dir: Path,
+    settings: GatewaySettings | None = None,
+    *,
+    console_settings: ConsoleSettings | None = None,
+    demo_accounts: bool = False,
+) -> Embedded:
+    """Assemble the embedded exchange on SQLite files under data_dir (demo console accounts on request)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     subjects = ensure_sample_data(data_dir)
     settings = settings or GatewaySettings(
         database_url=f"sqlite:///{(data_dir / 'shuyuan.db').resolve()}", transport="memory"
     )
+    keys = ensure_department_keys(data_dir, [code for code, _, _ in sample_catalogue.DEPARTMENTS])
+    system_keys = sample_systems.ensure_keys(data_dir)  # the systems' OAuth key pairs (private_key_jwt)
     transport = MemoryTransport()
     connectors = {}
     for dept, path in sample_connector_configs().items():
-        connector = Connector(load_config(path, base_dir=data_dir / "departments"))
+        connector = Connector(load_config(path, base_dir=data_dir / "departments"), keys[dept])
         transport.register(dept, connector.handle)
         connectors[dept] = connector
-    app = create_app(settings, transport=transport, prepare=sample_catalogue.seed)
-    return Embedded(app=app, transport=transport, connectors=connectors, subjects=subjects)
+
+    def prepare(engine: Engine) -> None:
+        sample_catalogue.seed(engine)
+        sample_catalogue.register_keys(engine, keys.values())  # public halves only; idempotent
+        sample_systems.register(engine, system_keys)  # idempotent too
+        if demo_accounts:
+            with unit_of_work(engine) as session:  # only on an empty user table; never in production
+                console_users.ensure_demo_accounts(session=session, settings=console)
+
+    console = console_settings or ConsoleSettings()
+    app = create_app(settings, transport=transport, prepare=prepare, console_settings=console)
+    return Embedded(
+        app=app,
+        transport=transport,
+        connectors=connectors,
+        subjects=subjects,
+        keys=keys,
+        system_keys=system_keys,
+    )

@@ -3,8 +3,9 @@
 Codes are stable: the demo, the tests and the benchmarks name them.
 """
 
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -16,8 +17,13 @@ from registry.departments import service as departments
 from registry.departments.models import DepartmentCreate
 from registry.elements import service as elements
 from registry.elements.models import ElementCreate
+from registry.keys import service as keys_service
+from registry.keys.models import KeyCreate
 from registry.service_items import service as service_items
 from registry.service_items.models import MaterialIn, ServiceItemCreate
+
+if TYPE_CHECKING:
+    from connectors.keys import DepartmentKeys
 
 DEPARTMENTS = [
     ("psb", "公安局", "Public Security Bureau"),
@@ -266,3 +272,20 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
             )
             agreements.create(session=session, agreement_in=agreement_in)
     return True
+
+
+def register_keys(engine: Engine, department_keys: Iterable["DepartmentKeys"]) -> int:
+    """Register departments' public JWKs unless already there (idempotent); returns how many were added.
+
+    Only the public halves reach the registry; the private keys stay in each department's key folder.
+    """
+    added = 0
+    with unit_of_work(engine) as session:
+        for dept_keys in department_keys:
+            dept = departments.get_by_code_or_raise(session=session, code=dept_keys.department)
+            for jwk in dept_keys.public_jwks():
+                if keys_service.get(session=session, department_id=dept.id, kid=jwk["kid"]) is None:  # type: ignore[arg-type]
+                    key_in = KeyCreate(use=jwk["use"], jwk=jwk)
+                    keys_service.register(session=session, department=dept_keys.department, key_in=key_in)
+                    added += 1
+    return added

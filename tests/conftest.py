@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from shuyuan.embedded import Embedded, build_embedded
+from tests.authkit import authorize
 
 HOW_TO = "run the suite with `make test`, which starts Kafka and PostgreSQL (deploy/services.sh)"
 
@@ -28,8 +29,13 @@ def embedded(tmp_path: Path) -> Iterator[Embedded]:
 
 @pytest.fixture
 def client(embedded: Embedded) -> Iterator[TestClient]:
-    """An HTTP client of the embedded exchange, with its lifespan running."""
+    """An HTTP client of the embedded exchange, with its lifespan running.
+
+    It sends by default a real access token of a test system of 住建局 (`zjj-test`, every scope);
+    tests of other callers pass their own Authorization header (tests/authkit.py).
+    """
     with TestClient(embedded.app) as test_client:
+        authorize(test_client)
         yield test_client
 
 

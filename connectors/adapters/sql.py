@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import QueuePool
 
+from connectors.adapters.base import Lookup
 from connectors.config import ElementQuery
-from protocol.envelope import ElementAnswer
 
 log = logging.getLogger(__name__)
 
@@ -30,26 +30,34 @@ class SqlAdapter:
         """The elements this adapter can answer."""
         return frozenset(self._queries)
 
-    def lookup(self, subject_id: str, codes: list[str]) -> list[ElementAnswer]:
+    def lookup(self, subject_id: str, codes: list[str]) -> list[Lookup]:
         """Read each element for the subject; not_found where the department holds no record."""
         answers = []
         with self._engine.connect() as conn:
             for code in codes:
                 query = self._queries.get(code)
                 if query is None:
-                    answers.append(ElementAnswer(code=code, status="failed", reason="unknown_element"))
+                    answers.append(Lookup(code=code, status="failed", reason="unknown_element"))
                     continue
                 stmt, value_type = query
                 try:
                     row = conn.execute(stmt, {"subject_id": subject_id}).first()
                 except Exception:
                     log.exception("query for %s failed", code)
-                    answers.append(ElementAnswer(code=code, status="failed", reason="source_unavailable"))
+                    answers.append(Lookup(code=code, status="failed", reason="source_unavailable"))
                     continue
                 if row is None or row[0] is None:
-                    answers.append(ElementAnswer(code=code, status="not_found", reason="not_found"))
-                else:
-                    answers.append(ElementAnswer(code=code, status="ok", value=_typed(row[0], value_type)))
+                    answers.append(Lookup(code=code, status="not_found", reason="not_found"))
+                    continue
+                try:
+                    value = _typed(row[0], value_type)
+                except (TypeError, ValueError):
+                    # A stored value that does not decode as its declared type fails this element only;
+                    # raising would lose the whole reply (and make a Kafka batch rewind for ever).
+                    log.warning("value of %s does not decode as %s", code, value_type)  # never the value
+                    answers.append(Lookup(code=code, status="failed", reason="source_unavailable"))
+                    continue
+                answers.append(Lookup(code=code, status="ok", value=value))
         return answers
 
     def close(self) -> None:

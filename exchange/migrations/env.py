@@ -7,7 +7,12 @@ from sqlmodel import SQLModel
 
 import exchange.models  # noqa: F401  (registers every gateway table on the metadata)
 
-OUR_TABLES = frozenset({"query_record", "audit_entry"})
+OUR_TABLES = frozenset(
+    {"query_record", "audit_entry"}
+    | {"auth_used_assertion"}  # the identity issue: used client-assertion ids (revision a4_0001)
+    | {"audit_chain_head", "audit_checkpoint", "audit_key", "audit_archive"}  # the audit issue (a5_0001)
+    | {"transparency_restriction"}  # citizen transparency (t5_0001)
+)
 
 
 def _ours(obj: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any) -> bool:

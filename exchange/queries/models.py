@@ -1,9 +1,9 @@
 """Query API models and the idempotency record."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import LargeBinary
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as TableField
@@ -14,8 +14,11 @@ from protocol.identifiers import SubjectType
 ResultStatus = Literal["ok", "denied", "not_found", "unavailable"]
 QUERY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"
 ELEMENT_CODE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
-# Case numbers (办件编号) differ by region and may hold Chinese characters; refuse control characters.
-CASE_NO_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"
+# Case numbers (办件编号) differ by region and may hold Chinese characters (e.g. 浙住建〔2026〕12号):
+# letters and digits of any script and a few separators; no spaces, quotes, markup or control characters.
+CASE_NO_PATTERN = r"^\w[\w\-./:#()（）〔〕【】]{0,63}$"
+SERVICE_ITEM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ElementCode = Annotated[str, Field(max_length=80, pattern=ELEMENT_CODE)]
 
 
 class SubjectIn(BaseModel):
@@ -30,7 +33,9 @@ class PurposeIn(BaseModel):
     """Why: the service item (政务服务事项) and the case number (办件编号)."""
 
     model_config = ConfigDict(extra="forbid")
-    service_item: str = Field(min_length=1, max_length=64)
+    service_item: str = Field(
+        pattern=SERVICE_ITEM_PATTERN, description="Service item code, e.g. `330100-GZF-001`"
+    )
     case_no: str = Field(pattern=CASE_NO_PATTERN)
 
 
@@ -40,8 +45,15 @@ class QueryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query_id: str = Field(pattern=QUERY_ID_PATTERN, description="Idempotency key chosen by the caller")
     subject: SubjectIn
-    elements: list[str] = Field(min_length=1, max_length=500, description="Element codes, e.g. `person.name`")
+    elements: list[ElementCode] = Field(
+        min_length=1, max_length=500, description="Element codes, e.g. `person.name`"
+    )
     purpose: PurposeIn
+    requested_at: AwareDatetime = Field(
+        description="When the caller sent the query (RFC 3339 with offset): outside the gateway's freshness "
+        "window (SHUYUAN_REQUEST_MAX_SKEW_S, ±5 min) it is refused, so a captured request cannot be "
+        "replayed later. Not part of the idempotency key: a retry may carry a new time."
+    )
 
 
 class ElementResult(BaseModel):
@@ -51,7 +63,12 @@ class ElementResult(BaseModel):
     status: ResultStatus
     reason: str | None = Field(None, description="A reason code of DESIGN.md §6 when status is not `ok`")
     source: str | None = Field(None, description="The element's source department, when known")
-    value: Any = None
+    jwe: str | None = Field(
+        None,
+        description="When `ok`: the value signed by the source (JWS, compact) and encrypted to the "
+        "consumer department (JWE, compact). The gateway never sees values; the consumer SDK "
+        "(connectors/client.py) decrypts and verifies it.",
+    )
 
 
 class QueryOut(BaseModel):

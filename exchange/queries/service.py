@@ -5,6 +5,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -16,10 +17,12 @@ from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
 from exchange.queries.models import ElementResult, QueryIn, QueryOut, QueryRecord
 from exchange.transport.base import SourceTimeout, Transport
-from protocol.envelope import SourceReply, SourceRequest, Subject
+from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.errors import Conflict, Denied, InvalidRequest, Unauthenticated
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
+from protocol.jose import JoseFailure, peek_header, public_jwk, seal_subject
 from protocol.reasons import Reason
+from registry.keys.directory import KeyDirectory, KeySnapshot
 
 _OPTIONAL_COLUMNS = ("decision", "reason", "source", "response_digest")
 
@@ -62,21 +65,29 @@ class QueryService:
         transport: Transport,
         writer: AuditWriter,
         keys: PlatformKeys,
+        key_directory: KeyDirectory,
         gateway_id: str,
         source_timeout_s: float,
         max_elements: int,
+        max_skew_s: float = 300.0,
     ) -> None:
         self._engine = engine
         self._catalogue = catalogue
         self._transport = transport
         self._writer = writer
         self._keys = keys
+        self._key_directory = key_directory
         self._gateway_id = gateway_id
         self._timeout = source_timeout_s
         self._max_elements = max_elements
+        self._max_skew_s = max_skew_s
 
     async def run(self, *, consumer: str, query: QueryIn) -> QueryOut:
         """Answer a query for this consumer, each element decided and audited."""
+        skew = abs((datetime.now(UTC) - query.requested_at).total_seconds())
+        if skew > self._max_skew_s:
+            # Freshness window: a captured request cannot be replayed later (docs/security.md).
+            raise InvalidRequest(f"requested_at is {skew:.0f} s away from the gateway clock")
         if len(query.elements) > self._max_elements:
             raise InvalidRequest(f"at most {self._max_elements} elements per query")
         if len(set(query.elements)) != len(query.elements):
@@ -98,9 +109,11 @@ class QueryService:
             await self._writer.write(
                 [ctx.row("query.refused", elements=query.elements, decision="deny", reason=refused)]
             )
-            raise (Unauthenticated if refused == Reason.UNAUTHENTICATED else Denied)(
+            error = (Unauthenticated if refused == Reason.UNAUTHENTICATED else Denied)(
                 f"department {consumer[:32]!r} may not query", reason=refused
             )
+            error.audited = True  # type: ignore[attr-defined]  # the row above: not again (auth/denials.py)
+            raise error
 
         replay = await self._replay(consumer, query.query_id, digest)
         if replay is not None:
@@ -130,9 +143,7 @@ class QueryService:
             )
             for d in decisions
         ]
-        answers, dispatch_rows = await self._ask_sources(
-            ctx, Subject(type=query.subject.type, id=subject_id), decisions
-        )
+        answers, dispatch_rows = await self._ask_sources(ctx, subject_id, decisions)
         out = _assemble(query, decisions, answers)
         body = out.model_dump_json().encode()
         response_digest = hashlib.sha256(body).hexdigest()
@@ -164,36 +175,78 @@ class QueryService:
             return conn.execute(stmt).first()
 
     async def _ask_sources(
-        self, ctx: QueryContext, subject: Subject, decisions: list[Decision]
+        self, ctx: QueryContext, subject_id: str, decisions: list[Decision]
     ) -> tuple[dict[str, ElementResult], list[dict[str, Any]]]:
         by_source: dict[str, list[str]] = defaultdict(list)
         for d in decisions:
             if d.allowed and d.source is not None:
                 by_source[d.source].append(d.element)
-        requests = [
-            SourceRequest(
-                query_id=ctx.query.query_id,
-                consumer=ctx.consumer,
-                source=source,
-                subject=subject,
-                elements=codes,
-                service_item=ctx.query.purpose.service_item,
-                case_no=ctx.query.purpose.case_no,
+        if not by_source:
+            return {}, []
+        keys = await self._key_directory.current()
+        consumer_key = keys.current(ctx.consumer, "enc")
+        if consumer_key is None:
+            # Answers are encrypted to the consumer (DESIGN.md §8): without a key nothing can be released.
+            reason = Reason.INVALID_REQUEST
+            await self._writer.write(
+                [ctx.row("query.refused", elements=ctx.query.elements, decision="deny", reason=reason.value)]
             )
-            for source, codes in by_source.items()
-        ]
+            error = InvalidRequest(
+                f"department {ctx.consumer!r} has no valid encryption key in the registry", reason=reason
+            )
+            error.audited = True  # type: ignore[attr-defined]  # the row above: not again (auth/denials.py)
+            raise error
+        consumer_kid, consumer_public = consumer_key
+        results: dict[str, ElementResult] = {}
+        rows: list[dict[str, Any]] = []
+        requests = []
+        for source, codes in by_source.items():
+            source_key = keys.current(source, "enc")
+            if source_key is None:
+                # A source without a valid encryption key cannot be asked without exposing the subject.
+                rows.append(
+                    ctx.row("source.failed", elements=codes, source=source, reason="source_unavailable")
+                )
+                for code in codes:
+                    results[code] = ElementResult(
+                        code=code, status="unavailable", reason=Reason.SOURCE_UNAVAILABLE.value, source=source
+                    )
+                continue
+            requests.append(
+                SourceRequest(
+                    query_id=ctx.query.query_id,
+                    consumer=ctx.consumer,
+                    source=source,
+                    subject_type=ctx.query.subject.type,
+                    subject_jwe=seal_subject(
+                        subject_type=ctx.query.subject.type,
+                        subject_id=subject_id,
+                        query_id=ctx.query.query_id,
+                        recipient=source_key[1],
+                        kid=source_key[0],
+                        profile=keys.profile,
+                    ),
+                    consumer_key=public_jwk(consumer_public, kid=consumer_kid),
+                    elements=codes,
+                    service_item=ctx.query.purpose.service_item,
+                    case_no=ctx.query.purpose.case_no,
+                )
+            )
         key = ctx.subject_index.encode()
         outcomes = await asyncio.gather(
             *(self._transport.request(r, timeout=self._timeout, key=key) for r in requests),
             return_exceptions=True,
         )
-        results: dict[str, ElementResult] = {}
-        rows: list[dict[str, Any]] = []
         for req, outcome in zip(requests, outcomes, strict=True):
             rows.append(ctx.row("source.dispatched", elements=req.elements, source=req.source))
             if isinstance(outcome, SourceReply):
-                results |= _answers(req, outcome)
+                answered, rejected = _answers(req, outcome, keys, consumer_kid)
+                results |= answered
                 rows.append(ctx.row("source.answered", elements=req.elements, source=req.source))
+                rows += [
+                    ctx.row("answer.rejected", elements=[code], source=req.source, reason=problem)
+                    for code, problem in rejected
+                ]
                 continue
             if not isinstance(outcome, Exception):
                 raise outcome  # cancellation and the like must propagate
@@ -210,13 +263,19 @@ class QueryService:
         return results, rows
 
 
-def _answers(req: SourceRequest, reply: SourceReply) -> dict[str, ElementResult]:
+def _answers(
+    req: SourceRequest, reply: SourceReply, keys: KeySnapshot, consumer_kid: str
+) -> tuple[dict[str, ElementResult], list[tuple[str, str]]]:
     asked = set(req.elements)
     got = {a.code: a for a in reply.answers if a.code in asked}  # never pass on what was not asked
     results = {}
+    rejected: list[tuple[str, str]] = []
     for code in req.elements:
         answer = got.get(code)
-        if answer is None or answer.status == "failed":
+        problem = _answer_problem(answer, keys, consumer_kid) if answer and answer.status == "ok" else None
+        if problem is not None:
+            rejected.append((code, problem))
+        if answer is None or answer.status == "failed" or problem is not None:
             results[code] = ElementResult(
                 code=code, status="unavailable", reason=Reason.SOURCE_UNAVAILABLE.value, source=req.source
             )
@@ -225,8 +284,28 @@ def _answers(req: SourceRequest, reply: SourceReply) -> dict[str, ElementResult]
                 code=code, status="not_found", reason=Reason.NOT_FOUND.value, source=req.source
             )
         else:
-            results[code] = ElementResult(code=code, status="ok", source=req.source, value=answer.value)
-    return results
+            results[code] = ElementResult(code=code, status="ok", source=req.source, jwe=answer.jws_jwe)
+    return results, rejected
+
+
+def _answer_problem(answer: ElementAnswer, keys: KeySnapshot, consumer_kid: str) -> str | None:
+    """Why an `ok` answer cannot be passed on, or None.
+
+    The gateway cannot open the JWE (it is for the consumer), but it can refuse one that is not made
+    for the consumer's current key under the profile's algorithms, and record that, before any
+    consumer sees it. The consumer's SDK verifies the signature inside.
+    """
+    if not answer.jws_jwe:
+        return "missing_jwe"
+    try:
+        header = peek_header(answer.jws_jwe)
+    except JoseFailure as exc:
+        return exc.code
+    if header.get("alg") != keys.profile.jwe_alg or header.get("enc") != keys.profile.jwe_enc:
+        return "wrong_algorithm"
+    if header.get("kid") != consumer_kid:
+        return "wrong_recipient_key"
+    return None
 
 
 def _assemble(query: QueryIn, decisions: list[Decision], answers: dict[str, ElementResult]) -> QueryOut:
@@ -243,7 +322,7 @@ def _assemble(query: QueryIn, decisions: list[Decision], answers: dict[str, Elem
 
 
 def _request_digest(consumer: str, query: QueryIn, subject_id: str) -> str:
-    body = query.model_dump()
+    body = query.model_dump(exclude={"requested_at"})  # a retry may carry a new time
     body["subject"]["id"] = subject_id
     return hashlib.sha256(rfc8785.dumps({"consumer": consumer, "query": body})).hexdigest()
 

@@ -24,20 +24,48 @@ class SharingAgreement(SQLModel, table=True):
     valid_from: datetime
     valid_until: datetime
     created_at: datetime = Field(default_factory=utcnow)
+    requested_by: str = Field(default="", max_length=160)
+    decision_due: datetime | None = Field(default=None, nullable=True)
+    decided_by: str | None = Field(default=None, max_length=160, nullable=True)
+    decided_at: datetime | None = Field(default=None, nullable=True)
+    decision_reason: str = Field(default="", max_length=2000)
+    revoked_by: str | None = Field(default=None, max_length=160, nullable=True)
+    revoked_at: datetime | None = Field(default=None, nullable=True)
+    revoke_reason: str = Field(default="", max_length=2000)
 
 
 class AgreementCreate(BaseModel):
-    """Body of POST /v1/agreements (the full request/decide workflow comes with the registry issue)."""
+    """Body of POST /v1/agreements: a consumer's request (or a steward's record of an approved one)."""
 
     model_config = ConfigDict(extra="forbid")
-    consumer: str
-    element: str
-    service_item: str
+    consumer: str = Field(max_length=32, description="the requesting (consumer) department")
+    element: str = Field(max_length=80)
+    service_item: str = Field(
+        max_length=64, description="the purpose: the service item that needs the element"
+    )
     legal_basis: str = Field(min_length=1, max_length=500)
     # Aware only: a naive time cannot be stored (UTCDateTime refuses it) nor compared with an aware one.
-    valid_from: AwareDatetime
-    valid_until: AwareDatetime
-    status: Literal["requested", "approved"] = "requested"
+    valid_from: AwareDatetime = Field(description="requested start of validity")
+    valid_until: AwareDatetime = Field(description="requested end of validity")
+    status: Literal["requested", "approved"] = Field(
+        "requested", description="`approved` records an agreement decided outside the system (interim)"
+    )
+
+
+class AgreementDecision(BaseModel):
+    """Body of POST /v1/agreements/{id}/approve: the source may narrow the validity window."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=2000)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+class AgreementReason(BaseModel):
+    """Body of reject and revoke: the reason is required."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class AgreementRead(BaseModel):
@@ -46,8 +74,19 @@ class AgreementRead(BaseModel):
     id: int
     consumer: str
     element: str
+    source: str
     service_item: str
     legal_basis: str
     status: AgreementStatus
     valid_from: datetime
     valid_until: datetime
+    created_at: datetime
+    requested_by: str
+    decision_due: datetime | None
+    overdue: bool
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str
+    revoked_by: str | None
+    revoked_at: datetime | None
+    revoke_reason: str

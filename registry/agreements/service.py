@@ -1,60 +1,305 @@
-"""Sharing agreement rules (the minimum the gateway needs; the registry issue adds the workflow)."""
+"""Sharing agreement workflow: request -> approve | reject (by the source) -> revoke | expire."""
 
-from sqlmodel import Session, select
+from collections.abc import Collection
+from datetime import UTC, date, datetime
 
-from protocol.errors import InvalidRequest
-from registry.agreements.models import AgreementCreate, AgreementRead, SharingAgreement
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from protocol.envelope import utcnow
+from protocol.errors import Conflict, InvalidRequest, NotFound
+from protocol.reasons import Reason
+from registry import events
+from registry.actors import ANONYMOUS, Actor, require_steward_or
+from registry.agreements.deadlines import add_working_days
+from registry.agreements.models import (
+    AgreementCreate,
+    AgreementDecision,
+    AgreementRead,
+    SharingAgreement,
+)
 from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.elements import service as elements
-from registry.elements.models import DataElement
+from registry.elements.models import INACTIVE_STATUSES, DataElement
+from registry.errors import AgreementNotNeeded, InvalidState
+from registry.pagination import PageParams
 from registry.service_items import service as service_items
-from registry.service_items.models import ServiceItem
+from registry.service_items.models import Material, MaterialElement, ServiceItem
+
+DEFAULT_WORKING_DAYS = 10  # the default decision deadline of a conditional-sharing request (DESIGN.md §4)
 
 
-def create(*, session: Session, agreement_in: AgreementCreate) -> SharingAgreement:
-    """Record an agreement for a conditional element; unconditional and not-shared ones cannot have one."""
-    consumer = departments.get_by_code_or_raise(session=session, code=agreement_in.consumer)
-    element = elements.get_by_code_or_raise(session=session, code=agreement_in.element)
-    item = service_items.get_by_code_or_raise(session=session, code=agreement_in.service_item)
-    if element.sharing_type != "conditional":
-        raise InvalidRequest(
-            f"element {element.code!r} is {element.sharing_type}: agreements are for conditional ones"
-        )
-    if agreement_in.valid_until <= agreement_in.valid_from:
-        raise InvalidRequest("valid_until must be after valid_from")
-    agreement = SharingAgreement(
-        consumer_department_id=consumer.id,  # type: ignore[arg-type]
-        element_id=element.id,  # type: ignore[arg-type]
-        service_item_id=item.id,  # type: ignore[arg-type]
-        legal_basis=agreement_in.legal_basis,
-        status=agreement_in.status,
-        valid_from=agreement_in.valid_from,
-        valid_until=agreement_in.valid_until,
-    )
-    session.add(agreement)
-    session.flush()
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def get_or_raise(*, session: Session, agreement_id: int) -> SharingAgreement:
+    """Return the agreement with this id, or raise NotFound."""
+    agreement = session.get(SharingAgreement, agreement_id)
+    if agreement is None:
+        raise NotFound(f"no sharing agreement {agreement_id}")
     return agreement
 
 
-def to_read(*, session: Session, agreement: SharingAgreement) -> AgreementRead:
-    """The API view of an agreement."""
-    consumer = session.get(Department, agreement.consumer_department_id)
-    element = session.get(DataElement, agreement.element_id)
-    item = session.get(ServiceItem, agreement.service_item_id)
-    assert consumer and element and item
-    return AgreementRead(
-        id=agreement.id,  # type: ignore[arg-type]
-        consumer=consumer.code,
-        element=element.code,
-        service_item=item.code,
-        legal_basis=agreement.legal_basis,
-        status=agreement.status,  # type: ignore[arg-type]
-        valid_from=agreement.valid_from,
-        valid_until=agreement.valid_until,
+def _check_request(*, session: Session, agreement_in: AgreementCreate, now: datetime) -> tuple[int, int, int]:
+    consumer = departments.get_by_code_or_raise(session=session, code=agreement_in.consumer)
+    element = elements.get_by_code_or_raise(session=session, code=agreement_in.element)
+    item = service_items.get_by_code_or_raise(session=session, code=agreement_in.service_item)
+    if element.sharing_type == "not_shared":
+        raise InvalidRequest(
+            f"element {element.code!r} is not shared (不予共享): no agreement is possible",
+            reason=Reason.NOT_SHARED,
+        )
+    if element.sharing_type == "unconditional":
+        raise AgreementNotNeeded(
+            f"element {element.code!r} is shared unconditionally: no agreement is needed"
+        )
+    if element.status in INACTIVE_STATUSES:
+        raise InvalidRequest(f"element {element.code!r} is {element.status}", reason=Reason.RETIRED_ELEMENT)
+    needed = session.exec(
+        select(MaterialElement)
+        .join(Material, col(Material.id) == MaterialElement.material_id)
+        .where(Material.service_item_id == item.id, MaterialElement.element_id == element.id)
+    ).first()
+    if needed is None:
+        # Minimum necessary (DESIGN.md §2.2): the purpose must actually need the element.
+        raise InvalidRequest(
+            f"service item {item.code!r} does not need element {element.code!r}",
+            reason=Reason.NOT_NECESSARY_FOR_PURPOSE,
+        )
+    if agreement_in.valid_until <= agreement_in.valid_from:
+        raise InvalidRequest("valid_until must be after valid_from")
+    for other in session.exec(
+        select(SharingAgreement).where(
+            SharingAgreement.consumer_department_id == consumer.id,
+            SharingAgreement.element_id == element.id,
+            SharingAgreement.service_item_id == item.id,
+            col(SharingAgreement.status).in_(("requested", "approved")),
+        )
+    ):
+        if other.status == "requested" or _aware(other.valid_until) > now:
+            raise Conflict(
+                f"agreement {other.id} for the same consumer, element and purpose is already {other.status}"
+            )
+    return consumer.id, element.id, item.id  # type: ignore[return-value]
+
+
+def request(
+    *,
+    session: Session,
+    agreement_in: AgreementCreate,
+    actor: Actor = ANONYMOUS,
+    now: datetime | None = None,
+    working_days: int = DEFAULT_WORKING_DAYS,
+    holidays: Collection[date] = (),
+) -> SharingAgreement:
+    """A consumer asks for a conditional element for a purpose; the source must decide by the deadline."""
+    now = now or utcnow()
+    if agreement_in.valid_until <= now:
+        raise InvalidRequest("the requested validity must end in the future")
+    consumer_id, element_id, item_id = _check_request(session=session, agreement_in=agreement_in, now=now)
+    agreement = SharingAgreement(
+        consumer_department_id=consumer_id,
+        element_id=element_id,
+        service_item_id=item_id,
+        legal_basis=agreement_in.legal_basis,
+        status="requested",
+        valid_from=agreement_in.valid_from,
+        valid_until=agreement_in.valid_until,
+        created_at=now,
+        requested_by=actor.label(),
+        decision_due=add_working_days(now, working_days, holidays),
     )
+    return _stored(session, agreement, "requested")
+
+
+def create(
+    *, session: Session, agreement_in: AgreementCreate, actor: Actor = ANONYMOUS, now: datetime | None = None
+) -> SharingAgreement:
+    """Request an agreement, or record one approved outside the system (status `approved`)."""
+    if agreement_in.status == "requested":
+        return request(session=session, agreement_in=agreement_in, actor=actor, now=now)
+    now = now or utcnow()
+    consumer_id, element_id, item_id = _check_request(session=session, agreement_in=agreement_in, now=now)
+    agreement = SharingAgreement(
+        consumer_department_id=consumer_id,
+        element_id=element_id,
+        service_item_id=item_id,
+        legal_basis=agreement_in.legal_basis,
+        status="approved",
+        valid_from=agreement_in.valid_from,
+        valid_until=agreement_in.valid_until,
+        created_at=now,
+        requested_by=actor.label(),
+        decided_by=actor.label(),
+        decided_at=now,
+        decision_reason="recorded",
+    )
+    return _stored(session, agreement, "recorded")
+
+
+def _stored(session: Session, agreement: SharingAgreement, what: str) -> SharingAgreement:
+    session.add(agreement)
+    session.flush()
+    events.record(session, type=f"agreement.{what}", entity="agreement", code=str(agreement.id))
+    return agreement
+
+
+def _source_of(session: Session, agreement: SharingAgreement) -> str:
+    element = session.get(DataElement, agreement.element_id)
+    assert element is not None
+    return elements.source_code(session=session, element=element)
+
+
+def _decide(session: Session, agreement: SharingAgreement, actor: Actor, what: str) -> None:
+    require_steward_or(
+        actor, _source_of(session, agreement), f"{what} this agreement (the source department decides)"
+    )
+    if agreement.status != "requested":
+        raise InvalidState(f"agreement {agreement.id} is {agreement.status}, not requested")
+
+
+def approve(
+    *,
+    session: Session,
+    agreement: SharingAgreement,
+    actor: Actor,
+    decision: AgreementDecision | None = None,
+    now: datetime | None = None,
+) -> SharingAgreement:
+    """The source department approves, optionally narrowing the validity window."""
+    decision = decision or AgreementDecision()
+    _decide(session, agreement, actor, "approve")
+    now = now or utcnow()
+    valid_from = decision.valid_from or _aware(agreement.valid_from)
+    valid_until = decision.valid_until or _aware(agreement.valid_until)
+    if valid_until <= valid_from or valid_until <= now:
+        raise InvalidRequest("the approved validity must be a window that ends in the future")
+    agreement.valid_from, agreement.valid_until = valid_from, valid_until
+    agreement.status, agreement.decided_by, agreement.decided_at = "approved", actor.label(), now
+    agreement.decision_reason = decision.reason
+    return _stored(session, agreement, "approved")
+
+
+def reject(
+    *, session: Session, agreement: SharingAgreement, actor: Actor, reason: str, now: datetime | None = None
+) -> SharingAgreement:
+    """The source department rejects, with a reason."""
+    _decide(session, agreement, actor, "reject")
+    if not reason.strip():
+        raise InvalidRequest("a rejection needs a reason")
+    agreement.status, agreement.decided_by, agreement.decided_at = "rejected", actor.label(), now or utcnow()
+    agreement.decision_reason = reason
+    return _stored(session, agreement, "rejected")
+
+
+def revoke(
+    *, session: Session, agreement: SharingAgreement, actor: Actor, reason: str, now: datetime | None = None
+) -> SharingAgreement:
+    """The source department (or a steward) withdraws an approved agreement, with a reason."""
+    require_steward_or(actor, _source_of(session, agreement), "revoke this agreement")
+    if agreement.status != "approved":
+        raise InvalidState(
+            f"agreement {agreement.id} is {agreement.status}: only approved ones can be revoked"
+        )
+    if not reason.strip():
+        raise InvalidRequest("a revocation needs a reason")
+    agreement.status, agreement.revoked_by, agreement.revoked_at = "revoked", actor.label(), now or utcnow()
+    agreement.revoke_reason = reason
+    return _stored(session, agreement, "revoked")
+
+
+def expire_due(*, session: Session, now: datetime | None = None) -> list[SharingAgreement]:
+    """Mark approved agreements whose validity has ended as expired (run periodically and at read time)."""
+    now = now or utcnow()
+    expired = [
+        a
+        for a in session.exec(select(SharingAgreement).where(SharingAgreement.status == "approved"))
+        if _aware(a.valid_until) <= now
+    ]
+    for agreement in expired:
+        agreement.status = "expired"
+        _stored(session, agreement, "expired")
+    return expired
+
+
+def overdue(*, session: Session, now: datetime | None = None) -> list[SharingAgreement]:
+    """Requests still undecided after their decision deadline, oldest deadline first."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(SharingAgreement)
+        .where(SharingAgreement.status == "requested")
+        .order_by(SharingAgreement.decision_due)
+    )
+    return [a for a in rows if a.decision_due is not None and _aware(a.decision_due) < now]
+
+
+def list_(
+    *,
+    session: Session,
+    page: PageParams,
+    status: str | None = None,
+    consumer: str | None = None,
+    source: str | None = None,
+    element: str | None = None,
+    now: datetime | None = None,
+) -> tuple[list[SharingAgreement], int]:
+    """A page of agreements (newest first), expiring due ones first, and the total."""
+    expire_due(session=session, now=now)
+    stmt = select(SharingAgreement)
+    if status is not None:
+        stmt = stmt.where(SharingAgreement.status == status)
+    if consumer is not None:
+        consumer_ids = select(Department.id).where(Department.code == consumer)
+        stmt = stmt.where(col(SharingAgreement.consumer_department_id).in_(consumer_ids))
+    if source is not None or element is not None:
+        stmt = stmt.join(DataElement, col(DataElement.id) == SharingAgreement.element_id)
+        if element is not None:
+            stmt = stmt.where(DataElement.code == element)
+        if source is not None:
+            stmt = stmt.where(
+                col(DataElement.source_department_id).in_(
+                    select(Department.id).where(Department.code == source)
+                )
+            )
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(stmt.order_by(col(SharingAgreement.id).desc()).offset(page.offset).limit(page.limit))
+    return list(rows), total
 
 
 def list_all(*, session: Session) -> list[SharingAgreement]:
     """Every agreement, oldest first."""
     return list(session.exec(select(SharingAgreement).order_by(SharingAgreement.id)))  # type: ignore[arg-type]
+
+
+def to_read(*, session: Session, agreement: SharingAgreement, now: datetime | None = None) -> AgreementRead:
+    """The API view of an agreement."""
+    consumer = session.get(Department, agreement.consumer_department_id)
+    element = session.get(DataElement, agreement.element_id)
+    item = session.get(ServiceItem, agreement.service_item_id)
+    assert consumer and element and item
+    now = now or utcnow()
+    due = agreement.decision_due
+    return AgreementRead(
+        id=agreement.id,  # type: ignore[arg-type]
+        consumer=consumer.code,
+        element=element.code,
+        source=elements.source_code(session=session, element=element),
+        service_item=item.code,
+        legal_basis=agreement.legal_basis,
+        status=agreement.status,  # type: ignore[arg-type]
+        valid_from=agreement.valid_from,
+        valid_until=agreement.valid_until,
+        created_at=agreement.created_at,
+        requested_by=agreement.requested_by,
+        decision_due=due,
+        overdue=agreement.status == "requested" and due is not None and _aware(due) < now,
+        decided_by=agreement.decided_by,
+        decided_at=agreement.decided_at,
+        decision_reason=agreement.decision_reason,
+        revoked_by=agreement.revoked_by,
+        revoked_at=agreement.revoked_at,
+        revoke_reason=agreement.revoke_reason,
+    )

@@ -9,6 +9,14 @@ import registry.models  # noqa: F401  (registers every registry table on the met
 
 REGISTRY_TABLES = frozenset(
     {"department", "data_element", "service_item", "material", "material_element", "sharing_agreement"}
+    # the registry issue (revisions r3_*)
+    | {"element_history", "element_alias", "source_dispute", "source_handover", "subscription"}
+    # the identity issue: department keys (revision k4_0001)
+    | {"department_key"}
+    # the identity issue: client systems and their keys (revision s4_0001)
+    | {"client_system", "client_key"}
+    # the console issue: local accounts of the stewards' console (revision c3_0001)
+    | {"console_user"}
 )
 
 

@@ -1,7 +1,10 @@
 """REST API of service items."""
 
-from fastapi import APIRouter, status
+from typing import Annotated
 
+from fastapi import APIRouter, Query, status
+
+from protocol.errors import InvalidRequest
 from registry.deps import SessionDep
 from registry.pagination import Page, PageDep
 from registry.service_items import service
@@ -17,9 +20,14 @@ def create_service_item(body: ServiceItemCreate, session: SessionDep) -> Service
 
 
 @router.get("", response_model=Page[ServiceItemRead])
-def list_service_items(session: SessionDep, page: PageDep) -> Page[ServiceItemRead]:
+def list_service_items(
+    session: SessionDep,
+    page: PageDep,
+    q: Annotated[str | None, Query(max_length=100, description="Search code or name")] = None,
+    handling_department: Annotated[str | None, Query(max_length=32)] = None,
+) -> Page[ServiceItemRead]:
     """List service items by code."""
-    rows, total = service.list_(session=session, page=page)
+    rows, total = service.list_(session=session, page=page, q=q, handling_department=handling_department)
     items = [service.to_read(session=session, item=r) for r in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
@@ -28,3 +36,12 @@ def list_service_items(session: SessionDep, page: PageDep) -> Page[ServiceItemRe
 def read_service_item(code: str, session: SessionDep) -> ServiceItemRead:
     """Read one service item with its materials."""
     return service.to_read(session=session, item=service.get_by_code_or_raise(session=session, code=code))
+
+
+@router.put("/{code}", response_model=ServiceItemRead)
+def replace_service_item(code: str, body: ServiceItemCreate, session: SessionDep) -> ServiceItemRead:
+    """Replace a service item's name, handling department and materials (the body's code must match)."""
+    item = service.get_by_code_or_raise(session=session, code=code)
+    if body.code != item.code:
+        raise InvalidRequest("the body's code must be the item's code")
+    return service.to_read(session=session, item=service.replace(session=session, item=item, item_in=body))

@@ -1,9 +1,10 @@
 """Service item rules: materials and the elements that replace them."""
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from protocol.errors import Conflict, InvalidRequest, NotFound
+from registry import events
 from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.elements import service as elements
@@ -43,6 +44,32 @@ def create(*, session: Session, item_in: ServiceItemCreate) -> ServiceItem:
     item = ServiceItem(code=item_in.code, name=item_in.name, handling_department_id=handler.id)  # type: ignore[arg-type]
     session.add(item)
     session.flush()
+    _add_materials(session=session, item=item, item_in=item_in)
+    events.record(session, type="service_item.created", entity="service_item", code=item.code)
+    return item
+
+
+def replace(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) -> ServiceItem:
+    """Replace a service item's name, handling department and materials (the code stays)."""
+    names = [m.name for m in item_in.materials]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("material names must be unique within a service item")
+    handler = departments.get_by_code_or_raise(session=session, code=item_in.handling_department)
+    item.name, item.handling_department_id = item_in.name, handler.id  # type: ignore[assignment]
+    for material in list(session.exec(select(Material).where(Material.service_item_id == item.id))):
+        for link in list(
+            session.exec(select(MaterialElement).where(MaterialElement.material_id == material.id))
+        ):
+            session.delete(link)
+        session.flush()
+        session.delete(material)
+    session.flush()
+    _add_materials(session=session, item=item, item_in=item_in)
+    events.record(session, type="service_item.replaced", entity="service_item", code=item.code)
+    return item
+
+
+def _add_materials(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) -> None:
     for position, material_in in enumerate(item_in.materials):
         material = Material(service_item_id=item.id, name=material_in.name, position=position)  # type: ignore[arg-type]
         session.add(material)
@@ -53,7 +80,6 @@ def create(*, session: Session, item_in: ServiceItemCreate) -> ServiceItem:
                 raise InvalidRequest(f"material {material_in.name!r} names unknown element {code[:80]!r}")
             session.add(MaterialElement(material_id=material.id, element_id=element.id))  # type: ignore[arg-type]
     session.flush()
-    return item
 
 
 def to_read(*, session: Session, item: ServiceItem) -> ServiceItemRead:
@@ -81,8 +107,20 @@ def to_read(*, session: Session, item: ServiceItem) -> ServiceItemRead:
     )
 
 
-def list_(*, session: Session, page: PageParams) -> tuple[list[ServiceItem], int]:
-    """A page of service items by code, and the total."""
-    total = session.exec(select(func.count()).select_from(ServiceItem)).one()
-    rows = session.exec(select(ServiceItem).order_by(ServiceItem.code).offset(page.offset).limit(page.limit))
+def list_(
+    *, session: Session, page: PageParams, q: str | None = None, handling_department: str | None = None
+) -> tuple[list[ServiceItem], int]:
+    """A page of service items by code, searched (code, name) or of one department, and the total."""
+    stmt = select(ServiceItem)
+    if q:
+        stmt = stmt.where(
+            or_(
+                func.lower(ServiceItem.code).contains(q.casefold(), autoescape=True),
+                ServiceItem.name.contains(q, autoescape=True),  # type: ignore[attr-defined]
+            )
+        )
+    if handling_department is not None:
+        stmt = stmt.join(Department).where(Department.code == handling_department)
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    rows = session.exec(stmt.order_by(ServiceItem.code).offset(page.offset).limit(page.limit))
     return list(rows), total

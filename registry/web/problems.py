@@ -9,6 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from protocol.errors import ShuyuanError
 from protocol.reasons import REASON_TITLES, Reason
+from registry.errors import REGISTRY_REASON_TITLES
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -17,7 +18,7 @@ def problem(status: int, reason: Reason, detail: str, instance: str, **extra: An
     """A problem+json response."""
     body = {
         "type": f"https://shuyuan.example/problems/{reason.value}",
-        "title": REASON_TITLES.get(reason, reason.value),
+        "title": REASON_TITLES.get(reason) or REGISTRY_REASON_TITLES.get(reason.value, reason.value),  # type: ignore[call-overload]
         "status": status,
         "detail": detail,
         "instance": instance,

@@ -4,11 +4,13 @@ import sqlite3
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from connectors.client import QueryAnswer
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.integration.conftest import World
 
@@ -23,8 +25,20 @@ def _query(world: World, subject: str, elements: list[str], consumer: str = "zjj
         "subject": {"type": "person", "id": subject},
         "elements": elements,
         "purpose": {"service_item": HOUSING_ITEM, "case_no": "ZJJ-2026-IT-001"},
+        "requested_at": datetime.now(UTC).isoformat(),
     }
     return body, world.dept(consumer)
+
+
+def _ask(client: TestClient, world: World, subject: str, elements: list[str]) -> QueryAnswer:
+    """Query as zjj through the consumer SDK: answers decrypted and their signatures verified."""
+    return world.consumer(client).query(
+        subject_type="person",
+        subject_id=subject,
+        elements=elements,
+        service_item=HOUSING_ITEM,
+        case_no="ZJJ-2026-IT-001",
+    )
 
 
 def _row(db: Path, sql: str, subject: str) -> tuple:
@@ -38,14 +52,11 @@ def test_two_sources_answer_one_query(world: World) -> None:
     world.start_connector("psb")
     world.start_connector("hrss")
     person = world.subjects.demo_person
-    body, consumer = _query(world, person, ELEMENTS)
     with TestClient(world.gateway()) as client:
-        response = client.post("/v1/queries", json=body, headers={"X-Consumer-Department": consumer})
-    assert response.status_code == 200, response.text
-    out = response.json()
-    assert out["status"] == "complete"
-    by_code = {r["code"]: r for r in out["results"]}
-    assert [r["code"] for r in out["results"]] == ELEMENTS
+        answer = _ask(client, world, person, ELEMENTS)
+    assert answer.status == "complete"
+    by_code = {r.code: r.as_dict() for r in answer.results}
+    assert [r.code for r in answer.results] == ELEMENTS
     (name,) = _row(
         world.data_dir / "psb.sqlite", "SELECT name FROM hukou_person WHERE resident_id = ?", person
     )
@@ -69,15 +80,19 @@ def test_two_sources_answer_one_query(world: World) -> None:
 
 def test_silent_source_times_out_while_the_other_answers(world: World) -> None:
     world.start_connector("psb")  # hrss has no connector running: its requests are never answered
-    body, consumer = _query(world, world.subjects.demo_person, ELEMENTS)
     with TestClient(world.gateway(source_timeout_s=1.5)) as client:
+        consumer = world.consumer(client)
         started = time.monotonic()
-        response = client.post("/v1/queries", json=body, headers={"X-Consumer-Department": consumer})
+        answer = consumer.query(
+            subject_type="person",
+            subject_id=world.subjects.demo_person,
+            elements=ELEMENTS,
+            service_item=HOUSING_ITEM,
+            case_no="ZJJ-2026-IT-001",
+        )
         elapsed = time.monotonic() - started
-    assert response.status_code == 200, response.text
-    out = response.json()
-    assert out["status"] == "partial"
-    results = {r["code"]: r for r in out["results"]}
+    assert answer.status == "partial"
+    results = {r.code: r.as_dict() for r in answer.results}
     assert results["person.name"]["status"] == "ok"
     assert results["person.household_members"]["status"] == "ok"
     assert results["person.si_contribution_base"] == {
@@ -93,10 +108,9 @@ def test_silent_source_times_out_while_the_other_answers(world: World) -> None:
 def test_unknown_subject_is_not_found_at_the_source(world: World) -> None:
     world.start_connector("psb")
     world.start_connector("hrss")
-    body, consumer = _query(world, world.subjects.person_only_in_psb, ["person.name", "person.si_status"])
     with TestClient(world.gateway()) as client:
-        out = client.post("/v1/queries", json=body, headers={"X-Consumer-Department": consumer}).json()
-    results = {r["code"]: r for r in out["results"]}
+        answer = _ask(client, world, world.subjects.person_only_in_psb, ["person.name", "person.si_status"])
+    results = {r.code: r.as_dict() for r in answer.results}
     assert results["person.name"]["status"] == "ok"
     assert results["person.si_status"]["status"] == "not_found"
     assert results["person.si_status"]["reason"] == "not_found"
@@ -113,10 +127,12 @@ def test_two_gateway_instances_share_the_reply_topic(world: World) -> None:
     ):
 
         def fire(index: int, client: TestClient) -> None:
+            consumer = world.consumer(client)
             for _ in range(10):
-                body, consumer = _query(world, world.subjects.demo_person, ELEMENTS)
-                r = client.post("/v1/queries", json=body, headers={"X-Consumer-Department": consumer})
-                results[index].append(r.status_code if r.json().get("status") == "complete" else -1)
+                body, _ = _query(world, world.subjects.demo_person, ELEMENTS)
+                r = consumer.send(body)
+                opened = consumer.open(r.json(), subject_type="person", subject_id=world.subjects.demo_person)
+                results[index].append(r.status_code if opened.status == "complete" else -1)
 
         threads = [threading.Thread(target=fire, args=(i, c)) for i, c in ((0, a), (1, b))]
         for t in threads:
@@ -129,13 +145,15 @@ def test_two_gateway_instances_share_the_reply_topic(world: World) -> None:
 def test_idempotent_query_id_on_postgres(world: World) -> None:
     world.start_connector("psb")
     world.start_connector("hrss")
-    body, consumer = _query(world, world.subjects.demo_person, ELEMENTS)
-    headers = {"X-Consumer-Department": consumer}
+    body, _ = _query(world, world.subjects.demo_person, ELEMENTS)
     with TestClient(world.gateway()) as client:
-        first = client.post("/v1/queries", json=body, headers=headers)
-        again = client.post("/v1/queries", json=body, headers=headers)
-        changed = client.post("/v1/queries", json=body | {"elements": ["person.name"]}, headers=headers)
+        consumer = world.consumer(client)
+        first = consumer.send(body)
+        again = consumer.send(body)
+        changed = consumer.send(body | {"elements": ["person.name"]})
+        opened = consumer.open(again.json(), subject_type="person", subject_id=world.subjects.demo_person)
     assert first.status_code == again.status_code == 200
-    assert first.json() == again.json()
+    assert first.json() == again.json()  # the stored answer: the same ciphertexts, still decryptable
+    assert opened.status == "complete"
     assert changed.status_code == 409
     assert changed.json()["reason"] == "conflict"

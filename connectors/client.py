@@ -1,0 +1,234 @@
+"""The consumer SDK: ask the exchange for data, then decrypt and verify every answer.
+
+The gateway returns each `ok` element as a JWE encrypted to the consumer department; inside is the
+source department's JWS over {query_id, element, sub, value, iss, aud, iat}. This client decrypts with
+the consumer's private keys, verifies the signature with the source's keys as registered
+(`GET /v1/departments/{code}/keys`: a revoked or unknown kid is refused), checks that the claims
+are bound to this query, element, subject, source and consumer, and validates the value against the
+element's value schema when the registry has one. An answer that fails any check is `rejected`,
+never returned as a value.
+
+Authentication is the caller's: pass a bearer access token (str) or an `httpx.Auth` that adds one
+(protocol/client_auth.py's TokenAuth fetches and renews tokens with the system's private key).
+"""
+
+import contextlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+import jsonschema
+from joserfc.jwk import Key
+
+from connectors.keys import DepartmentKeys
+from protocol.identifiers import InvalidSubjectId, normalise_subject_id
+from protocol.jose import JoseFailure, import_public, open_answer, subject_binding
+
+ClientStatus = Literal["ok", "denied", "not_found", "unavailable", "rejected"]
+
+
+class GatewayError(Exception):
+    """The gateway refused the whole query; `problem` is its problem+json body."""
+
+    def __init__(self, status_code: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status_code} {problem.get('reason')}: {problem.get('detail')}")
+        self.status_code = status_code
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class ClientResult:
+    """One element as the consumer sees it after decryption and verification."""
+
+    code: str
+    status: ClientStatus
+    reason: str | None
+    source: str | None
+    value: Any = None
+    kid: str | None = None  # the source's signing key that vouched for the value
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as the CLI prints it."""
+        return {
+            "code": self.code,
+            "status": self.status,
+            "reason": self.reason,
+            "source": self.source,
+            "value": self.value,
+        }
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """The whole answer; `status` is `complete` only when every element is verified `ok`."""
+
+    query_id: str
+    status: Literal["complete", "partial"]
+    results: list[ClientResult]
+
+    def values(self) -> dict[str, Any]:
+        """Element code -> verified value, for the `ok` elements."""
+        return {r.code: r.value for r in self.results if r.status == "ok"}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The answer as the CLI prints it."""
+        return {
+            "query_id": self.query_id,
+            "status": self.status,
+            "results": [r.as_dict() for r in self.results],
+        }
+
+
+class ConsumerClient:
+    """A department system's client of the exchange (one per department and base URL)."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        keys: DepartmentKeys,
+        auth: str | httpx.Auth | None = None,
+        key_cache_s: float = 1.0,
+    ) -> None:
+        self._http = http
+        self._keys = keys
+        self._auth = auth
+        self._key_cache_s = key_cache_s
+        self._source_keys: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._schemas: dict[str, dict[str, Any] | None] = {}
+
+    @property
+    def department(self) -> str:
+        """The consumer department this client asks as."""
+        return self._keys.department
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        auth = self._auth
+        if isinstance(auth, str):
+            headers["Authorization"] = f"Bearer {auth}"
+            auth = None
+        if auth is not None:
+            kwargs["auth"] = auth
+        return self._http.request(method, path, headers=headers, **kwargs)
+
+    def send(self, body: dict[str, Any]) -> httpx.Response:
+        """POST a raw query body, authenticated; the response is returned as is (nothing decrypted)."""
+        return self._request("POST", "/v1/queries", json=body)
+
+    def query(
+        self,
+        *,
+        subject_type: Literal["person", "enterprise"],
+        subject_id: str,
+        elements: list[str],
+        service_item: str,
+        case_no: str,
+        query_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> QueryAnswer:
+        """POST /v1/queries and return the decrypted, verified answer; GatewayError on a 4xx/5xx.
+
+        `extra` adds or overrides body fields (e.g. a fixed `requested_at` when re-sending).
+        """
+        body = {
+            "query_id": query_id or f"sdk-{uuid.uuid4().hex}",
+            "subject": {"type": subject_type, "id": subject_id},
+            "elements": elements,
+            "purpose": {"service_item": service_item, "case_no": case_no},
+            "requested_at": datetime.now(UTC).isoformat(),  # the gateway's freshness window
+            **(extra or {}),
+        }
+        response = self.send(body)
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text[:200]}
+            raise GatewayError(response.status_code, problem if isinstance(problem, dict) else {})
+        return self.open(response.json(), subject_type=subject_type, subject_id=subject_id)
+
+    def open(self, out: dict[str, Any], *, subject_type: str, subject_id: str) -> QueryAnswer:
+        """Decrypt and verify a gateway response body (as returned by POST /v1/queries)."""
+        query_id = str(out["query_id"])
+        # The source signs the canonical identifier (e.g. an upper-case check character X); an invalid
+        # one cannot have been answered, so every `ok` result would then be rejected.
+        with contextlib.suppress(InvalidSubjectId):
+            subject_id = normalise_subject_id(subject_type, subject_id)  # type: ignore[arg-type]
+        binding = subject_binding(query_id=query_id, subject_type=subject_type, subject_id=subject_id)
+        results = [self._open_result(r, query_id=query_id, binding=binding) for r in out["results"]]
+        complete = all(r.status == "ok" for r in results)
+        return QueryAnswer(query_id=query_id, status="complete" if complete else "partial", results=results)
+
+    def _open_result(self, result: dict[str, Any], *, query_id: str, binding: str) -> ClientResult:
+        code, source = result["code"], result.get("source")
+        if result.get("status") != "ok":
+            return ClientResult(code, result.get("status", "unavailable"), result.get("reason"), source)
+        try:
+            if not isinstance(result.get("jwe"), str) or not isinstance(source, str):
+                raise JoseFailure("malformed", "an ok result without a JWE or a source")
+            claims, kid = open_answer(
+                result["jwe"],
+                keys=self._keys.encryption,
+                resolve=lambda k: self._signing_key(source, k),
+                profile=self._keys.profile,
+            )
+            expected = {
+                "query_id": query_id,
+                "element": code,
+                "sub": binding,
+                "iss": source,
+                "aud": self.department,
+            }
+            wrong = sorted(name for name, want in expected.items() if claims.get(name) != want)
+            if wrong:
+                raise JoseFailure("wrong_binding", f"the signed answer is for another {', '.join(wrong)}")
+            self._check_schema(code, claims.get("value"))
+        except JoseFailure as exc:
+            return ClientResult(code, "rejected", exc.code, source)
+        return ClientResult(code, "ok", None, source, claims.get("value"), kid)
+
+    def _signing_key(self, source: str, kid: str) -> Key | None:
+        for entry in self._registered_keys(source):  # KeyRead objects of the registry API
+            if entry.get("kid") != kid or entry.get("use") != "sig":
+                continue
+            if entry.get("status") == "revoked":
+                raise JoseFailure("revoked_key", f"signing key {kid!r} of {source!r} is revoked")
+            if entry.get("status") != "valid":
+                raise JoseFailure("unknown_key", f"signing key {kid!r} of {source!r} is not valid now")
+            return import_public(entry["jwk"], use="sig", profile=self._keys.profile)
+        return None
+
+    def _registered_keys(self, source: str) -> list[dict[str, Any]]:
+        cached = self._source_keys.get(source)
+        if cached is not None and time.monotonic() - cached[0] < self._key_cache_s:
+            return cached[1]
+        response = self._request("GET", f"/v1/departments/{source}/keys")
+        try:
+            keys = response.json() if response.status_code == 200 else None
+        except ValueError:
+            keys = None
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            raise JoseFailure("unknown_key", f"the registry gave no keys of {source!r}")
+        self._source_keys[source] = (time.monotonic(), keys)
+        return keys
+
+    def _check_schema(self, code: str, value: Any) -> None:
+        if code not in self._schemas:
+            response = self._request("GET", f"/v1/elements/{code}")
+            try:
+                body = response.json() if response.status_code == 200 else {}
+            except ValueError:
+                body = {}
+            self._schemas[code] = body.get("value_schema") if isinstance(body, dict) else None
+        schema = self._schemas[code]
+        if schema:
+            try:
+                jsonschema.validate(value, schema)
+            except (jsonschema.ValidationError, jsonschema.SchemaError) as exc:
+                raise JoseFailure(
+                    "schema_violation", f"the value does not match the schema of {code}"
+                ) from exc

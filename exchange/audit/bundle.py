@@ -1,0 +1,54 @@
+"""The export bundle's layout, shared by the exporter and the offline verifier.
+
+A bundle is one ZIP file (written as a stream, so no size limit and no temporary copy):
+
+    manifest.json        what was asked for, the seq range, complete or filtered
+    records.jsonl        the records, one JSON object per line, in seq order (the evidence)
+    records.csv          the same records as CSV (only with --format csv; checked against the JSONL)
+    checkpoints.jsonl    every signed checkpoint covering a record of the bundle
+    proofs.jsonl         filtered bundles only: each record's Merkle inclusion proof
+    keys/<kid>.pem       the public audit key(s) the checkpoints were signed with
+"""
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from exchange.audit.chain import RECORD_FIELDS
+
+FORMAT = "shuyuan-audit-bundle"
+VERSION = 1
+MANIFEST = "manifest.json"
+RECORDS = "records.jsonl"
+RECORDS_CSV = "records.csv"
+CHECKPOINTS = "checkpoints.jsonl"
+PROOFS = "proofs.jsonl"
+KEYS_DIR = "keys/"
+
+
+def csv_header() -> str:
+    """The CSV header line."""
+    return csv_line(dict(zip(RECORD_FIELDS, RECORD_FIELDS, strict=True)))
+
+
+def csv_line(record: Mapping[str, Any]) -> str:
+    """One record as a CSV line: null is empty, the element list is a JSON array."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([_cell(f, record.get(f)) for f in RECORD_FIELDS])
+    return buf.getvalue()
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name == "elements" and not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def csv_row_of(record: Mapping[str, Any]) -> list[str]:
+    """The cells a record's CSV line must hold (what the verifier compares)."""
+    return [_cell(f, record.get(f)) for f in RECORD_FIELDS]

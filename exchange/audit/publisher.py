@@ -1,0 +1,173 @@
+"""Kafka audit path: publish a query's audit events to `shuyuan.audit` (acks=all) and release the
+answer only after the broker acknowledged every one of them (principle 6).
+
+The events are chained later by the sealer (`sealer.py`). The idempotency record of the query still
+goes to the gateway database, through a group-commit writer that holds no audit rows.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaProducer
+
+from exchange.audit import store
+from exchange.audit.events import AuditEvent
+from exchange.audit.writer import MAX_BACKLOG, AuditUnavailable, AuditWriter, denial_bodies
+from protocol.envelope import utcnow
+from protocol.kafka_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class AuditPublisher:
+    """Same call shape as AuditWriter: `await write(rows, query_row)`."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        records: AuditWriter,
+        *,
+        topic: str,
+        partitions: int = 1,
+        gateway_id: str,
+        delivery_timeout_s: float = 10.0,
+        retry_interval_s: float = 5.0,
+    ) -> None:
+        self._config = dict(client_config)
+        self._records = records
+        self._topic = topic
+        self._partitions = partitions
+        # Keyed by gateway: one instance's events stay in order on one partition.
+        self._key = gateway_id.encode()
+        self._timeout_ms = int(delivery_timeout_s * 1000)
+        self._retry_s = retry_interval_s
+        self._producer: KafkaProducer | None = None
+        self._backlog: list[dict[str, Any]] = []
+        self._retry_task: asyncio.Task[None] | None = None
+        # After a failed delivery the producer is replaced: a fresh one has fresh metadata and a fresh
+        # idempotence state, which a deleted and re-created topic (or a broker failover) needs.
+        self._stale = False
+
+    async def start(self) -> None:
+        """Start the record writer; connect the producer (a broker that is down is not fatal here)."""
+        await self._records.start()
+        try:
+            await asyncio.to_thread(self._connect)
+        except Exception:
+            # Fail closed per query instead of refusing to start: every query is denied and
+            # recorded once the broker is back (the retry task keeps trying).
+            log.exception("audit topic not reachable at start; queries are denied until it is")
+        self._retry_task = asyncio.create_task(self._retry_loop(), name="shuyuan-audit-retry")
+
+    def _connect(self) -> None:
+        # Bounded like a delivery: an unreachable broker must not hold a thread (and shutdown) for long.
+        bounded = {"bootstrap_timeout_ms": self._timeout_ms, "request_timeout_ms": self._timeout_ms}
+        ensure_topics(self._config | bounded, {self._topic: self._partitions})
+        # request_timeout < delivery_timeout: the producer must be allowed one try within the deadline.
+        self._producer = KafkaProducer(
+            **self._config,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            delivery_timeout_ms=self._timeout_ms,
+            request_timeout_ms=max(1000, self._timeout_ms // 2),
+            max_block_ms=self._timeout_ms,
+            bootstrap_timeout_ms=self._timeout_ms,
+            allow_auto_create_topics=False,
+        )
+
+    def _reconnect(self) -> None:
+        old, self._producer = self._producer, None
+        if old is not None:
+            try:
+                old.close(0)
+            except Exception:
+                log.warning("closing the stale audit producer failed", exc_info=True)
+        self._connect()
+        self._stale = False
+
+    async def stop(self) -> None:
+        """Flush, stop retrying, close the producer and the record writer."""
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+        if self._producer is not None:
+            try:
+                await asyncio.to_thread(self._producer.close, 5)
+            except Exception:
+                # Events still unacknowledged at shutdown belong to queries that were denied anyway.
+                log.exception("audit producer did not flush on close")
+        if self._backlog:
+            log.error("%d audit events of denied queries were never acknowledged", len(self._backlog))
+        await self._records.stop()
+
+    async def write(self, audit_rows: list[dict[str, Any]], query_row: dict[str, Any] | None = None) -> None:
+        """Return once the broker acknowledged every event (and the query record is committed)."""
+        now = utcnow()
+        bodies = [store.body_from_row(r, time=now) for r in audit_rows]
+        try:
+            await self._publish(bodies)
+            if query_row is not None:
+                # Only after the audit events are durable: a stored answer could otherwise be replayed
+                # for a query whose audit never made it (nothing half-written, as in the embedded path).
+                await self._records.write([], query_row)
+        except Exception as exc:
+            self._stale = True
+            self._remember(bodies + denial_bodies(bodies))
+            if isinstance(exc, AuditUnavailable):
+                raise
+            raise AuditUnavailable("the audit topic did not acknowledge the write") from exc
+
+    def _remember(self, bodies: list[dict[str, Any]]) -> None:
+        if len(self._backlog) < MAX_BACKLOG:
+            self._backlog += bodies
+        else:
+            log.error("audit backlog full: %d events of a denied query are lost", len(bodies))
+
+    async def _publish(self, bodies: list[dict[str, Any]]) -> None:
+        if not bodies:
+            return
+        if self._producer is None:
+            raise AuditUnavailable("the audit producer is not connected")
+        loop = asyncio.get_running_loop()
+        values = [AuditEvent.model_validate(b).model_dump_json().encode() for b in bodies]
+        # send() may block on metadata when the broker is away: never on the event loop.
+        sent = await asyncio.to_thread(
+            lambda: [self._producer.send(self._topic, value=v, key=self._key) for v in values]  # type: ignore[union-attr]
+        )
+        waits = []
+        for future in sent:
+            done: asyncio.Future[None] = loop.create_future()
+            future.add_callback(lambda _m, d=done: loop.call_soon_threadsafe(_settle, d, None))
+            future.add_errback(lambda e, d=done: loop.call_soon_threadsafe(_settle, d, e))
+            waits.append(done)
+        await asyncio.wait_for(asyncio.gather(*waits), timeout=self._timeout_ms / 1000 + 5)
+
+    async def _retry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_s)
+            try:
+                if self._producer is None or self._stale:
+                    await asyncio.to_thread(self._reconnect)
+                if self._backlog:
+                    backlog, self._backlog = self._backlog, []
+                    try:
+                        await self._publish(backlog)
+                    except Exception:
+                        self._backlog = backlog + self._backlog
+                        raise
+                    log.info("published %d audit events of earlier denied queries", len(backlog))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("audit topic still unavailable: %s", exc)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(AuditUnavailable(f"audit event not acknowledged: {type(error).__name__}"))

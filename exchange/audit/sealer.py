@@ -1,0 +1,126 @@
+"""`shuyuan audit sealer`: consume `shuyuan.audit`, chain the events, write them to the database.
+
+Offsets are committed only after the database transaction holding a batch has committed, so a crash
+replays the batch; the chain dedupes by event id, so the effect is exactly once. There is one global
+chain (docs/audit.md explains why): every sealer appends under the lock of the chain-head row, so even
+two sealers that briefly overlap during a rebalance cannot fork it.
+"""
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from exchange.audit import store
+from exchange.audit.events import AuditEvent
+from exchange.audit.keys import AuditKeyPair
+from exchange.audit.store import CheckpointPolicy
+from protocol.kafka_admin import ensure_topics
+from protocol.topics import DLQ_TOPIC
+
+log = logging.getLogger(__name__)
+SEALER_GROUP = "shuyuan.audit.sealer"
+
+
+class Sealer:
+    """Chains what the audit topic holds into the database; one poll batch = one transaction."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        client_config: Mapping[str, Any],
+        *,
+        key: AuditKeyPair,
+        policy: CheckpointPolicy,
+        topic: str,
+        partitions: int = 1,
+        group: str = SEALER_GROUP,
+        max_records: int = 2000,
+    ) -> None:
+        self._engine = engine
+        self._config = dict(client_config)
+        self._key = key
+        self._policy = policy
+        self._topic = topic
+        self._partitions = partitions
+        self._group = group
+        self._max_records = max_records
+        self.ready = threading.Event()
+        self.sealed = 0
+
+    def serve(self, stop: threading.Event) -> None:
+        """Run until `stop` is set; sign a last checkpoint on the way out."""
+        ensure_topics(self._config, {self._topic: self._partitions, DLQ_TOPIC: 1})
+        with self._engine.begin() as conn:
+            store.ensure_key(conn, self._key)
+        consumer = KafkaConsumer(
+            **self._config,
+            group_id=self._group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._max_records,
+            fetch_max_wait_ms=50,
+            # A group that formed before the topic's metadata arrived holds no partitions until the next
+            # metadata refresh: keep that short rather than the 5 minute default.
+            metadata_max_age_ms=10_000,
+        )
+        # Subscribe once the topic's partitions are known, so the first assignment already holds them.
+        while not consumer.partitions_for_topic(self._topic) and not stop.wait(0.1):
+            consumer.topics()
+        consumer.subscribe([self._topic])
+        dlq = KafkaProducer(**self._config, acks="all", enable_idempotence=True)
+        try:
+            while not stop.is_set():
+                batches = consumer.poll(timeout_ms=200)
+                if not self.ready.is_set() and consumer.assignment():
+                    self.ready.set()
+                records = [r for rs in batches.values() for r in rs]
+                try:
+                    self._seal(records, dlq)
+                except Exception:
+                    # The database is away: nothing was committed, so read the batch again later.
+                    log.exception("sealing %d audit events failed; retrying", len(records))
+                    _rewind(consumer)
+                    stop.wait(1.0)
+                    continue
+                if records:
+                    dlq.flush()  # a message sent to the DLQ must be durable before its offset moves on
+                    consumer.commit()
+        finally:
+            self._checkpoint(force=True)
+            consumer.close()
+            dlq.close(5)
+
+    def _seal(self, messages: list[Any], dlq: KafkaProducer) -> None:
+        bodies = []
+        for m in messages:
+            try:
+                bodies.append(AuditEvent.model_validate_json(m.value).body())
+            except (ValidationError, ValueError) as exc:
+                log.error("unparseable audit event at %s/%s: %s", m.partition, m.offset, exc)
+                dlq.send(DLQ_TOPIC, value=m.value, headers=[("error", json.dumps(str(exc)[:500]).encode())])
+        with self._engine.begin() as conn:
+            sealed = store.append(conn, bodies, key=self._key, policy=self._policy)
+        self.sealed += len(sealed)
+
+    def _checkpoint(self, *, force: bool) -> None:
+        try:
+            with self._engine.begin() as conn:
+                store.maybe_checkpoint(conn, key=self._key, policy=self._policy, force=force)
+        except Exception:
+            log.exception("final audit checkpoint failed")
+
+
+def _rewind(consumer: KafkaConsumer) -> None:
+    """Go back to the last committed offsets (the start, when nothing was committed yet)."""
+    for tp in consumer.assignment():
+        committed = consumer.committed(tp)
+        if committed is None:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)

@@ -1,0 +1,98 @@
+"""Audit read services: search, one record's inclusion proof, filters from what an officer types."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from exchange.audit import checkpoint, store
+from exchange.audit.export import ExportFilter
+from exchange.crypto import PlatformKeys
+from protocol.errors import InvalidRequest, NotFound
+from protocol.identifiers import InvalidSubjectId, SubjectType, normalise_subject_id
+from protocol.reasons import Reason
+
+E, CP = store.E, store.CP
+
+
+def make_filter(
+    *,
+    keys: PlatformKeys,
+    subject_type: SubjectType | None = None,
+    subject_id: str | None = None,
+    **fields: Any,
+) -> ExportFilter:
+    """An export filter; a subject identifier is turned into its blind index (never stored or sent on)."""
+    if (subject_type is None) != (subject_id is None):
+        raise InvalidRequest("subject_type and subject_id go together")
+    index = None
+    if subject_type is not None and subject_id is not None:
+        try:
+            index = keys.blind_index(subject_type, normalise_subject_id(subject_type, subject_id))
+        except InvalidSubjectId as exc:
+            raise InvalidRequest(exc.detail, reason=Reason.INVALID_SUBJECT_ID) from exc
+    time_from: datetime | None = fields.get("time_from")
+    time_to: datetime | None = fields.get("time_to")
+    if time_from is not None and time_to is not None and time_to <= time_from:
+        raise InvalidRequest("time_to must be after time_from")
+    return ExportFilter(subject_index=index, **fields)
+
+
+def search(*, engine: Engine, f: ExportFilter, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    """Records matching the filter after a seq, oldest first (sealed or not: search shows everything)."""
+    stmt = select(E).where(E.seq > after_seq)
+    conditions = {
+        E.actor: f.department,
+        E.actor_system: f.system,
+        E.service_item: f.purpose,
+        E.decision: f.decision,
+        E.subject_index: f.subject_index,
+    }
+    for column, value in conditions.items():
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if f.element is not None:
+        stmt = stmt.where(E.elements.contains(f'"{f.element}"', autoescape=True))
+    if f.time_from is not None:
+        stmt = stmt.where(E.time >= f.time_from)
+    if f.time_to is not None:
+        stmt = stmt.where(E.time < f.time_to)
+    if f.seq_to is not None:
+        stmt = stmt.where(E.seq <= f.seq_to)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt.order_by(E.seq).limit(limit))
+        return [store.record_from_row(r) for r in rows]
+
+
+def proof(*, engine: Engine, seq: int) -> dict[str, Any]:
+    """One record, the signed checkpoint covering it, and its Merkle inclusion proof."""
+    with engine.connect() as conn:
+        row = conn.execute(select(E).where(E.seq == seq)).first()
+        if row is None:
+            raise NotFound(f"no audit record with seq {seq} online (it may be archived)")
+        cp_row = conn.execute(select(CP).where(CP.c.first_seq <= seq, CP.c.last_seq >= seq).limit(1)).first()
+        if cp_row is None:
+            raise NotFound(f"audit record {seq} is not yet covered by a signed checkpoint; retry shortly")
+        cp = store.checkpoint_from_row(cp_row)
+        hashes = list(
+            conn.execute(
+                select(E.hash).where(E.seq >= cp["first_seq"], E.seq <= cp["last_seq"]).order_by(E.seq)
+            ).scalars()
+        )
+    index = seq - cp["first_seq"]
+    return {
+        "record": store.record_from_row(row),
+        "checkpoint": cp,
+        "leaf_index": index,
+        "tree_size": len(hashes),
+        "path": checkpoint.inclusion_proof(hashes, index),
+    }
+
+
+def public_keys(*, engine: Engine) -> list[dict[str, str]]:
+    """Every audit public key (PEM) with its key id."""
+    from exchange.audit.models import AuditKey
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(AuditKey.kid, AuditKey.public_key_pem).order_by(AuditKey.created_at))  # type: ignore[call-overload]
+        return [{"kid": r.kid, "public_key_pem": r.public_key_pem} for r in rows]

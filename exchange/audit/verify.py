@@ -1,0 +1,297 @@
+"""`shuyuan audit verify BUNDLE`: check an export offline — no database, no network.
+
+Checks every checkpoint's signature, the chain (each record's hash over its content, each
+prev_hash against the record before it, seq order), each checkpoint's Merkle root (complete bundles)
+or each record's inclusion proof (filtered bundles), and the CSV copy against the JSON Lines. It
+stops at the first broken record and names it by seq.
+"""
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import IO, Any
+
+from exchange.audit import bundle, chain, checkpoint
+from exchange.audit.keys import load_public_pem
+
+
+class Broken(Exception):
+    """The first thing found wrong, with the seq of the record it concerns when there is one."""
+
+    def __init__(self, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+@dataclass
+class Report:
+    """What verification found."""
+
+    ok: bool
+    records: int = 0
+    checkpoints: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    anchor: str | None = None
+    complete: bool = True
+    problem: str | None = None
+    broken_seq: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class _Bundle:
+    """Read access to a bundle that is a ZIP file or an unpacked directory."""
+
+    def __init__(self, path: Path) -> None:
+        self._zip = zipfile.ZipFile(path) if path.is_file() else None
+        self._dir = path
+
+    def names(self) -> list[str]:
+        if self._zip is not None:
+            return self._zip.namelist()
+        return [str(p.relative_to(self._dir)) for p in self._dir.rglob("*") if p.is_file()]
+
+    def open(self, name: str) -> IO[bytes]:
+        if self._zip is not None:
+            return self._zip.open(name)
+        return (self._dir / name).open("rb")
+
+    def text(self, name: str) -> str:
+        with self.open(name) as f:
+            return f.read().decode()
+
+    def lines(self, name: str) -> Iterator[tuple[int, str]]:
+        with self.open(name) as f:
+            for number, raw in enumerate(io.TextIOWrapper(f, encoding="utf-8"), start=1):
+                if raw.strip():
+                    yield number, raw
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+
+def verify_bundle(path: Path, *, progress: Callable[[int], None] | None = None) -> Report:
+    """Verify one bundle; the report names the first broken record."""
+    report = Report(ok=False)
+    try:
+        b = _Bundle(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        report.problem = f"not a readable bundle: {exc}"
+        return report
+    try:
+        _verify(b, report, progress)
+        report.ok = True
+    except Broken as exc:
+        report.problem, report.broken_seq = str(exc), exc.seq
+    except (KeyError, FileNotFoundError) as exc:
+        report.problem = f"the bundle lacks a part: {exc}"
+    finally:
+        b.close()
+    return report
+
+
+def _verify(b: _Bundle, report: Report, progress: Callable[[int], None] | None) -> None:
+    manifest = json.loads(b.text(bundle.MANIFEST))
+    if manifest.get("format") != bundle.FORMAT or manifest.get("version") != bundle.VERSION:
+        raise Broken("not a Shuyuan audit bundle of a known version")
+    report.complete = bool(manifest.get("complete"))
+    keys = {
+        Path(n).stem: load_public_pem(b.text(n))
+        for n in b.names()
+        if n.startswith(bundle.KEYS_DIR) and n.endswith(".pem")
+    }
+    cps = [json.loads(line) for _, line in b.lines(bundle.CHECKPOINTS)]
+    cps.sort(key=lambda c: c["first_seq"])
+    for cp in cps:
+        key = keys.get(cp["kid"])
+        if key is None:
+            raise Broken(f"checkpoint {_span(cp)} is signed with key {cp['kid']!r}, which the bundle lacks")
+        if not checkpoint.signature_ok(cp, key):
+            raise Broken(f"checkpoint {_span(cp)}: the signature does not verify (checkpoint altered)")
+    report.checkpoints = len(cps)
+    for earlier, later in pairwise(cps):
+        if later["first_seq"] <= earlier["last_seq"]:
+            raise Broken(f"checkpoints {_span(earlier)} and {_span(later)} overlap")
+    if report.complete:
+        _verify_complete(b, cps, report, progress)
+    else:
+        _verify_filtered(b, cps, report, progress)
+    if bundle.RECORDS_CSV in b.names():
+        _verify_csv(b)
+    if manifest.get("records") != report.records:
+        raise Broken(
+            f"the manifest announces {manifest.get('records')} records, the bundle holds {report.records}"
+        )
+
+
+def _span(cp: dict[str, Any]) -> str:
+    return f"seq {cp['first_seq']}..{cp['last_seq']}"
+
+
+def _records(b: _Bundle, report: Report, progress: Callable[[int], None] | None) -> Iterator[dict[str, Any]]:
+    last_seq: int | None = None
+    for number, line in b.lines(bundle.RECORDS):
+        try:
+            record = json.loads(line)
+            seq = record["seq"]
+        except (ValueError, KeyError, TypeError) as exc:
+            after = f" (after seq {last_seq})" if last_seq is not None else ""
+            raise Broken(f"line {number} of {bundle.RECORDS} is not a record{after}", last_seq) from exc
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise Broken(f"line {number}: seq is not an integer")
+        if record.get("hash") != chain.record_hash(record):
+            raise Broken(
+                f"record seq {seq}: its content does not match its hash (the record was changed)", seq
+            )
+        report.records += 1
+        report.first_seq = seq if report.first_seq is None else report.first_seq
+        report.last_seq = last_seq = seq
+        if progress is not None and report.records % 1000 == 0:
+            progress(1000)
+        yield record
+    if progress is not None and report.records % 1000:
+        progress(report.records % 1000)
+
+
+def _verify_complete(
+    b: _Bundle, cps: list[dict[str, Any]], report: Report, progress: Callable[[int], None] | None
+) -> None:
+    for earlier, later in pairwise(cps):
+        if later["first_seq"] != earlier["last_seq"] + 1:
+            missing = earlier["last_seq"] + 1
+            raise Broken(
+                f"record seq {missing} is missing: checkpoints jump from {_span(earlier)} to {_span(later)}",
+                missing,
+            )
+    pending = iter(cps)
+    cp = next(pending, None)
+    hashes: list[str] = []
+    prev: dict[str, Any] | None = None
+    for record in _records(b, report, progress):
+        seq = record["seq"]
+        if prev is None:
+            report.anchor = record["prev_hash"]
+            if cp is not None and seq != cp["first_seq"]:
+                raise Broken(
+                    f"the bundle starts at seq {seq}, its first checkpoint at seq {cp['first_seq']}", seq
+                )
+        else:
+            _check_link(prev, record)
+        if cp is None or seq > cp["last_seq"]:
+            raise Broken(f"record seq {seq} is not covered by a signed checkpoint", seq)
+        hashes.append(record["hash"])
+        if seq == cp["last_seq"]:
+            root = checkpoint.merkle_root(hashes)
+            if root != cp["merkle_root"] or record["hash"] != cp["last_hash"]:
+                raise Broken(
+                    f"records {_span(cp)} do not match their signed checkpoint (Merkle root differs): "
+                    "a record in this range was rewritten",
+                    cp["first_seq"],
+                )
+            hashes = []
+            cp = next(pending, None)
+        prev = record
+    if hashes or cp is not None:
+        missing = (prev["seq"] + 1) if prev else (cp["first_seq"] if cp else None)
+        raise Broken(
+            f"the bundle ends before its last checkpoint does: record seq {missing} is missing", missing
+        )
+
+
+def _check_link(prev: dict[str, Any], record: dict[str, Any]) -> None:
+    seq, expected = record["seq"], prev["seq"] + 1
+    if seq == expected and record["prev_hash"] == prev["hash"]:
+        return
+    if seq < expected:
+        raise Broken(f"record seq {seq} is out of order or repeated: it follows seq {prev['seq']}", seq)
+    if seq > expected:
+        raise Broken(
+            f"record seq {expected} is missing: the bundle jumps from seq {prev['seq']} to seq {seq}",
+            expected,
+        )
+    raise Broken(
+        f"record seq {seq}: prev_hash does not link to record seq {prev['seq']} "
+        "(a record was removed, inserted or replaced here)",
+        seq,
+    )
+
+
+def _verify_filtered(
+    b: _Bundle, cps: list[dict[str, Any]], report: Report, progress: Callable[[int], None] | None
+) -> None:
+    by_last = {c["last_seq"]: c for c in cps}
+    proofs = b.lines(bundle.PROOFS)
+    prev: dict[str, Any] | None = None
+    for record in _records(b, report, progress):
+        seq = record["seq"]
+        if prev is not None:
+            if seq <= prev["seq"]:
+                raise Broken(
+                    f"record seq {seq} is out of order or repeated: it follows seq {prev['seq']}", seq
+                )
+            if seq == prev["seq"] + 1 and record["prev_hash"] != prev["hash"]:
+                raise Broken(f"record seq {seq}: prev_hash does not link to record seq {prev['seq']}", seq)
+        _, line = next(proofs, (0, "{}"))
+        proof = json.loads(line)
+        cp = by_last.get(proof.get("checkpoint"))
+        if proof.get("seq") != seq or cp is None or not cp["first_seq"] <= seq <= cp["last_seq"]:
+            raise Broken(
+                f"record seq {seq} has no inclusion proof into a checkpoint of the bundle "
+                "(inserted, or moved out of its place)",
+                seq,
+            )
+        size = cp["last_seq"] - cp["first_seq"] + 1
+        index = seq - cp["first_seq"]
+        if not checkpoint.proof_ok(record["hash"], index, size, proof.get("path", []), cp["merkle_root"]):
+            raise Broken(
+                f"record seq {seq} is not in signed checkpoint {_span(cp)} (changed, inserted or moved)", seq
+            )
+        prev = record
+    report.notes.append(
+        "filtered bundle: each record is proved to be in the signed log; that no other record matched "
+        "the filter cannot be proved from a selection"
+    )
+
+
+def _verify_csv(b: _Bundle) -> None:
+    with b.open(bundle.RECORDS_CSV) as raw_csv:
+        rows = csv.reader(io.TextIOWrapper(raw_csv, encoding="utf-8", newline=""))
+        if next(rows, None) != list(chain.RECORD_FIELDS):
+            raise Broken(f"{bundle.RECORDS_CSV} does not have the documented columns")
+        for (_, line), row in zip(b.lines(bundle.RECORDS), rows, strict=False):
+            record = json.loads(line)
+            if row != bundle.csv_row_of(record):
+                raise Broken(
+                    f"{bundle.RECORDS_CSV}: the row of seq {record['seq']} differs from the JSON Lines",
+                    record["seq"],
+                )
+        if next(rows, None) is not None:
+            raise Broken(f"{bundle.RECORDS_CSV} holds more rows than {bundle.RECORDS}")
+
+
+def verify_chain_of_bundles(paths: list[Path]) -> list[Report]:
+    """Verify several archive bundles and that each one's first record links to the one before."""
+    reports = [verify_bundle(p) for p in paths]
+    for (pa, ra), (pb, rb) in pairwise(zip(paths, reports, strict=True)):
+        if ra.ok and rb.ok and rb.anchor is not None and rb.anchor != _last_hash(pa):
+            rb.ok = False
+            rb.problem = f"{pb.name} does not continue {pa.name}: its first record's prev_hash differs"
+            rb.broken_seq = rb.first_seq
+    return reports
+
+
+def _last_hash(path: Path) -> str | None:
+    b = _Bundle(path)
+    try:
+        last = None
+        for _, line in b.lines(bundle.RECORDS):
+            last = line
+        return json.loads(last)["hash"] if last else None
+    finally:
+        b.close()

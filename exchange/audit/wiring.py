@@ -1,0 +1,42 @@
+"""Choose the gateway's audit path from its settings (called by the app factory's lifespan)."""
+
+from sqlalchemy import Engine
+
+from exchange.audit import keys
+from exchange.audit.publisher import AuditPublisher
+from exchange.audit.settings import AuditSettings
+from exchange.audit.store import CheckpointPolicy
+from exchange.audit.writer import AuditWriter
+
+
+def policy_of(settings: AuditSettings) -> CheckpointPolicy:
+    """The checkpoint policy the settings ask for."""
+    return CheckpointPolicy(every=settings.checkpoint_every, interval_s=settings.checkpoint_interval_s)
+
+
+def build_audit_path(
+    *,
+    audit: AuditSettings,
+    engine: Engine,
+    transport: str,
+    kafka_config: dict[str, object],
+    gateway_id: str,
+    max_batch: int,
+) -> AuditWriter | AuditPublisher:
+    """Kafka mode: publish to the audit topic for the sealer; embedded mode: chain in-process."""
+    if audit.uses_kafka(transport):
+        config = dict(kafka_config)
+        if audit.kafka_bootstrap:
+            config["bootstrap_servers"] = audit.kafka_bootstrap.split(",")
+        # The gateway holds no audit key in this mode: only the sealer signs checkpoints.
+        records = AuditWriter(engine, key=None, max_batch=max_batch)
+        return AuditPublisher(
+            config,
+            records,
+            topic=audit.topic,
+            partitions=audit.partitions,
+            gateway_id=gateway_id,
+            delivery_timeout_s=audit.delivery_timeout_s,
+        )
+    key = keys.load_or_create(audit.key_dir)
+    return AuditWriter(engine, key=key, policy=policy_of(audit), max_batch=max_batch)

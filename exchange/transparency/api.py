@@ -1,0 +1,207 @@
+"""Transparency API: the citizen's view of accesses to their data, and departments' restrictions.
+
+GET /v1/transparency/accesses is authenticated by the citizen's OpenID Connect ID token (oidc.py), not
+by a department's access token: its path is on the public list of exchange/auth/fastapi.py and this
+module's `signed_in_citizen` dependency is its authentication. POST /v1/transparency/restrictions is
+included with `include_protected(..., require_scope("query"))` like the query API.
+"""
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from exchange.auth.core import Principal
+from exchange.auth.fastapi import include_protected, require_scope
+from exchange.queries.models import QUERY_ID_PATTERN
+from exchange.transparency import service
+from exchange.transparency.oidc import Citizen, IdTokenVerifier
+from exchange.transparency.settings import TransparencySettings
+from protocol.envelope import utcnow
+from protocol.errors import Unauthenticated
+from registry.web.problems import PROBLEM_JSON
+
+ACCESSES_PATH = "/v1/transparency/accesses"
+CITIZEN_ACTOR = "citizen"
+_bearer = HTTPBearer(auto_error=False, description="An ID token of the identity provider (OpenID Connect)")
+_PROBLEM = {"content": {PROBLEM_JSON: {}}}
+citizen_router = APIRouter(tags=["exchange: transparency"])
+department_router = APIRouter(tags=["exchange: transparency"])
+
+
+async def signed_in_citizen(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Citizen:
+    """The citizen or enterprise of the request's ID token; 401 without a valid one."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("an ID token is required (Authorization: Bearer ...)")
+    verifier: IdTokenVerifier = request.app.state.transparency_verifier
+    return await asyncio.to_thread(verifier.verify, credentials.credentials)
+
+
+class ElementRef(BaseModel):
+    """A data element: its code and registry name."""
+
+    code: str
+    name: str | None
+
+
+class Named(BaseModel):
+    """A department or service item: its code and registry name."""
+
+    code: str | None
+    name: str | None
+
+
+class AccessOut(BaseModel):
+    """One read of the subject's data by a department."""
+
+    time: datetime
+    department: Named
+    service_item: Named
+    case_no: str | None = Field(description="the department's case number, to quote when contesting")
+    query_id: str | None
+    elements: list[ElementRef] = Field(description="the elements whose data was released")
+
+
+class AccessPage(BaseModel):
+    """A page of accesses, newest first."""
+
+    accesses: list[AccessOut]
+    next_before: int | None = Field(description="pass as `before` for the next page; null on the last")
+
+
+class RestrictionIn(BaseModel):
+    """Hide one of the department's accesses from the citizen until the embargo date."""
+
+    model_config = ConfigDict(extra="forbid")
+    query_id: str = Field(pattern=QUERY_ID_PATTERN)
+    embargo_until: AwareDatetime
+    reason: str = Field(min_length=1, max_length=500, description="e.g. the investigation's reference")
+
+
+class RestrictionOut(BaseModel):
+    """A stored restriction."""
+
+    id: int
+    query_id: str
+    department: str
+    embargo_until: datetime
+    reason: str
+    created_at: datetime
+    created_by: str
+
+
+def _row(request: Request, action: str, **fields: Any) -> dict[str, Any]:
+    """An audit row with every column (the writer inserts batches as one executemany)."""
+    settings = getattr(request.app.state, "settings", None)
+    row: dict[str, Any] = dict.fromkeys(
+        ("actor_system", "service_item", "case_no", "decision", "reason", "source", "query_id")
+    )
+    row |= {"gateway": getattr(settings, "gateway_id", None), "response_digest": None, "elements": []}
+    return row | {"action": action, **fields}
+
+
+@citizen_router.get(
+    ACCESSES_PATH,
+    response_model=AccessPage,
+    responses={401: {"description": "`unauthenticated`: no valid ID token", **_PROBLEM}},
+)
+async def list_accesses(
+    request: Request,
+    citizen: Annotated[Citizen, Depends(signed_in_citizen)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[int | None, Query(ge=1, description="cursor: `next_before` of the last page")] = None,
+) -> dict[str, Any]:
+    """Which department read which of my data, when, for which service item and case (newest first)."""
+    index = request.app.state.platform_keys.blind_index(citizen.subject_type, citizen.subject_id)
+    shown, hidden, next_before = await asyncio.to_thread(
+        service.accesses,
+        engine=request.app.state.engine,
+        subject_index=index,
+        now=utcnow(),
+        limit=limit,
+        before_seq=before,
+    )
+    rows = [_row(request, "transparency.viewed", actor=CITIZEN_ACTOR, subject_index=index)]
+    rows += [
+        _row(
+            request,
+            "transparency.hidden",
+            actor=CITIZEN_ACTOR,
+            subject_index=index,
+            query_id=h["query_id"],
+            service_item=h["service_item"],
+            case_no=h["case_no"],
+            elements=h["elements"],
+            decision="deny",
+            reason="restricted",
+        )
+        for h in hidden
+    ]
+    # Fail closed: a view (and each hiding in it) is shown only once its audit records are written.
+    await request.app.state.audit_writer.write(rows)
+    return {"accesses": shown, "next_before": next_before}
+
+
+@department_router.post(
+    "/v1/transparency/restrictions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RestrictionOut,
+    responses={
+        400: {"description": "`invalid_request`: the embargo is past or too long", **_PROBLEM},
+        404: {"description": "`not_found`: the department made no such query", **_PROBLEM},
+    },
+)
+async def create_restriction(
+    request: Request,
+    body: RestrictionIn,
+    principal: Annotated[Principal, Depends(require_scope("query"))],
+) -> dict[str, Any]:
+    """Hide one of this department's accesses from the citizen's view until the embargo date."""
+    settings: TransparencySettings = request.app.state.transparency_settings
+    engine = request.app.state.engine
+    now = utcnow()
+    subject_index = await asyncio.to_thread(
+        service.check_restriction,
+        engine=engine,
+        department=principal.department,
+        query_id=body.query_id,
+        embargo_until=body.embargo_until,
+        now=now,
+        max_embargo_days=settings.max_embargo_days,
+    )
+    # Audited before it is stored: a restriction never hides anything without a record of it.
+    row = _row(
+        request,
+        "transparency.restricted",
+        actor=principal.department,
+        actor_system=principal.client_id,
+        subject_index=subject_index,
+        query_id=body.query_id,
+        decision="deny",
+        reason="restricted",
+    )
+    await request.app.state.audit_writer.write([row])
+    return await asyncio.to_thread(
+        service.add_restriction,
+        engine=engine,
+        department=principal.department,
+        created_by=principal.client_id,
+        query_id=body.query_id,
+        embargo_until=body.embargo_until,
+        reason=body.reason,
+        now=now,
+    )
+
+
+def install_transparency(app: FastAPI, settings: TransparencySettings | None = None) -> None:
+    """Mount the transparency routes on the gateway app (called by the app factory)."""
+    settings = settings or TransparencySettings()
+    app.state.transparency_settings = settings
+    app.state.transparency_verifier = IdTokenVerifier(settings)
+    app.include_router(citizen_router)  # authenticated by signed_in_citizen (ID token), see module doc
+    include_protected(app, department_router, require_scope("query"))

@@ -1,0 +1,116 @@
+"""The gateway's cached view of department keys.
+
+Revocation must take effect at once on every gateway instance. In-process, registry writes invalidate
+the cache through `RegistryChanges`; other instances see a change after at most `max_age_s` (1 s by
+default), until registry change events on Kafka (`shuyuan.registry`) invalidate them too.
+"""
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from joserfc.jwk import Key
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from protocol.crypto_profile import DEFAULT, CryptoProfile, KeyUse
+from protocol.envelope import utcnow
+from protocol.jose import JoseFailure, import_public
+from registry.departments.models import Department
+from registry.keys.models import DepartmentKey
+from registry.keys.service import status_at
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """One registered public key."""
+
+    department: str
+    kid: str
+    use: str
+    jwk: dict[str, Any]
+    not_before: datetime
+    not_after: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    """Every department's keys as of one moment, newest last per (department, use)."""
+
+    keys: dict[tuple[str, str], tuple[KeyView, ...]] = field(default_factory=dict)
+    profile: CryptoProfile = DEFAULT
+
+    def valid(self, department: str, use: KeyUse, *, at: datetime | None = None) -> list[KeyView]:
+        """The keys of this use that are valid now (not pending, expired or revoked)."""
+        now = at or utcnow()
+        return [k for k in self.keys.get((department, use), ()) if status_at(k, now) == "valid"]  # type: ignore[arg-type]
+
+    def find(self, department: str, use: KeyUse, kid: str) -> KeyView | None:
+        """A valid key of this department, use and kid, or None."""
+        return next((k for k in self.valid(department, use) if k.kid == kid), None)
+
+    def current(self, department: str, use: KeyUse) -> tuple[str, Key] | None:
+        """The newest valid key of this use (what a sender encrypts to), imported; None if there is none."""
+        for view in reversed(self.valid(department, use)):
+            try:
+                return view.kid, import_public(view.jwk, use=use, profile=self.profile)
+            except JoseFailure:
+                continue  # a key the profile cannot use is skipped, never guessed around
+        return None
+
+
+def load_keys(engine: Engine, *, profile: CryptoProfile = DEFAULT) -> KeySnapshot:
+    """Read every department key (a few per department: cheap to reload on every change)."""
+    grouped: dict[tuple[str, str], list[KeyView]] = defaultdict(list)
+    with Session(engine) as session:
+        stmt = (
+            select(DepartmentKey, Department.code)
+            .join(Department, Department.id == DepartmentKey.department_id)  # type: ignore[arg-type]
+            .order_by(DepartmentKey.not_before, DepartmentKey.id)  # type: ignore[arg-type]
+        )
+        for key, code in session.exec(stmt):
+            grouped[(code, key.use)].append(
+                KeyView(code, key.kid, key.use, key.jwk, key.not_before, key.not_after, key.revoked_at)
+            )
+    return KeySnapshot({k: tuple(v) for k, v in grouped.items()}, profile)
+
+
+class KeyDirectory:
+    """Holds the current KeySnapshot; reloads when invalidated or older than max_age_s."""
+
+    def __init__(self, engine: Engine, *, max_age_s: float = 1.0, profile: CryptoProfile = DEFAULT) -> None:
+        self._engine = engine
+        self._max_age_s = max_age_s
+        self._profile = profile
+        self._snapshot: KeySnapshot | None = None
+        self._loaded_at = 0.0
+        self._stale = True
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        """Mark the snapshot stale (a registry change committed); safe from any thread."""
+        self._stale = True
+
+    def _fresh(self) -> bool:
+        return (
+            self._snapshot is not None
+            and not self._stale
+            and time.monotonic() - self._loaded_at < self._max_age_s
+        )
+
+    async def current(self) -> KeySnapshot:
+        """The snapshot, reloaded first if it is stale."""
+        if self._fresh():
+            assert self._snapshot is not None
+            return self._snapshot
+        async with self._lock:
+            if not self._fresh():
+                self._stale = False
+                self._snapshot = await asyncio.to_thread(load_keys, self._engine, profile=self._profile)
+                self._loaded_at = time.monotonic()
+        assert self._snapshot is not None
+        return self._snapshot

@@ -1,0 +1,124 @@
+"""Subscription rules: one subscription per (subscriber, source), with a set of event types."""
+
+import re
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from protocol.envelope import utcnow
+from protocol.errors import Conflict, InvalidRequest, NotFound
+from registry import events
+from registry.actors import Actor, require_steward_or
+from registry.departments import service as departments
+from registry.departments.models import Department
+from registry.pagination import PageParams
+from registry.subscriptions.models import (
+    EVENT_TYPE_PATTERN,
+    Subscription,
+    SubscriptionCreate,
+    SubscriptionRead,
+)
+
+_EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN)
+
+
+def _event_types(values: list[str]) -> list[str]:
+    bad = [v for v in values if len(v) > 64 or not _EVENT_TYPE.match(v)]
+    if bad:
+        raise InvalidRequest(f"not an event type (e.g. license.issued): {bad[0][:64]!r}")
+    return sorted(set(values))
+
+
+def get_or_raise(*, session: Session, subscription_id: int) -> Subscription:
+    """Return the subscription with this id, or raise NotFound."""
+    subscription = session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise NotFound(f"no subscription {subscription_id}")
+    return subscription
+
+
+def create(*, session: Session, subscription_in: SubscriptionCreate, actor: Actor) -> Subscription:
+    """Subscribe a department to event types of a source (steward or the subscriber)."""
+    require_steward_or(actor, subscription_in.subscriber, "subscribe for this department")
+    subscriber = departments.get_by_code_or_raise(session=session, code=subscription_in.subscriber)
+    source = departments.get_by_code_or_raise(session=session, code=subscription_in.source)
+    if subscriber.id == source.id:
+        raise InvalidRequest("a department does not subscribe to itself")
+    types = _event_types(subscription_in.event_types)
+    existing = session.exec(
+        select(Subscription).where(
+            Subscription.subscriber_department_id == subscriber.id,
+            Subscription.source_department_id == source.id,
+        )
+    ).first()
+    if existing is not None:
+        raise Conflict(
+            f"subscription {existing.id} of {subscriber.code!r} to {source.code!r} exists: update it"
+        )
+    subscription = Subscription(
+        subscriber_department_id=subscriber.id,  # type: ignore[arg-type]
+        source_department_id=source.id,  # type: ignore[arg-type]
+        event_types=types,
+    )
+    return _stored(session, subscription, "created")
+
+
+def update(
+    *, session: Session, subscription: Subscription, event_types: list[str], actor: Actor
+) -> Subscription:
+    """Replace the event types of a subscription."""
+    require_steward_or(actor, _subscriber(session, subscription), "change this subscription")
+    subscription.event_types = _event_types(event_types)
+    subscription.updated_at = utcnow()
+    return _stored(session, subscription, "updated")
+
+
+def delete(*, session: Session, subscription: Subscription, actor: Actor) -> None:
+    """End a subscription."""
+    require_steward_or(actor, _subscriber(session, subscription), "end this subscription")
+    code = str(subscription.id)
+    session.delete(subscription)
+    session.flush()
+    events.record(session, type="subscription.deleted", entity="subscription", code=code)
+
+
+def _subscriber(session: Session, subscription: Subscription) -> str:
+    dept = session.get(Department, subscription.subscriber_department_id)
+    assert dept is not None
+    return dept.code
+
+
+def _stored(session: Session, subscription: Subscription, what: str) -> Subscription:
+    session.add(subscription)
+    session.flush()
+    events.record(session, type=f"subscription.{what}", entity="subscription", code=str(subscription.id))
+    return subscription
+
+
+def list_(
+    *, session: Session, page: PageParams, subscriber: str | None = None, source: str | None = None
+) -> tuple[list[Subscription], int]:
+    """A page of subscriptions, filtered by subscriber or source, and the total."""
+    stmt = select(Subscription)
+    for column, code in (
+        (Subscription.subscriber_department_id, subscriber),
+        (Subscription.source_department_id, source),
+    ):
+        if code is not None:
+            stmt = stmt.where(col(column).in_(select(Department.id).where(Department.code == code)))
+    total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+    return list(session.exec(stmt.order_by(Subscription.id).offset(page.offset).limit(page.limit))), total
+
+
+def to_read(*, session: Session, subscription: Subscription) -> SubscriptionRead:
+    """The API view of a subscription."""
+    source = session.get(Department, subscription.source_department_id)
+    assert source is not None
+    return SubscriptionRead(
+        id=subscription.id,  # type: ignore[arg-type]
+        subscriber=_subscriber(session, subscription),
+        source=source.code,
+        event_types=list(subscription.event_types),
+        created_at=subscription.created_at,
+        updated_at=subscription.updated_at,
+    )

@@ -1,0 +1,275 @@
+"""The Kafka audit path on the real broker and PostgreSQL: publish with acks=all, seal into one chain,
+fail closed when the audit path is down, and record the denial once it is back."""
+
+import asyncio
+import threading
+import time
+import uuid
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka.admin import KafkaAdminClient
+from sqlalchemy import Engine, select, text
+
+from exchange.audit import bundle, keys, store
+from exchange.audit.export import ExportFilter, write_bundle
+from exchange.audit.publisher import AuditPublisher
+from exchange.audit.sealer import Sealer
+from exchange.audit.settings import AuditSettings
+from exchange.audit.verify import verify_bundle
+from exchange.audit.writer import AuditUnavailable, AuditWriter
+from protocol.kafka_admin import ensure_topics
+from registry import db
+from shuyuan.sample_catalogue import HOUSING_ITEM
+from tests.authkit import authorize, now_iso
+from tests.integration.conftest import World
+
+pytestmark = pytest.mark.integration
+EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
+
+
+def run_isolated(coro: Any) -> Any:
+    """asyncio.run in a thread of its own: a session fixture (Playwright's) may hold this thread's loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def audit_settings(tmp_path: Path, topic: str, **extra: Any) -> AuditSettings:
+    """Audit settings on a topic of this test's own, so nothing here touches another test's events."""
+    values: dict[str, Any] = {
+        "path": "kafka",
+        "topic": topic,
+        "key_dir": tmp_path / "audit-keys",
+        "delivery_timeout_s": 3.0,
+        "checkpoint_every": 5,
+        "checkpoint_interval_s": 0.5,
+    }
+    return AuditSettings(**(values | extra))
+
+
+class RunningSealer:
+    """A sealer thread on the real broker and database."""
+
+    def __init__(self, engine: Engine, bootstrap: str, settings: AuditSettings, group: str) -> None:
+        self.sealer = Sealer(
+            engine,
+            {"bootstrap_servers": bootstrap.split(",")},
+            key=keys.load_or_create(settings.key_dir),
+            policy=store.CheckpointPolicy(every=5, interval_s=0.5),
+            topic=settings.topic,
+            group=group,
+        )
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sealer.serve, args=(self.stop,), daemon=True)
+        self.thread.start()
+        assert self.sealer.ready.wait(60), "the sealer did not join its group"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail("condition not reached in time")
+
+
+def actions(engine: Engine) -> list[tuple[str | None, str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.E.query_id, store.E.action, store.E.reason).order_by(store.E.seq))
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def row(gateway: str, query_id: str, action: str) -> dict[str, Any]:
+    return {"gateway": gateway, "actor": "zjj", "action": action, "query_id": query_id, "elements": "[]"}
+
+
+def test_two_gateways_publish_and_one_sealer_keeps_one_chain(
+    pg_database: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    engine = db.make_engine(pg_database)
+    db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
+    settings = audit_settings(tmp_path, f"shuyuan.audit.t{uuid.uuid4().hex[:10]}")
+    config = {"bootstrap_servers": kafka_bootstrap.split(",")}
+
+    async def publish() -> None:
+        publishers = [
+            AuditPublisher(config, AuditWriter(engine, key=None), topic=settings.topic, gateway_id=gw)
+            for gw in ("gw-a", "gw-b")
+        ]
+        for p in publishers:
+            await p.start()
+        await asyncio.gather(
+            *(
+                p.write(
+                    [
+                        row(gw, f"q-{gw}-{i:04d}", "query.received"),
+                        row(gw, f"q-{gw}-{i:04d}", "query.released"),
+                    ]
+                )
+                for p, gw in zip(publishers, ("gw-a", "gw-b"), strict=True)
+                for i in range(40)
+            )
+        )
+        for p in publishers:
+            await p.stop()
+
+    run_isolated(publish())
+    sealer = RunningSealer(engine, kafka_bootstrap, settings, f"sealer-{uuid.uuid4().hex[:8]}")
+    try:
+        wait_for(lambda: len(actions(engine)) == 160)
+    finally:
+        sealer.close()
+    got = actions(engine)
+    # One gateway's events keep their order (one partition key per gateway): received before released.
+    for gw in ("gw-a", "gw-b"):
+        for i in range(40):
+            qid = f"q-{gw}-{i:04d}"
+            assert got.index((qid, "query.received", None)) < got.index((qid, "query.released", None))
+    # A redelivered event (same event id) is chained once: the sealer dedupes.
+    with engine.connect() as conn:
+        one = store.record_from_row(conn.execute(select(store.E).where(store.E.seq == 1)).one())
+    with engine.begin() as conn:
+        again = store.append(
+            conn, [one], key=keys.load_or_create(settings.key_dir), policy=store.CheckpointPolicy()
+        )
+    assert again == [] and len(actions(engine)) == 160
+    path = tmp_path / "bundle.zip"
+    write_bundle(engine, ExportFilter(), path)
+    report = verify_bundle(path)
+    assert report.ok and report.records == 160, report.problem
+    engine.dispose()
+
+
+def query(world: World, client: TestClient, elements: list[str]) -> Any:
+    body = {
+        "query_id": f"fc-{uuid.uuid4().hex}",
+        "subject": {"type": "person", "id": world.subjects.demo_person},
+        "elements": elements,
+        "purpose": {"service_item": HOUSING_ITEM, "case_no": "ZJJ-2026-FC-001"},
+        "requested_at": now_iso(),
+    }
+    return body["query_id"], client.post("/v1/queries", json=body)
+
+
+def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sealed_after(
+    world: World, tmp_path: Path
+) -> None:
+    topic = f"shuyuan.audit.t{uuid.uuid4().hex[:10]}"
+    settings = audit_settings(tmp_path, topic)
+    config = {"bootstrap_servers": world.bootstrap.split(",")}
+    world.start_connector("psb")
+    engine = db.make_engine(world.database_url)
+    admin = KafkaAdminClient(**config)
+    try:
+        with TestClient(world.gateway(audit=settings)) as client:
+            authorize(client, department=world.dept("zjj"))
+            ok_id, ok = query(world, client, ["person.name"])
+            assert ok.status_code == 200, ok.text
+
+            # The path goes down: this test's own audit topic is deleted (the shared broker keeps running).
+            admin.delete_topics([topic])
+            wait_for(lambda: topic not in admin.list_topics())
+            denied_id, denied = query(world, client, ["person.name"])
+            assert denied.status_code == 503, denied.text
+            problem = denied.json()
+            assert problem["reason"] == "audit_unavailable"
+            assert "results" not in problem and world.subjects.demo_person not in denied.text
+
+            # The path comes back; the gateway publishes the held-back events, the sealer chains them.
+            ensure_topics(config, {topic: 1})
+            sealer = RunningSealer(engine, world.bootstrap, settings, f"sealer-{uuid.uuid4().hex[:8]}")
+            try:
+                wait_for(lambda: (denied_id, "query.denied", "audit_unavailable") in actions(engine), 60)
+            finally:
+                sealer.close()
+    finally:
+        admin.close()
+    got = actions(engine)
+    assert got.count((denied_id, "query.denied", "audit_unavailable")) == 1
+    # What happened before the refusal (received, decided, asked, answered) is on the record too.
+    steps = [a for q, a, _ in got if q == denied_id]
+    assert steps[0] == "query.received" and "source.answered" in steps and "query.released" in steps
+    assert all(q != ok_id for q, _, _ in got)  # published before the topic was deleted: gone with it
+    with engine.connect() as conn:
+        stored = set(conn.execute(text("SELECT query_id FROM query_record")).scalars())
+    assert ok_id in stored and denied_id not in stored  # no idempotency record for the refused query
+    path = tmp_path / "bundle.zip"
+    write_bundle(engine, ExportFilter(), path)
+    assert verify_bundle(path).ok
+    with zipfile.ZipFile(path) as z:
+        assert world.subjects.demo_person not in z.read(bundle.RECORDS).decode()
+    engine.dispose()
+
+
+def test_an_unreachable_audit_broker_denies_every_query(world: World, tmp_path: Path) -> None:
+    settings = audit_settings(
+        tmp_path, "shuyuan.audit.unreachable", kafka_bootstrap="127.0.0.1:1", delivery_timeout_s=1.0
+    )
+    with TestClient(world.gateway(audit=settings)) as client:
+        authorize(client, department=world.dept("zjj"))
+        _, response = query(world, client, ["person.name"])
+    assert response.status_code == 503 and response.json()["reason"] == "audit_unavailable"
+
+
+def test_a_publisher_without_a_broker_raises_audit_unavailable(tmp_path: Path) -> None:
+    async def run() -> None:
+        engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+        db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
+        p = AuditPublisher(
+            {"bootstrap_servers": ["127.0.0.1:1"]}, AuditWriter(engine, key=None), topic="t", gateway_id="gw",
+            delivery_timeout_s=1.0,
+        )  # fmt: skip
+        await p.start()
+        with pytest.raises(AuditUnavailable):
+            await p.write([row("gw", "q-00000001", "query.received")])
+        await p.stop()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM query_record")).scalar() == 0
+
+    run_isolated(run())
+
+
+def test_the_sealer_rereads_a_batch_the_database_refused(
+    pg_database: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    engine = db.make_engine(pg_database)
+    db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
+    settings = audit_settings(tmp_path, f"shuyuan.audit.t{uuid.uuid4().hex[:10]}")
+    config = {"bootstrap_servers": kafka_bootstrap.split(",")}
+
+    async def publish() -> None:
+        p = AuditPublisher(config, AuditWriter(engine, key=None), topic=settings.topic, gateway_id="gw-a")
+        await p.start()
+        await p.write([row("gw-a", f"q-db-{i:04d}", "query.received") for i in range(10)])
+        await p.stop()
+
+    run_isolated(publish())
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE audit_entry RENAME TO audit_entry_away"))
+    sealer = RunningSealer(engine, kafka_bootstrap, settings, f"sealer-{uuid.uuid4().hex[:8]}")
+    try:
+        time.sleep(2)  # the sealer reads the batch and fails to write it, more than once
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_entry_away RENAME TO audit_entry"))
+        wait_for(lambda: len(actions(engine)) == 10)
+    finally:
+        sealer.close()
+    assert [q for q, _, _ in actions(engine)] == [f"q-db-{i:04d}" for i in range(10)]
+    engine.dispose()
+
+
+def test_legacy_rows_are_chained_on_postgres(pg_database: str, tmp_path: Path) -> None:
+    from tests.exchange.test_audit_migration import chain_legacy_rows
+
+    engine = db.make_engine(pg_database)
+    chain_legacy_rows(engine, tmp_path)
+    engine.dispose()

@@ -1,0 +1,167 @@
+"""Bulk import and export (JSON and CSV): all-or-nothing with a row-by-row error report."""
+
+import csv
+import io
+import json
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.registrykit import STEWARD
+
+
+def new_element(code: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "code": code,
+        "name_zh": "不动产权证号",
+        "name_en": "Property certificate number",
+        "subject_type": "person",
+        "source": "zjj",
+        "status": "recorded",
+        "aliases": [
+            {"scope_type": "region", "scope": "330100", "local_code": "BDC01", "local_name": "不动产证号"}
+        ],
+    } | overrides
+
+
+def post_json(api: TestClient, doc: Any, headers: dict[str, str] = STEWARD) -> Any:
+    return api.post(
+        "/v1/catalogue/import", content=json.dumps(doc, ensure_ascii=False).encode(), headers=headers
+    )
+
+
+def test_json_export_imports_back_unchanged(api: TestClient) -> None:
+    exported = api.get("/v1/catalogue/export").json()
+    assert len(exported["elements"]) == 19 and len(exported["service_items"]) == 3
+    report = post_json(api, exported)
+    assert report.status_code == 200, report.text
+    assert report.json() == {
+        "elements_created": 0,
+        "elements_updated": 0,
+        "aliases_added": 0,
+        "items_created": 0,
+        "items_replaced": 3,
+    }
+    assert api.get("/v1/elements/person.name").json()["version"] == 1
+
+
+def test_json_import_creates_updates_and_maps_aliases(api: TestClient) -> None:
+    doc = {
+        "elements": [
+            new_element("person.property_cert"),
+            {**api.get("/v1/catalogue/export").json()["elements"][0], "definition": "企业住所（导入）"},
+        ],
+        "service_items": [
+            {
+                "code": "TEST-IMP-1",
+                "name": "导入事项",
+                "handling_department": "zjj",
+                "materials": [{"name": "不动产权证", "elements": ["person.property_cert"]}],
+            }
+        ],
+    }
+    report = post_json(api, doc).json()
+    assert (
+        report["elements_created"],
+        report["elements_updated"],
+        report["aliases_added"],
+        report["items_created"],
+    ) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    params = {"scope_type": "region", "scope": "330100", "local_code": "BDC01"}
+    assert api.get("/v1/aliases/resolve", params=params).json()["code"] == "person.property_cert"
+    assert api.get("/v1/elements/enterprise.address").json()["definition"] == "企业住所（导入）"
+    assert api.get("/v1/service-items/TEST-IMP-1").json()["materials"][0]["elements"] == [
+        "person.property_cert"
+    ]
+
+
+def test_a_bad_row_refuses_the_whole_import_with_a_row_report(api: TestClient) -> None:
+    doc = {
+        "elements": [
+            new_element("person.property_cert"),
+            new_element("person.bad_subject", subject_type="robot", aliases=[]),
+            new_element("person.no_source", source="nowhere", aliases=[]),
+            new_element(
+                "person.name", source="hrss", aliases=[]
+            ),  # another source: a handover, not an import
+            new_element("person.dup_alias", aliases=new_element("x.y")["aliases"]),  # BDC01 is row 1's
+        ],
+        "service_items": [
+            {
+                "code": "TEST-IMP-2",
+                "name": "x",
+                "handling_department": "zjj",
+                "materials": [{"name": "m", "elements": ["person.nope"]}],
+            }
+        ],
+    }
+    response = post_json(api, doc)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["reason"] == "import_failed"
+    where = [(e["file"], e["row"]) for e in problem["errors"]]
+    assert where == [("elements", 2), ("elements", 3), ("elements", 4), ("elements", 5), ("service_items", 1)]
+    assert problem["errors"][0]["field"] == "subject_type"
+    assert "handover" in problem["errors"][2]["message"]
+    # Nothing of the valid row 1 was kept.
+    assert api.get("/v1/elements/person.property_cert").status_code == 404
+    assert api.get("/v1/aliases", params={"scope": "330100"}).json()["total"] == 0
+    assert api.get("/v1/service-items/TEST-IMP-2").status_code == 404
+
+
+def test_only_a_steward_imports_and_garbage_is_a_clear_error(api: TestClient) -> None:
+    assert post_json(api, {"elements": []}, headers={}).json()["reason"] == "forbidden"
+    garbage = api.post("/v1/catalogue/import", content=b"{not json", headers=STEWARD)
+    assert (garbage.status_code, garbage.json()["errors"][0]["message"][:8]) == (422, "not JSON")
+    wrong = post_json(api, {"elements": [], "extra": 1})
+    assert wrong.json()["reason"] == "import_failed"
+
+
+def test_csv_export_round_trips_and_a_bad_csv_row_is_reported_by_line(api: TestClient) -> None:
+    elements_csv = api.get("/v1/catalogue/export/elements.csv").text
+    items_csv = api.get("/v1/catalogue/export/service-items.csv", params={"bom": True}).text
+    assert items_csv.startswith("\ufeffitem_code,")
+    unchanged = api.post("/v1/catalogue/import/elements.csv", content=elements_csv.encode(), headers=STEWARD)
+    assert unchanged.json()["elements_updated"] == 0, unchanged.text
+    again = api.post("/v1/catalogue/import/service-items.csv", content=items_csv.encode(), headers=STEWARD)
+    assert again.json()["items_replaced"] == 3
+
+    rows = list(csv.DictReader(io.StringIO(elements_csv)))
+    added = rows[0] | {
+        "code": "person.property_cert",
+        "name_zh": "不动产权证号",
+        "name_en": "Property cert",
+        "subject_type": "person",
+        "source": "zjj",
+        "status": "recorded",
+        "aliases": "region:330100:BDC01:不动产证号",
+    }
+    broken = rows[0] | {
+        "code": "person.broken",
+        "name_zh": "破损",
+        "name_en": "Broken",
+        "subject_type": "person",
+        "source": "zjj",
+        "status": "recorded",
+        "aliases": "only-two:parts",
+    }
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows([added, broken])
+    refused = api.post("/v1/catalogue/import/elements.csv", content=out.getvalue().encode(), headers=STEWARD)
+    assert refused.status_code == 422
+    assert [(e["file"], e["row"], e["field"]) for e in refused.json()["errors"]] == [
+        ("elements.csv", 3, "aliases")
+    ]
+    assert api.get("/v1/elements/person.property_cert").status_code == 404
+    missing_columns = api.post(
+        "/v1/catalogue/import/elements.csv", content=b"code,name_zh\n", headers=STEWARD
+    )
+    assert missing_columns.json()["errors"][0]["message"] == "missing columns"
+    assert api.get("/v1/catalogue/export/other.csv").status_code == 404
