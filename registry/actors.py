@@ -63,8 +63,8 @@ def current_actor(
     """The acting user: the authenticated client's department, the user named in the interim headers.
 
     When the gateway authenticated the caller (OAuth2, exchange/auth), its department is the acting
-    department and a different X-Actor-Department is refused. The steward role header is interim until
-    steward accounts carry their role in a token (the console passes its signed-in steward directly).
+    department and a different X-Actor-Department is refused, and the steward role comes only from the
+    token's `registry:steward` scope (the console passes its signed-in steward directly).
     """
     principal = getattr(request.state, "principal", None)
     department = getattr(principal, "department", None)
@@ -72,7 +72,10 @@ def current_actor(
         if x_actor_department and x_actor_department != department:
             raise Forbidden(f"the access token acts for {department!r}, not {x_actor_department[:32]!r}")
         name = x_actor or f"system:{getattr(principal, 'client_id', department)}"
-        return Actor(name=name, department=department, steward=x_actor_role == "steward")
+        # Behind the gateway the steward role is a scope granted to the steward's system, never a
+        # header a caller could set; the header only serves the bare registry app (tests, tools).
+        scopes = getattr(principal, "scopes", frozenset())
+        return Actor(name=name, department=department, steward="registry:steward" in scopes)
     if not x_actor:
         return ANONYMOUS
     return Actor(name=x_actor, department=x_actor_department or None, steward=x_actor_role == "steward")

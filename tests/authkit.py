@@ -90,7 +90,8 @@ def register_test_system(
                 client_id=client_id,
                 department=department,
                 name=f"test system {client_id}",
-                scopes=list(scopes if scopes is not None else SCOPES),  # type: ignore[arg-type]
+                # Every scope but the steward's: a department's system is not a data steward.
+                scopes=list(scopes if scopes is not None else [s for s in SCOPES if s != "registry:steward"]),  # type: ignore[arg-type]
                 keys=[key_in],
             )
             systems.create(session=session, system_in=system_in)
@@ -121,7 +122,10 @@ def bearer(
     return {"Authorization": f"Bearer {cache[key]}"}
 
 
-def authorize(client: Any, *, client_id: str = "zjj-test", department: str = "zjj") -> None:
-    """Make a started TestClient send, by default, the token of a test system holding every scope."""
-    key = register_test_system(client.app.state.engine, client_id=client_id, department=department)
+def authorize(
+    client: Any, *, client_id: str = "zjj-test", department: str = "zjj", scopes: list[str] | None = None
+) -> None:
+    """Make a started TestClient send a test system's token (every scope but the steward's by default)."""
+    engine = client.app.state.engine
+    key = register_test_system(engine, client_id=client_id, department=department, scopes=scopes)
     client.headers["Authorization"] = bearer(client, key, client_id)["Authorization"]

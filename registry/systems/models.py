@@ -12,7 +12,9 @@ from protocol.envelope import utcnow
 
 SystemStatus = Literal["active", "disabled"]
 # The scopes a system may be granted; a token carries a subset (RFC 6749 §3.3).
-Scope = Literal["query", "events", "corrections", "registry:read", "registry:write", "audit:read"]
+Scope = Literal[
+    "query", "events", "corrections", "registry:read", "registry:write", "registry:steward", "audit:read"
+]
 SCOPES: tuple[str, ...] = Scope.__args__  # type: ignore[attr-defined]
 CLIENT_ID_PATTERN = r"^[a-z][a-z0-9_-]{2,63}$"
 KID_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"

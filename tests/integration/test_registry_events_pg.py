@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from exchange.app import create_app
 from exchange.authz.engine import Decision, decide
 from protocol.topics import REGISTRY_TOPIC
+from registry.systems.models import SCOPES
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import authorize
 from tests.integration.conftest import World
@@ -33,7 +34,8 @@ def _decision(client: TestClient, world: World, element: str) -> Decision:
 def test_a_write_through_gateway_a_changes_gateway_b_decisions_within_seconds(world: World) -> None:
     slow = {"catalogue_refresh_s": 300.0}
     with TestClient(world.gateway(gateway_id="gw-a", reply_partition=0, **slow)) as a:
-        authorize(a, department=world.dept("zjj"))
+        # The data steward's own system: the steward role is the `registry:steward` scope.
+        authorize(a, client_id="steward-console", department=world.dept("zjj"), scopes=list(SCOPES))
         app_b = create_app(world.settings(gateway_id="gw-b", reply_partition=1, **slow))
         with TestClient(app_b) as b:
             assert _decision(b, world, "person.si_status").allowed
