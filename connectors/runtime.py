@@ -6,8 +6,13 @@ department's public encryption key named in the request. Values and identifiers 
 only here and at the consumer.
 """
 
+import functools
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from connectors.adapters.sql import SqlAdapter
 from connectors.config import ConnectorConfig
@@ -71,6 +76,11 @@ class Connector:
             if lookup.status != "ok":
                 answers.append(ElementAnswer(code=lookup.code, status=lookup.status, reason=lookup.reason))
                 continue
+            if not _conforms(lookup.value, request.value_schemas.get(lookup.code)):
+                # Never sign what breaks the registered schema; the value itself is not logged.
+                log.warning("value of %s for query %s breaks its schema", lookup.code, request.query_id)
+                answers.append(ElementAnswer(code=lookup.code, status="failed", reason="source_unavailable"))
+                continue
             claims = {
                 "query_id": request.query_id,
                 "element": lookup.code,
@@ -101,3 +111,18 @@ class Connector:
     def close(self) -> None:
         """Release the department database pool."""
         self.adapter.close()
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _conforms(value: Any, schema: dict[str, Any] | None) -> bool:
+    """Whether a value matches the element's registered JSON Schema (no schema: anything goes)."""
+    if not schema:
+        return True
+    try:
+        return _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
+    except Exception:  # an unusable schema must not let unchecked values through
+        return False

@@ -42,6 +42,9 @@ class SourceRequest(BaseModel):
     # gateway takes it from the registry; see docs/crypto.md for why the source may trust it.
     consumer_key: dict[str, Any]
     elements: list[str]
+    # The registered JSON Schema of each asked element that has one: the source checks a value against
+    # it before signing it, so it never vouches for a malformed value (the consumer checks again).
+    value_schemas: dict[str, dict[str, Any]] = Field(default_factory=dict)
     service_item: str
     case_no: str
     created_at: datetime = Field(default_factory=utcnow)

@@ -3,6 +3,7 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -22,6 +23,7 @@ class ElementView:
     subject_type: str
     sharing_type: str
     status: str
+    value_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,12 @@ def load_catalogue(engine: Engine) -> Catalogue:
         departments={d.code: d.status for d in depts.values()},
         elements={
             e.code: ElementView(
-                e.code, depts[e.source_department_id].code, e.subject_type, e.sharing_type, e.status
+                e.code,
+                depts[e.source_department_id].code,
+                e.subject_type,
+                e.sharing_type,
+                e.status,
+                e.value_schema,
             )
             for e in elements.values()
         },

@@ -156,6 +156,27 @@ ELEMENTS: list[tuple[str, str, str, str, str, str, str, str]] = [
     ("enterprise.status", "登记状态", "Registration status", E, "amr", "string", "public", "unconditional"),
 ]
 
+# The registered shape of a value: the source checks it before signing, the consumer after decrypting.
+_DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "person.name": {"type": "string", "minLength": 1, "maxLength": 50},
+    "person.gender": {"type": "string", "enum": ["男", "女"]},
+    "person.birth_date": _DATE,
+    "person.household_members": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "object",
+            "required": ["name", "relation", "birth_date"],
+            "properties": {"name": {"type": "string"}, "relation": {"type": "string"}, "birth_date": _DATE},
+        },
+    },
+    "person.si_contribution_base": {"type": "number", "minimum": 0},
+    "person.si_months_paid": {"type": "integer", "minimum": 0},
+    "enterprise.established_on": _DATE,
+    "enterprise.status": {"type": "string", "enum": ["存续", "注销", "吊销"]},
+}
+
 HOUSING_ITEM = "330100-GZF-001"
 SOLE_TRADER_ITEM = "330100-GTH-001"
 FOOD_LICENCE_ITEM = "330100-SPJY-001"
@@ -249,6 +270,7 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
                 sensitivity=sensitivity,
                 sharing_type=sharing,  # type: ignore[arg-type]
                 status="standard",
+                value_schema=VALUE_SCHEMAS.get(code),
             )
             elements.create(session=session, element_in=element_in)
         for item in SERVICE_ITEMS:

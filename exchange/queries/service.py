@@ -143,7 +143,12 @@ class QueryService:
             )
             for d in decisions
         ]
-        answers, dispatch_rows = await self._ask_sources(ctx, subject_id, decisions)
+        schemas = {
+            d.element: view.value_schema
+            for d in decisions
+            if d.allowed and (view := catalogue.elements.get(d.element)) is not None and view.value_schema
+        }
+        answers, dispatch_rows = await self._ask_sources(ctx, subject_id, decisions, schemas)
         out = _assemble(query, decisions, answers)
         body = out.model_dump_json().encode()
         response_digest = hashlib.sha256(body).hexdigest()
@@ -175,7 +180,11 @@ class QueryService:
             return conn.execute(stmt).first()
 
     async def _ask_sources(
-        self, ctx: QueryContext, subject_id: str, decisions: list[Decision]
+        self,
+        ctx: QueryContext,
+        subject_id: str,
+        decisions: list[Decision],
+        schemas: dict[str, dict[str, Any]],
     ) -> tuple[dict[str, ElementResult], list[dict[str, Any]]]:
         by_source: dict[str, list[str]] = defaultdict(list)
         for d in decisions:
@@ -228,6 +237,7 @@ class QueryService:
                     ),
                     consumer_key=public_jwk(consumer_public, kid=consumer_kid),
                     elements=codes,
+                    value_schemas={code: schemas[code] for code in codes if code in schemas},
                     service_item=ctx.query.purpose.service_item,
                     case_no=ctx.query.purpose.case_no,
                 )

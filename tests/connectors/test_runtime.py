@@ -353,3 +353,45 @@ def test_the_kafka_section_has_defaults(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path / "psb.yaml", CONFIG.format(url="sqlite:///x.sqlite")))
     assert config.kafka.bootstrap == "127.0.0.1:9092"
     assert config.kafka.group_id is None
+
+
+def test_a_value_that_breaks_its_registered_schema_is_not_signed(
+    connectors: dict[str, Connector], subjects: SampleSubjects, data_dir: Path
+) -> None:
+    request = _request("hrss", subjects.demo_person, ["person.si_contribution_base", "person.si_months_paid"])
+    request.value_schemas = {
+        "person.si_contribution_base": {"type": "number", "maximum": 1},  # every real base breaks it
+        "person.si_months_paid": {"type": "integer", "minimum": 0},
+    }
+    reply = connectors["hrss"].handle(request)
+    row = _row(data_dir, "hrss", "si_insured", "resident_id", subjects.demo_person)
+    assert _answers(reply) == [
+        ("person.si_contribution_base", "failed", None, "source_unavailable"),
+        ("person.si_months_paid", "ok", row["months_paid"], None),
+    ]
+
+
+def test_the_sample_schemas_accept_the_sample_values(
+    connectors: dict[str, Connector], subjects: SampleSubjects
+) -> None:
+    from shuyuan.sample_catalogue import VALUE_SCHEMAS
+
+    for dept, subject in (
+        ("psb", subjects.demo_person),
+        ("hrss", subjects.demo_person),
+        ("amr", subjects.demo_enterprise),
+    ):
+        codes = [c for c in VALUE_SCHEMAS if connectors[dept].adapter.codes() >= {c}]
+        request = _request(dept, subject, codes, subject_type="enterprise" if dept == "amr" else "person")
+        request.value_schemas = {c: VALUE_SCHEMAS[c] for c in codes}
+        reply = connectors[dept].handle(request)
+        assert codes and all(a.status == "ok" for a in reply.answers), _answers(reply)
+
+
+def test_an_unusable_schema_refuses_rather_than_lets_a_value_through(
+    connectors: dict[str, Connector], subjects: SampleSubjects
+) -> None:
+    request = _request("psb", subjects.demo_person, ["person.name"])
+    request.value_schemas = {"person.name": {"type": "no-such-type"}}
+    reply = connectors["psb"].handle(request)
+    assert [(a.status, a.jws_jwe) for a in reply.answers] == [("failed", None)]
