@@ -19,6 +19,27 @@ def rows_of(events: Sequence[RegistryEvent], *, gateway: str) -> list[dict[str, 
     """The audit rows of registry events (the element code, or the entity and its code, as subject of it)."""
     rows = []
     for e in events:
+        if e.entity == "console_user":  # a console sign-in attempt: the user is the actor
+            rows.append(
+                {
+                    "gateway": gateway,
+                    "actor": None,
+                    "actor_user": e.code[:64],
+                    "action": e.type[:32],
+                    "subject_index": None,
+                    "elements": [],
+                    "service_item": None,
+                    "case_no": None,
+                    "decision": "allow" if e.type == "console.login" else "deny",
+                    "reason": None
+                    if e.type == "console.login"
+                    else e.type.removeprefix("console.login_")[:32],
+                    "source": None,
+                    "query_id": None,
+                    "response_digest": None,
+                }
+            )
+            continue
         rows.append(
             {
                 "gateway": gateway,

@@ -341,3 +341,27 @@ def test_every_console_page_needs_a_signed_in_user(client: TestClient) -> None:
             )
             checked += 1
     assert checked >= 20
+
+
+def test_every_sign_in_attempt_is_on_the_audit_chain(client: TestClient, engine: Engine) -> None:
+    name = make_user(engine)
+    assert login(client, name, password="wrong password").status_code == 401
+    assert login(client, name).status_code == 303
+    rows: list[tuple[str, str, str | None, str | None]] = []
+    deadline = time.monotonic() + 5  # the audit write follows the commit on the event loop
+    while time.monotonic() < deadline and len(rows) < 2:
+        with engine.connect() as conn:
+            rows = [
+                tuple(r)
+                for r in conn.exec_driver_sql(
+                    "SELECT action, decision, reason, hash FROM audit_entry"
+                    " WHERE actor_user = ? ORDER BY seq",
+                    (name,),
+                )
+            ]
+        time.sleep(0.05)
+    assert [r[:3] for r in rows] == [
+        ("console.login_invalid", "deny", "invalid"),
+        ("console.login", "allow", None),
+    ]
+    assert all(r[3] for r in rows)  # chained

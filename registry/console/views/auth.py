@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from registry import events
 from registry.console.i18n import LANGUAGES
 from registry.console.users import service as users
 from registry.console.web import DbDep, flash, render, settings_of
@@ -41,6 +42,9 @@ def login(
     result = users.authenticate(
         session=session, username=username.strip(), password=password, settings=settings_of(request)
     )
+    # Every sign-in attempt goes on the audit chain (issue 5), announced when this request commits.
+    outcome = "console.login" if result.user is not None else f"console.login_{result.failure}"
+    events.record(session, type=outcome[:32], entity="console_user", code=username.strip()[:64])
     if result.user is None:
         context = {
             "next": _safe_next(request, next),
