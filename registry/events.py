@@ -28,11 +28,34 @@ class RegistryEvent(BaseModel):
     version: int = 0  # the element's version after the change; 0 for entities without one
     at: datetime
     origin: str = ""  # the publishing process, so it can ignore its own events
+    # Who made the change (the audit chain names them): department, system, user.
+    actor_department: str | None = None
+    actor_system: str | None = None
+    actor_user: str | None = None
+
+
+_ACTOR_KEY = "shuyuan.registry.actor"
+
+
+def act_as(session: Session, *, department: str | None, system: str | None, user: str | None) -> None:
+    """Name who acts in this unit of work, so every event it records carries them."""
+    session.info[_ACTOR_KEY] = (department, system, user)
 
 
 def record(session: Session, *, type: str, entity: str, code: str, version: int = 0) -> None:
     """Note a change in this unit of work; it is announced only if the transaction commits."""
-    pending(session).append(RegistryEvent(type=type, entity=entity, code=code, version=version, at=utcnow()))
+    department, system, user = session.info.get(_ACTOR_KEY, (None, None, None))
+    event = RegistryEvent(
+        type=type,
+        entity=entity,
+        code=code,
+        version=version,
+        at=utcnow(),
+        actor_department=department,
+        actor_system=system,
+        actor_user=user,
+    )
+    pending(session).append(event)
 
 
 def pending(session: Session) -> list[RegistryEvent]:

@@ -43,7 +43,9 @@ def rows_of(events: Sequence[RegistryEvent], *, gateway: str) -> list[dict[str, 
         rows.append(
             {
                 "gateway": gateway,
-                "actor": None,
+                "actor": e.actor_department,
+                "actor_system": e.actor_system,
+                "actor_user": e.actor_user,
                 "action": (e.type if e.type.startswith("registry.") else f"registry.{e.type}")[:32],
                 "subject_index": None,
                 "elements": [e.code] if e.entity == "element" and e.code else [],

@@ -72,6 +72,9 @@ def db_session(request: Request) -> Iterator[Session]:
     host = request.app.state.host
     with unit_of_work(host.engine) as session:
         recorded = events.pending(session)
+        uid = request.session.get("uid")
+        if uid is not None:  # a signed-in console user (a sign-in itself names its user in the event)
+            events.act_as(session, department=None, system="console", user=f"console-user:{uid}")
         yield session
     changes = getattr(host, "registry_changes", None)
     # The same rule as the REST API's session (registry/deps.py): announce what this request recorded.

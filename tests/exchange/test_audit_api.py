@@ -130,7 +130,8 @@ def test_a_registry_change_is_recorded_on_the_chain(gateway: tuple[Embedded, Tes
     before = len(client.get("/v1/audit/records", params={"limit": 1000}).json()["records"])
     created = client.post("/v1/departments", json={"code": "wjw", "name": "卫健委"})
     assert created.status_code == 201, created.text
-    # Services that name their change (elements, agreements, ...) give it a type; departments do not yet.
+    # Services that name their change (elements, agreements, ...) give it a type; other writes are
+    # recorded as `registry.changed` with their path.
     embedded.app.state.registry_changes.changed(
         [RegistryEvent(type="agreement.approved", entity="agreement", code="42", at=utcnow())]
     )
@@ -140,6 +141,6 @@ def test_a_registry_change_is_recorded_on_the_chain(gateway: tuple[Embedded, Tes
             break
         time.sleep(0.05)
     assert [(r["action"], r["request_id"]) for r in records] == [
-        ("registry.changed", None),
+        ("registry.changed", "registry:/v1/departments"),  # the write's path says what changed
         ("registry.agreement.approved", "agreement:42"),
     ]

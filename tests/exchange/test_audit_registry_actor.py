@@ -1,0 +1,36 @@
+"""Registry changes on the audit chain name who made them: department, system and user."""
+
+import time
+
+from fastapi.testclient import TestClient
+
+
+def _rows(client: TestClient, action_prefix: str) -> list[tuple]:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.exec_driver_sql(
+                "SELECT action, actor, actor_system, actor_user, hash FROM audit_entry"
+                " WHERE action LIKE ? ORDER BY seq",
+                (f"{action_prefix}%",),
+            )
+        ]
+
+
+def test_a_registry_write_through_the_gateway_names_its_actor(client: TestClient) -> None:
+    response = client.post(
+        "/v1/departments",
+        json={"code": "mzj", "name": "民政局", "name_en": "Civil Affairs Bureau"},
+        headers={"X-Actor": "clerk-wang"},
+    )
+    assert response.status_code == 201, response.text
+    rows: list[tuple] = []
+    deadline = time.monotonic() + 5  # the record follows the commit on the event loop
+    while time.monotonic() < deadline and not rows:
+        rows = _rows(client, "registry.")
+        time.sleep(0.05)
+    assert rows, "no registry record on the chain"
+    action, department, system, user, digest = rows[-1]
+    assert (department, system, user) == ("zjj", "zjj-test", "clerk-wang")
+    assert action.startswith("registry.") and digest
