@@ -41,7 +41,7 @@ from exchange.audit.events import AuditEvent
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.sealer import Sealer
 from exchange.audit.verify import verify_bundle
-from protocol.kafka_admin import ensure_topics
+from kafkaio.admin import ensure_topics
 from registry import db
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "exchange" / "migrations"

@@ -440,7 +440,7 @@ def run_floor(
     """Measure the raw request-reply floor; topics and the echo process are cleaned up whatever happens."""
     from kafka.admin import KafkaAdminClient
 
-    from protocol.kafka_admin import ensure_topics
+    from kafkaio.admin import ensure_topics
 
     concurrencies = concurrencies or [1, 32]
     servers = bootstrap.split(",")

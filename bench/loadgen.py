@@ -7,7 +7,7 @@ next. Requests that complete inside the measurement window (after the warm-up) a
 connection per task), several times cheaper in CPU: it shows how much of a 2-core machine the
 generator itself takes from the server.
 Authentication as a deployed client system does it: each task holds its own OAuth2 access token
-(`protocol.client_auth.TokenSource`, private_key_jwt with the system's key file; httpx goes through
+(`connectors.client_auth.TokenSource`, private_key_jwt with the system's key file; httpx goes through
 `TokenAuth`), fetched before the warm-up and reused until near expiry (tokens live 300 s); every
 body carries a fresh `requested_at`. Answers are not decrypted (that is the consumer's CPU, not the
 exchange's): a 200 with status `complete` and 3 results, each carrying a `jwe`, is a success.
@@ -69,14 +69,14 @@ def check_answer(status_code: int, payload: Any) -> str | None:
 
 def token_source(url: str, key_file: str | Path, client_id: str = CLIENT_ID) -> Any:
     """A TokenSource for the benchmark's client system (in-memory cache only: one per worker)."""
-    from protocol.client_auth import TokenSource, read_key_file
+    from connectors.client_auth import TokenSource, read_key_file
 
     return TokenSource(base_url=url, client_id=client_id, private_jwk=read_key_file(Path(key_file)))
 
 
 async def bearer(source: Any) -> str:
     """The worker's current access token; fetched (off the event loop) only when near expiry."""
-    from protocol.client_auth import TOKEN_MARGIN_S
+    from connectors.client_auth import TOKEN_MARGIN_S
 
     memory = source._memory
     if memory is not None and memory[1] - TOKEN_MARGIN_S > time.time():
@@ -145,7 +145,7 @@ async def _run(conn: Connection, cfg: dict[str, Any]) -> dict[str, Any]:
     max_requests: int = cfg.get("max_requests", 1_000_000)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers: dict[str, str] = {}
-    from protocol.client_auth import TokenAuth
+    from connectors.client_auth import TokenAuth
 
     window: dict[str, float] = {}
     stop = asyncio.Event()

@@ -144,7 +144,7 @@ def main() -> None:
     try:
         engine = db.make_engine(url)
         engines.append(engine)
-        from exchange.app import migrate
+        from shuyuan.app import migrate
 
         migrate(engine)
         fake = SimpleNamespace(_engine=engine)

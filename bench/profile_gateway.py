@@ -400,8 +400,8 @@ def main() -> None:
 
         app = build_embedded(args.embedded).app
     else:
-        from exchange.app import create_app
         from exchange.settings import GatewaySettings
+        from shuyuan.app import create_app
 
         app = create_app(GatewaySettings())
     asgi: Any = app

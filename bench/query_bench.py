@@ -229,7 +229,7 @@ def wait_until_answering(
     """Poll until a query completes (connectors must have joined their groups); seconds waited."""
     import httpx
 
-    from protocol.client_auth import TokenAuth, TokenError
+    from connectors.client_auth import TokenAuth, TokenError
 
     auth = None
     t0 = time.monotonic()

@@ -9,7 +9,7 @@ element's value schema when the registry has one. An answer that fails any check
 never returned as a value.
 
 Authentication is the caller's: pass a bearer access token (str) or an `httpx.Auth` that adds one
-(protocol/client_auth.py's TokenAuth fetches and renews tokens with the system's private key).
+(connectors/client_auth.py's TokenAuth fetches and renews tokens with the system's private key).
 """
 
 import contextlib

@@ -11,8 +11,9 @@ from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
 from kafka.consumer.fetcher import ConsumerRecord
 
 from connectors.runtime import Connector
-from protocol.envelope import SourceRequest, reply_address, reply_headers, utcnow
-from protocol.kafka_admin import ensure_topics
+from kafkaio.admin import ensure_topics
+from protocol.clock import utcnow
+from protocol.envelope import SourceRequest, reply_address, reply_headers
 from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
 
 log = logging.getLogger(__name__)

@@ -5,11 +5,12 @@ Never pickle: a message must be readable by any department's stack.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.clock import utcnow
 from protocol.identifiers import SubjectType
 
 SCHEMA_VERSION = "1"
@@ -20,11 +21,6 @@ AnswerStatus = Literal["ok", "not_found", "failed"]
 def new_message_id() -> str:
     """A fresh, globally unique message id."""
     return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 class SourceRequest(BaseModel):

@@ -24,6 +24,15 @@ class Reason(StrEnum):
     AUDIT_UNAVAILABLE = "audit_unavailable"
     CONFLICT = "conflict"
     INSUFFICIENT_SCOPE = "insufficient_scope"  # RFC 6750 §3.1: the token lacks the route's scope
+    # The registry API's own codes (docs/registry.md).
+    FORBIDDEN = "forbidden"
+    INVALID_TRANSITION = "invalid_transition"
+    INVALID_STATE = "invalid_state"
+    CONFIRMATION_REQUIRED = "confirmation_required"
+    STALE_CONFIRMATION = "stale_confirmation"
+    AGREEMENT_NOT_NEEDED = "agreement_not_needed"
+    INVALID_VALUE_SCHEMA = "invalid_value_schema"
+    IMPORT_FAILED = "import_failed"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -45,4 +54,12 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.NOT_FOUND: "The source holds no such record",
     Reason.AUDIT_UNAVAILABLE: "The audit log cannot be written; nothing is released",
     Reason.CONFLICT: "The resource already exists or the idempotency key was reused",
+    Reason.FORBIDDEN: "The acting user or department may not do this",
+    Reason.INVALID_TRANSITION: "The registration status cannot move this way",
+    Reason.INVALID_STATE: "The resource is not in a state that allows this",
+    Reason.CONFIRMATION_REQUIRED: "Confirm the impact list before superseding or retiring",
+    Reason.STALE_CONFIRMATION: "The impact list changed since it was confirmed",
+    Reason.AGREEMENT_NOT_NEEDED: "Unconditional elements need no sharing agreement",
+    Reason.INVALID_VALUE_SCHEMA: "The value schema is not a valid JSON Schema",
+    Reason.IMPORT_FAILED: "The import was refused; nothing was imported",
 }

@@ -10,7 +10,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from protocol.kafka_admin import ensure_topics
+from kafkaio.admin import ensure_topics
 from protocol.topics import REGISTRY_TOPIC
 from registry.events import RegistryEvent
 

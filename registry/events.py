@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 _SESSION_KEY = "shuyuan.registry_events"
 

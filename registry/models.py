@@ -2,7 +2,6 @@
 
 from registry.agreements.models import SharingAgreement
 from registry.aliases.models import ElementAlias
-from registry.console.users.models import ConsoleUser
 from registry.departments.models import Department
 from registry.disputes.models import SourceDispute
 from registry.elements.models import DataElement, ElementHistory
@@ -15,7 +14,6 @@ from registry.systems.models import ClientKey, ClientSystem
 __all__ = [
     "ClientKey",
     "ClientSystem",
-    "ConsoleUser",
     "DataElement",
     "Department",
     "DepartmentKey",

@@ -14,9 +14,9 @@ from typing import Annotated
 import httpx
 import typer
 
+from connectors.client_auth import TokenAuth, TokenError, TokenSource, read_key_file
+from console.cli import console_app
 from exchange.audit.cli import audit_app
-from protocol.client_auth import TokenAuth, TokenError, TokenSource, read_key_file
-from registry.console.cli import console_app
 from shuyuan.keys_cli import keys_app
 from shuyuan.pki import pki_app
 
@@ -75,8 +75,8 @@ def run(
     """Run the embedded exchange: SQLite, in-process transport, sample departments and connectors."""
     import uvicorn
 
-    from registry.console.settings import ConsoleSettings
-    from registry.console.users.service import demo_logins
+    from console.settings import ConsoleSettings
+    from console.users.service import demo_logins
     from shuyuan.embedded import build_embedded
 
     _logging()
@@ -99,9 +99,9 @@ def gateway_serve(
     """Run the gateway with settings from SHUYUAN_* environment variables."""
     import uvicorn
 
-    from exchange.app import create_app
     from exchange.settings import GatewaySettings
     from shuyuan import sample_catalogue
+    from shuyuan.app import create_app
 
     _logging()
     settings = GatewaySettings()
@@ -158,9 +158,9 @@ def db_upgrade(
     database_url: Annotated[str | None, typer.Option(help="Default: SHUYUAN_DATABASE_URL")] = None,
 ) -> None:
     """Bring the database schema to the latest revision."""
-    from exchange.app import migrate
     from exchange.settings import GatewaySettings
     from registry.db import make_engine
+    from shuyuan.app import migrate
 
     url = database_url or GatewaySettings().database_url
     engine = make_engine(url)
@@ -175,10 +175,10 @@ def sample_load(
     data_dir: Annotated[Path, typer.Option(help="Where the department databases go")] = DEFAULT_DATA,
 ) -> None:
     """Migrate, load the sample registry, and create the sample departments' own databases."""
-    from exchange.app import migrate
     from exchange.settings import GatewaySettings
     from registry.db import make_engine
     from shuyuan import sample_catalogue, sample_systems
+    from shuyuan.app import migrate
     from shuyuan.embedded import ensure_department_keys, ensure_sample_data
 
     engine = make_engine(database_url or GatewaySettings().database_url)

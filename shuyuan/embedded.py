@@ -15,13 +15,13 @@ from connectors.config import load_config
 from connectors.keys import DepartmentKeys
 from connectors.runtime import Connector
 from connectors.samples.data import SampleSubjects, generate
-from exchange.app import create_app
+from console.settings import ConsoleSettings
+from console.users import service as console_users
 from exchange.settings import GatewaySettings
 from exchange.transport.memory import MemoryTransport
-from registry.console.settings import ConsoleSettings
-from registry.console.users import service as console_users
 from registry.db import unit_of_work
 from shuyuan import sample_catalogue, sample_systems
+from shuyuan.app import create_app
 
 SAMPLE_CONFIGS = Path(__file__).resolve().parent.parent / "connectors" / "samples"
 SAMPLE_DEPARTMENTS = ("psb", "hrss", "amr")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate
 from registry.db import unit_of_work

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from protocol.client_auth import generate_key, public_part, read_key_file, write_key_file
+from connectors.client_auth import generate_key, public_part, read_key_file, write_key_file
 from registry.db import unit_of_work
 from registry.systems import service as systems
 from registry.systems.models import KeyCreate, PublicJwk, SystemCreate

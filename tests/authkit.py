@@ -14,7 +14,7 @@ from typing import Any
 from joserfc import jwt
 from joserfc.jwk import JWKRegistry, OctKey
 
-from protocol.client_auth import ASSERTION_TYPE, generate_key, make_assertion, public_part, read_key_file
+from connectors.client_auth import ASSERTION_TYPE, generate_key, make_assertion, public_part, read_key_file
 
 TOKEN_PATH = "/oauth/token"
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from registry.api import router as registry_router
 from registry.events import RegistryChanges, RegistryEvent
 from registry.settings import RegistrySettings
-from registry.web.problems import install_problem_handlers
+from web.problems import install_problem_handlers
 
 STEWARD = {"X-Actor": "steward-li", "X-Actor-Role": "steward"}
 
@@ -54,9 +54,9 @@ def registry_client(
 @contextmanager
 def seeded_registry(url: str) -> Iterator[Engine]:
     """An engine on a database migrated (both trees) and holding the sample catalogue."""
-    from exchange.app import migrate
     from registry import db
     from shuyuan import sample_catalogue
+    from shuyuan.app import migrate
 
     engine = db.make_engine(url)
     migrate(engine)

@@ -18,7 +18,7 @@ from starlette.background import BackgroundTask
 from exchange.audit import export, service
 from exchange.audit.export import ExportFilter
 from protocol.identifiers import SubjectType
-from registry.web.problems import PROBLEM_JSON
+from web.problems import PROBLEM_JSON
 
 REQUIRED_SCOPE = "audit:read"
 router = APIRouter(prefix="/v1/audit", tags=["exchange: audit"])

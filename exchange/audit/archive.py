@@ -18,7 +18,7 @@ from exchange.audit.export import ExportFilter
 from exchange.audit.models import AuditArchive
 from exchange.audit.settings import AuditSettings
 from exchange.audit.verify import verify_bundle
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 E, CP = store.E, store.CP
 

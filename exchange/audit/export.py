@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from exchange.audit import bundle, chain, checkpoint, store
 from exchange.audit.models import AuditKey
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 E = store.E
 CP = store.CP

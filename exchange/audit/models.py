@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, Text
 from sqlmodel import Column, Field, SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 _BIGINT = BigInteger().with_variant(Integer, "sqlite")
 

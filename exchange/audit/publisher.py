@@ -15,8 +15,8 @@ from kafka import KafkaProducer
 from exchange.audit import store
 from exchange.audit.events import AuditEvent
 from exchange.audit.writer import MAX_BACKLOG, AuditUnavailable, AuditWriter, denial_bodies
-from protocol.envelope import utcnow
-from protocol.kafka_admin import ensure_topics
+from kafkaio.admin import ensure_topics
+from protocol.clock import utcnow
 
 log = logging.getLogger(__name__)
 

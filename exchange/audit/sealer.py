@@ -20,7 +20,7 @@ from exchange.audit import store
 from exchange.audit.events import AuditEvent
 from exchange.audit.keys import AuditKeyPair
 from exchange.audit.store import CheckpointPolicy
-from protocol.kafka_admin import ensure_topics
+from kafkaio.admin import ensure_topics
 from protocol.topics import DLQ_TOPIC
 
 log = logging.getLogger(__name__)

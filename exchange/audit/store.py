@@ -16,7 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 from exchange.audit import chain, checkpoint
 from exchange.audit.keys import AuditKeyPair, public_pem
 from exchange.audit.models import AuditChainHead, AuditCheckpoint, AuditEntry, AuditKey
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 E = AuditEntry.__table__.c  # type: ignore[attr-defined]
 HEAD = AuditChainHead.__table__  # type: ignore[attr-defined]

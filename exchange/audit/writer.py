@@ -19,7 +19,7 @@ from exchange.audit import store
 from exchange.audit.keys import AuditKeyPair
 from exchange.audit.store import CheckpointPolicy
 from exchange.queries.models import QueryRecord
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.errors import Unavailable
 from protocol.reasons import Reason
 

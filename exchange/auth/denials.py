@@ -1,7 +1,7 @@
 """Every refused request is written to the audit log with its reason (DESIGN.md §2.4: fail closed, and
 record the denial): authentication failures, scope and rate refusals, malformed and oversized bodies.
 
-The problem handlers of registry/web/problems.py stay the one place that shapes the response; this
+The problem handlers of web/problems.py stay the one place that shapes the response; this
 wraps them to also audit. A service that already audited its own refusal sets `audited = True` on
 the exception so the denial is not recorded twice.
 """

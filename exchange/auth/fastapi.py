@@ -31,14 +31,14 @@ from exchange.auth.store import AuthStore
 from exchange.ratelimit import RateLimiter
 from protocol.errors import InvalidRequest
 from registry.systems.models import SCOPES
-from registry.web.problems import PROBLEM_JSON
+from web.problems import PROBLEM_JSON
 
 PUBLIC_PATHS = frozenset(
     {"/healthz", "/oauth/token", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
     # Citizens sign in with an OpenID Connect ID token instead (exchange/transparency/api.py).
     | {"/v1/transparency/accesses"}
 )
-# The console has its own session login (registry/console); /.well-known holds public metadata only.
+# The console has its own session login (console); /.well-known holds public metadata only.
 PUBLIC_PREFIXES = ("/.well-known/", "/console")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from exchange.deps import Consumer, QueryServiceDep
 from exchange.queries.models import QueryIn, QueryOut
-from registry.web.problems import PROBLEM_JSON
+from web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1/queries", tags=["exchange: queries"])
 

@@ -8,7 +8,7 @@ from sqlalchemy import LargeBinary
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as TableField
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.identifiers import SubjectType
 
 ResultStatus = Literal["ok", "denied", "not_found", "unavailable"]

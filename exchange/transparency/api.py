@@ -20,9 +20,9 @@ from exchange.queries.models import QUERY_ID_PATTERN
 from exchange.transparency import service
 from exchange.transparency.oidc import Citizen, IdTokenVerifier
 from exchange.transparency.settings import TransparencySettings
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.errors import Unauthenticated
-from registry.web.problems import PROBLEM_JSON
+from web.problems import PROBLEM_JSON
 
 ACCESSES_PATH = "/v1/transparency/accesses"
 CITIZEN_ACTOR = "citizen"

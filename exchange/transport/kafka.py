@@ -14,8 +14,8 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from exchange.transport.base import SourceTimeout, SourceUnavailable, Transport
+from kafkaio.admin import ensure_topics
 from protocol.envelope import ReplyAddress, SourceReply, SourceRequest, header, request_headers
-from protocol.kafka_admin import ensure_topics
 from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
 
 log = logging.getLogger(__name__)

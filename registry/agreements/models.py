@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 AgreementStatus = Literal["requested", "approved", "rejected", "revoked", "expired"]
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from protocol.reasons import Reason
 from registry import events

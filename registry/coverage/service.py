@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from registry.agreements.models import SharingAgreement
 from registry.departments.models import Department
 from registry.elements.models import DataElement

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 DepartmentStatus = Literal["active", "disabled"]
 DEPT_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 DisputeKind = Literal["claim", "near_duplicate"]
 DisputeStatus = Literal["open", "resolved"]

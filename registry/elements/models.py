@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, CheckConstraint, Column
 from sqlmodel import Field, SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 SharingType = Literal["unconditional", "conditional", "not_shared"]
 Sensitivity = Literal["public", "internal", "sensitive_personal", "restricted"]

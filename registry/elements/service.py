@@ -6,7 +6,7 @@ import jsonschema
 from sqlalchemy import exists, func, or_
 from sqlmodel import Session, col, select
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry import events
 from registry.actors import ANONYMOUS, Actor, require_steward, require_steward_or

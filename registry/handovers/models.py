@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Field, SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 HandoverStatus = Literal["proposed", "accepted", "rejected", "cancelled"]
 

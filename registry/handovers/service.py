@@ -3,7 +3,7 @@
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry import events
 from registry.actors import Actor, require_steward_or

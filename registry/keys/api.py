@@ -4,13 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from registry.actors import ActorDep, require_steward_or
 from registry.departments.models import DEPT_CODE_PATTERN
 from registry.deps import SessionDep
 from registry.keys import service
 from registry.keys.models import KID_PATTERN, Jwks, KeyCreate, KeyRead
-from registry.web.problems import PROBLEM_JSON
+from web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1/departments/{code}", tags=["registry: department keys"])
 

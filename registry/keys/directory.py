@@ -16,8 +16,8 @@ from joserfc.jwk import Key
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from protocol.clock import utcnow
 from protocol.crypto_profile import DEFAULT, CryptoProfile, KeyUse
-from protocol.envelope import utcnow
 from protocol.jose import JoseFailure, import_public
 from registry.departments.models import Department
 from registry.keys.models import DepartmentKey

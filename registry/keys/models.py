@@ -8,7 +8,7 @@ from sqlalchemy import JSON, CheckConstraint, Column, UniqueConstraint
 from sqlmodel import Field as TableField
 from sqlmodel import SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 KeyUseField = Literal["sig", "enc"]
 KID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"

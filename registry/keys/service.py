@@ -5,8 +5,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from protocol.clock import utcnow
 from protocol.crypto_profile import DEFAULT, CryptoProfile
-from protocol.envelope import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from protocol.jose import JoseFailure, import_public, public_jwk
 from registry import events

@@ -5,7 +5,7 @@ import re
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry import events
 from registry.actors import Actor, require_steward_or

@@ -8,7 +8,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field as TableField
 from sqlmodel import SQLModel
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 
 SystemStatus = Literal["active", "disabled"]
 # The scopes a system may be granted; a token carries a subset (RFC 6749 §3.3).

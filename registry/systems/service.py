@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry.departments import service as departments
 from registry.departments.models import Department

@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from registry.console.settings import ConsoleSettings
+from console.settings import ConsoleSettings
 from shuyuan.embedded import Embedded, build_embedded
 
 CHROMIUM = os.environ.get("SHUYUAN_CHROMIUM", "/usr/bin/chromium")

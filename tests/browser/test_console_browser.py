@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from registry.actors import Actor
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate

@@ -16,7 +16,7 @@ from exchange.audit import checkpoint, keys
 from exchange.audit.cli import audit_app
 from exchange.audit.settings import AuditSettings
 from exchange.audit.verify import verify_bundle
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from registry.events import RegistryEvent
 from shuyuan.embedded import Embedded
 from tests.authkit import bearer, register_test_system

@@ -15,7 +15,7 @@ from exchange.audit.cli import audit_app
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.settings import AuditSettings
 from exchange.audit.verify import verify_bundle, verify_chain_of_bundles
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from registry import db
 
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"

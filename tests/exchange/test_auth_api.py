@@ -11,9 +11,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from connectors.client_auth import generate_key, make_assertion, public_part
 from exchange.auth.fastapi import assert_all_protected, include_protected, is_public
 from exchange.settings import GatewaySettings
-from protocol.client_auth import generate_key, make_assertion, public_part
 from shuyuan.embedded import Embedded, build_embedded
 from tests.authkit import bearer, register_test_system, token_form, token_with_key
 

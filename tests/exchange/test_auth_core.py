@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from connectors.client_auth import generate_key, make_assertion, public_part
 from exchange.auth.core import (
     ClientDisabled,
     InvalidClient,
@@ -18,7 +19,6 @@ from exchange.auth.core import (
 )
 from exchange.auth.models import UsedAssertion
 from exchange.auth.store import AuthStore
-from protocol.client_auth import generate_key, make_assertion, public_part
 from protocol.errors import InvalidRequest
 from registry import db
 from registry.departments import service as departments

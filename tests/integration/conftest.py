@@ -22,9 +22,9 @@ from connectors.kafka_server import KafkaConnectorServer
 from connectors.keys import DepartmentKeys
 from connectors.runtime import Connector
 from connectors.samples.data import SampleSubjects, generate
-from exchange.app import create_app
 from exchange.settings import GatewaySettings
 from shuyuan import sample_catalogue, sample_systems
+from shuyuan.app import create_app
 from shuyuan.embedded import sample_connector_configs
 from tests.authkit import fetch_token
 

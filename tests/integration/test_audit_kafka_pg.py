@@ -22,7 +22,7 @@ from exchange.audit.sealer import Sealer
 from exchange.audit.settings import AuditSettings
 from exchange.audit.verify import verify_bundle
 from exchange.audit.writer import AuditUnavailable, AuditWriter
-from protocol.kafka_admin import ensure_topics
+from kafkaio.admin import ensure_topics
 from registry import db
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import authorize, now_iso

@@ -15,11 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from exchange.app import create_app
+from connectors.client_auth import make_assertion
 from exchange.auth.store import AuthStore
 from exchange.settings import GatewaySettings
-from protocol.client_auth import make_assertion
 from shuyuan import sample_catalogue, sample_systems
+from shuyuan.app import create_app
 from tests.authkit import authorize, bearer, token_form
 
 pytestmark = pytest.mark.integration

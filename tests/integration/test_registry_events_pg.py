@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from exchange.app import create_app
 from exchange.authz.engine import Decision, decide
 from protocol.topics import REGISTRY_TOPIC
 from registry.systems.models import SCOPES
+from shuyuan.app import create_app
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import authorize
 from tests.integration.conftest import World

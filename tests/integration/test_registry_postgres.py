@@ -4,9 +4,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from exchange.app import EXCHANGE_MIGRATIONS, migrate
+from exchange.db import MIGRATIONS as EXCHANGE_MIGRATIONS
 from registry import db
 from shuyuan import sample_catalogue
+from shuyuan.app import migrate
 
 pytestmark = pytest.mark.integration
 

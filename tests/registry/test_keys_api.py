@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
 from sqlalchemy import Engine
 
-from protocol.envelope import utcnow
+from protocol.clock import utcnow
 from protocol.jose import public_jwk, thumbprint
 from registry.events import RegistryEvent
 from registry.keys.directory import KeyDirectory, load_keys

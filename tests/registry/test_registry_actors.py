@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from registry.actors import Actor, ActorDep
-from registry.web.problems import install_problem_handlers
+from web.problems import install_problem_handlers
 
 
 def _app(principal: object | None) -> FastAPI:

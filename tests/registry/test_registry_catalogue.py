@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from exchange.app import migrate
 from registry.catalogue import ElementView, load_catalogue
 from registry.db import make_engine
 from shuyuan import sample_catalogue
+from shuyuan.app import migrate
 
 
 @pytest.fixture

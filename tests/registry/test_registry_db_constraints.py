@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from exchange.app import migrate
 from registry.catalogue import load_catalogue
 from registry.db import make_engine, unit_of_work
 from registry.departments.models import Department
 from shuyuan import sample_catalogue
+from shuyuan.app import migrate
 
 INSERT_ELEMENT = text(
     "INSERT INTO data_element (code, name_zh, name_en, definition, subject_type, value_type, sensitivity, "

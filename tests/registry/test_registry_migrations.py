@@ -9,12 +9,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
+import console.users.models  # noqa: F401  (the console's table, migrated in the registry's tree)
 import exchange.models  # noqa: F401  (registers the gateway tables)
 import registry.models  # noqa: F401  (registers the registry tables)
-from exchange.app import EXCHANGE_MIGRATIONS, migrate
+from exchange.db import MIGRATIONS as EXCHANGE_MIGRATIONS
 from registry import db
 from registry.catalogue import load_catalogue
 from shuyuan import sample_catalogue
+from shuyuan.app import migrate
 
 REGISTRY_TABLES = {
     "department",
@@ -37,7 +39,10 @@ REGISTRY_TABLES = {
     "console_user",
 }
 GATEWAY_TABLES = {"audit_entry", "query_record", "auth_used_assertion"} | {
-    "audit_chain_head", "audit_checkpoint", "audit_key", "audit_archive",  # the audit issue (a5_0001)
+    "audit_chain_head",
+    "audit_checkpoint",
+    "audit_key",
+    "audit_archive",  # the audit issue (a5_0001)
     "transparency_restriction",  # citizen transparency (t5_*)
 }
 VERSION_TABLES = {"registry_alembic_version", "exchange_alembic_version"}

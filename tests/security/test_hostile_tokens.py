@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from protocol.client_auth import generate_key, make_assertion, public_part
+from connectors.client_auth import generate_key, make_assertion, public_part
 from tests.authkit import (
     assertion_claims,
     hs256_with_public_key,

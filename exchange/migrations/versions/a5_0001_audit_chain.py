@@ -84,7 +84,7 @@ def upgrade() -> None:
 
 
 def _head_params(seq: int, hash_: str) -> dict[str, object]:
-    from protocol.envelope import utcnow
+    from protocol.clock import utcnow
 
     return {"id": 1, "seq": seq, "hash": hash_, "checkpoint_seq": 0, "checkpoint_time": utcnow()}
 

@@ -1,0 +1,161 @@
+"""The gateway application factory: registry API and query API on one database."""
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from console.app import create_console
+from console.settings import ConsoleSettings
+from exchange import db as exchange_db
+from exchange.audit.api import router as audit_router
+from exchange.audit.registry_audit import audit_registry_changes
+from exchange.audit.wiring import build_audit_path
+from exchange.auth.denials import install_denial_audit
+from exchange.auth.fastapi import include_protected, registry_scope, require_scope, start_auth
+from exchange.auth.fastapi import router as auth_router
+from exchange.catalogue_cache import CatalogueCache
+from exchange.crypto import PlatformKeys
+from exchange.queries.api import router as queries_router
+from exchange.queries.service import QueryService
+from exchange.registry_sync import RegistrySync
+from exchange.settings import GatewaySettings
+from exchange.transparency.api import install_transparency
+from exchange.transparency.settings import TransparencySettings
+from exchange.transport.base import Transport
+from registry import db
+from registry.api import router as registry_router
+from registry.events import RegistryChanges
+from registry.keys.directory import KeyDirectory
+from registry.settings import RegistrySettings
+from web.bodylimit import BodyLimit
+from web.problems import install_problem_handlers
+
+log = logging.getLogger(__name__)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the registry's and the gateway's tables to the latest revision."""
+    exchange_db.upgrade(engine)
+
+
+def build_transport(settings: GatewaySettings) -> Transport:
+    """The transport the settings ask for."""
+    if settings.transport == "kafka":
+        from exchange.transport.kafka import KafkaTransport
+
+        return KafkaTransport(
+            settings.kafka_client_config(),
+            reply_partition=settings.reply_partition,
+            reply_partitions=settings.reply_partitions,
+            request_partitions=settings.request_partitions,
+        )
+    from exchange.transport.memory import MemoryTransport
+
+    return MemoryTransport()
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    transport: Transport | None = None,
+    prepare: Callable[[Engine], None] | None = None,
+    console_settings: ConsoleSettings | None = None,
+    registry_settings: RegistrySettings | None = None,
+    transparency_settings: TransparencySettings | None = None,
+) -> FastAPI:
+    """Build the gateway app; migrations (then `prepare`, e.g. sample data) run in its lifespan."""
+    settings = settings or GatewaySettings()
+    registry_settings = registry_settings or RegistrySettings()
+    chosen = transport or build_transport(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = db.make_engine(settings.database_url)
+        migrate(engine)
+        if prepare is not None:
+            prepare(engine)
+        start_auth(app, settings=settings, engine=engine)
+        cache = CatalogueCache(engine, max_age_s=settings.catalogue_refresh_s)
+        changes = RegistryChanges()
+        changes.subscribe(cache.invalidate)
+        key_directory = KeyDirectory(engine, max_age_s=settings.key_cache_s)
+        changes.subscribe(key_directory.invalidate)  # a revocation is seen by the very next query
+        # Registry change events to and from other processes over Kafka, and periodic agreement expiry.
+        registry_sync = RegistrySync(
+            engine=engine,
+            changes=changes,
+            kafka_config=settings.kafka_client_config() if settings.transport == "kafka" else None,
+            expiry_check_s=registry_settings.expiry_check_s,
+        )
+        await registry_sync.start()
+        app.state.registry_settings = registry_settings
+        catalogue = await cache.current()
+        await chosen.start(sorted(catalogue.departments))
+        writer = build_audit_path(
+            audit=settings.audit,
+            engine=engine,
+            transport=settings.transport,
+            kafka_config=settings.kafka_client_config(),
+            gateway_id=settings.gateway_id,
+            max_batch=settings.audit_batch_max,
+        )
+        await writer.start()
+        app.state.audit_writer = writer  # denials are audited too (exchange/auth/denials.py)
+        audit_registry_changes(changes, writer, gateway=settings.gateway_id)
+        app.state.audit_settings = settings.audit
+        app.state.platform_keys = PlatformKeys(settings.platform_key.get_secret_value().encode())
+        app.state.engine = engine
+        app.state.registry_changes = changes
+        app.state.catalogue = cache
+        app.state.transport = chosen
+        app.state.query_service = QueryService(
+            engine=engine,
+            catalogue=cache,
+            transport=chosen,
+            writer=writer,
+            keys=PlatformKeys(settings.platform_key.get_secret_value().encode()),
+            key_directory=key_directory,
+            gateway_id=settings.gateway_id,
+            source_timeout_s=settings.source_timeout_s,
+            max_elements=settings.max_elements_per_query,
+            max_skew_s=settings.request_max_skew_s,
+        )
+        try:
+            yield
+        finally:
+            await registry_sync.stop()
+            await writer.stop()
+            await chosen.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Shuyuan (数源) exchange",
+        version="0.1.0",
+        description="Cross-department government data-sharing exchange: registry and query gateway. "
+        "Errors are RFC 9457 problem+json with a stable `reason` code.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    install_denial_audit(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Every router is included through include_protected; the lifespan refuses to start with an open
+    # route outside the public allow-list of exchange/auth/fastapi.py.
+    app.include_router(auth_router)
+    include_protected(app, registry_router, registry_scope)
+    include_protected(app, queries_router, require_scope("query"))
+    include_protected(app, audit_router, require_scope("audit:read"))
+    install_transparency(app, transparency_settings)  # citizens' view (ID tokens) and restrictions
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok"}
+
+    # The stewards' console: its own small app (HTML error pages, session cookie scoped to /console),
+    # sharing this app's state (engine, registry_changes) once the lifespan has filled it in.
+    console = create_console(console_settings or ConsoleSettings(), host=app.state)
+    app.mount("/console", console)
+    return app

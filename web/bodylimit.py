@@ -1,0 +1,59 @@
+"""Request size limit: a body above SHUYUAN_MAX_BODY_BYTES is refused with 413 before anyone parses it.
+
+A pure ASGI middleware that counts the bytes as they arrive (a missing or lying Content-Length does
+not help an attacker) and holds at most the limit in memory.
+"""
+
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from exchange.auth.denials import audit_denial
+from protocol.reasons import Reason
+from web.problems import problem
+
+
+class BodyLimit:
+    """Refuse bodies larger than `max_bytes` with 413 `invalid_request`, and audit the refusal."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer the body up to the limit, then hand it on; refuse at the first byte over it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send, declared.isdigit())
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, True)
+                return
+            if not message.get("more_body", False):
+                break
+        replay = iter(messages)
+
+        async def _receive() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, _receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, too_large: bool) -> None:
+        path = scope.get("path", "")
+        detail = f"the body is larger than {self.max_bytes} bytes" if too_large else "bad Content-Length"
+        response = problem(413 if too_large else 400, Reason.INVALID_REQUEST, detail, path)
+        app: Any = scope.get("app")
+        if app is not None:
+            await audit_denial(app, path=path, reason=Reason.INVALID_REQUEST.value)
+        await response(scope, receive, send)
