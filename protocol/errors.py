@@ -11,11 +11,15 @@ class ShuyuanError(Exception):
     status: int = 400
     reason: Reason = Reason.INVALID_REQUEST
 
-    def __init__(self, detail: str, *, reason: Reason | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str, *, reason: Reason | None = None, audited: bool = False, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if reason is not None:
             self.reason = reason
+        # True when the service already wrote this refusal to the audit chain (not again: auth/denials.py).
+        self.audited = audited
         self.extra = extra
 
 
