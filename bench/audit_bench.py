@@ -36,8 +36,8 @@ from kafka.admin import KafkaAdminClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from exchange.audit import keys, store
-from exchange.audit.events import AuditEvent
+from exchange.audit import keys, records, store
+from exchange.audit.events import AuditAction, AuditRecord
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.sealer import Sealer
 from exchange.audit.verify import verify_bundle
@@ -48,22 +48,20 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "exchange" / "migrations"
 POLICY = store.CheckpointPolicy(every=1000, interval_s=3600)
 
 
-def body(i: int) -> dict[str, Any]:
+def body(i: int) -> AuditRecord:
     """A realistic record body: one element decision of a housing-case query."""
-    return store.body_from_row(
-        {
-            "gateway": f"gw-{i % 2}",
-            "actor": "zjj",
-            "actor_system": "zjj-housing",
-            "action": "element.decided",
-            "subject_index": f"{i * 2654435761 % 2**256:064x}",
-            "elements": ["person.si_contribution_base"],
-            "service_item": "330100-GZF-001",
-            "case_no": f"ZJJ-2026-{i:06d}",
-            "decision": "allow",
-            "source": "hrss",
-            "query_id": f"q-{i:012d}",
-        }
+    return records.query_step(
+        AuditAction.ELEMENT_DECIDED,
+        gateway=f"gw-{i % 2}",
+        department="zjj",
+        system="zjj-housing",
+        subject_index=f"{i * 2654435761 % 2**256:064x}",
+        elements=["person.si_contribution_base"],
+        service_item="330100-GZF-001",
+        case_no=f"ZJJ-2026-{i:06d}",
+        decision="allow",
+        source="hrss",
+        request_id=f"q-{i:012d}",
     )
 
 
@@ -92,7 +90,7 @@ def seal_kafka(engine: Any, key: keys.AuditKeyPair, bootstrap: str, n: int) -> t
     ensure_topics(config, {topic: 1})
     try:
         producer = KafkaProducer(**config, acks="all", enable_idempotence=True, linger_ms=5)
-        values = [AuditEvent.model_validate(body(i)).model_dump_json().encode() for i in range(n)]
+        values = [body(i).model_dump_json().encode() for i in range(n)]
         started = time.perf_counter()
         for v in values:
             producer.send(topic, value=v, key=b"gw-0")

@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -52,10 +53,12 @@ def main() -> None:
     from sqlalchemy.engine import make_url
 
     from connectors.samples.data import sample_subjects
+    from exchange.audit import keys as audit_keys
+    from exchange.audit.events import AuditAction
     from exchange.audit.writer import AuditWriter
     from exchange.crypto import PlatformKeys
     from exchange.queries import service as qs
-    from exchange.queries.models import QueryIn, QueryOut
+    from exchange.queries.models import QueryIn, QueryOut, idempotency_record
     from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
     from registry import db
 
@@ -122,8 +125,8 @@ def main() -> None:
     )
     ctx = qs.QueryContext("gw-0", "zjj", query, keys.blind_index("person", person))
     record(
-        "QueryContext.row x9 (audit rows of one query)",
-        lambda: [ctx.row("x", elements=["a"]) for _ in range(9)],
+        "QueryContext.record x9 (audit records of one query)",
+        lambda: [ctx.record(AuditAction.ELEMENT_DECIDED, elements=["a"]) for _ in range(9)],
     )
 
     print("-- kafka-python")
@@ -179,19 +182,21 @@ def main() -> None:
         def pending(i: int) -> Any:
             q = query.model_copy(update={"query_id": f"micro-{uuid.uuid4().hex[:20]}"})
             c = qs.QueryContext("gw-0", "zjj", q, keys.blind_index("person", person))
-            rows = [
-                c.row("element.decided", elements=["e"], decision="allow", source="psb") for _ in range(9)
+            steps = [
+                c.record(AuditAction.ELEMENT_DECIDED, elements=["e"], decision="allow", source="psb")
+                for _ in range(9)
             ]
-            rec = {
-                "consumer": "zjj",
-                "query_id": q.query_id,
-                "request_digest": "0" * 64,
-                "response_sealed": keys.seal(body_bytes, context=b"ctx"),
-            }
-            return SimpleNamespace(audit_rows=rows, query_row=rec)
+            rec = idempotency_record(
+                consumer="zjj",
+                query_id=q.query_id,
+                request_digest="0" * 64,
+                response_sealed=keys.seal(body_bytes, context=b"ctx"),
+            )
+            return SimpleNamespace(records=steps, alongside=rec)
 
+        audit_key = audit_keys.load_or_create(Path(tempfile.mkdtemp(prefix="micro-audit-")))
         for size in (1, 8, 32):
-            writer = AuditWriter(engine)
+            writer = AuditWriter(engine, key=audit_key)
             batches = [[pending(i) for i in range(size)] for _ in range(60)]
             it = iter(batches)
             r = measure(lambda w=writer, it=it: w._commit(next(it)), n=50, warmup=5)

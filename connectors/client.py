@@ -24,19 +24,39 @@ import jsonschema
 from joserfc.jwk import Key
 
 from connectors.keys import DepartmentKeys
+from protocol.errors import ShuyuanError
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, import_public, open_answer, subject_binding
+from protocol.reasons import Reason
 
 ClientStatus = Literal["ok", "denied", "not_found", "unavailable", "rejected"]
 
 
-class GatewayError(Exception):
-    """The gateway refused the whole query; `problem` is its problem+json body."""
+class GatewayError(ShuyuanError):
+    """The gateway refused the whole query; `problem` is its problem+json body.
+
+    `status` and `reason` are the gateway's own, so an application that lets this escape answers
+    as the gateway did; a reason code this SDK does not know (a newer gateway) is `invalid_request`
+    here and stays as sent in `problem["reason"]`.
+    """
 
     def __init__(self, status_code: int, problem: dict[str, Any]) -> None:
-        super().__init__(f"{status_code} {problem.get('reason')}: {problem.get('detail')}")
+        detail = problem.get("detail")
+        super().__init__(
+            str(detail) if detail is not None else f"the gateway answered {status_code}",
+            reason=_known_reason(problem.get("reason")),
+        )
+        self.args = (f"{status_code} {problem.get('reason')}: {detail}",)
+        self.status = status_code
         self.status_code = status_code
         self.problem = problem
+
+
+def _known_reason(code: Any) -> Reason:
+    try:
+        return Reason(code)
+    except ValueError:
+        return Reason.INVALID_REQUEST
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,26 @@ import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 
+from protocol.errors import ShuyuanError
+from protocol.reasons import Reason
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_MARGIN_S = 30  # renew this long before expiry, so a token never dies in flight
 
 
-class TokenError(Exception):
-    """The token endpoint refused (its problem+json body is kept for the caller to show)."""
+class TokenError(ShuyuanError):
+    """The token endpoint refused (its problem+json body is kept for the caller to show).
+
+    Whatever the endpoint answered, the client could not authenticate: `status` is 401, the
+    endpoint's own HTTP status is `status_code`.
+    """
+
+    status = 401
+    reason = Reason.UNAUTHENTICATED
 
     def __init__(self, status: int, body: Any) -> None:
         super().__init__(f"token endpoint answered {status}: {body}")
-        self.status = status
+        self.status_code = status
         self.body = body
 
 

@@ -1,18 +1,18 @@
 """The console as a small FastAPI app of its own, mounted by the gateway at /console.
 
 Its own app so that it has its own error pages (HTML, not problem+json), its own session middleware
-(scoped to /console) and no OpenAPI schema; it shares the gateway's engine through `host` (the
-gateway's app.state, filled in by the gateway's lifespan).
+(scoped to /console) and no OpenAPI schema; it reaches the gateway's typed state (engine, registry
+changes, keys, audit writer) through `host`, the gateway app whose lifespan builds it.
 """
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console.i18n import MESSAGES
@@ -29,16 +29,17 @@ from console.views import (
     elements,
     service_items,
 )
-from console.web import CsrfRefused, LoginRequired, RoleDenied, csrf_protect, render
+from console.web import ConsoleState, CsrfRefused, LoginRequired, RoleDenied, csrf_protect, render
 from protocol.errors import ShuyuanError
+from registry.state import attach
 
 VIEWS = (auth, dashboard, elements, departments, service_items, agreements, disputes, accounts, audit)
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_console(settings: ConsoleSettings, *, host: Any) -> FastAPI:
-    """Build the console app; `host` carries `engine` (and `registry_changes`) once the gateway runs."""
+def create_console(settings: ConsoleSettings, *, host: Starlette) -> FastAPI:
+    """Build the console app, to be mounted in `host`: the gateway app, whose lifespan builds its state."""
     console = FastAPI(
         title="Shuyuan console",
         docs_url=None,
@@ -47,8 +48,7 @@ def create_console(settings: ConsoleSettings, *, host: Any) -> FastAPI:
         # Every unsafe request of every page is checked here, so a new form is protected by default.
         dependencies=[Depends(csrf_protect)],
     )
-    console.state.settings = settings
-    console.state.host = host
+    attach(console, ConsoleState(settings=settings, host=host))
     console.add_middleware(ConsoleSessions, settings=settings)
     console.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in VIEWS:

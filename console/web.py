@@ -12,14 +12,17 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session, select
+from starlette.applications import Starlette
 
 from console.i18n import LANGUAGES, translator
 from console.settings import ConsoleSettings
 from console.users.models import ROLES, ConsoleUser
+from exchange.state import GatewayState
 from registry import events
 from registry.actors import Actor
 from registry.db import unit_of_work
 from registry.departments.models import Department
+from registry.state import state_of
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 # Stewards read times in China Standard Time, as the registry counts decision deadlines (no DST).
@@ -62,24 +65,41 @@ class CsrfRefused(Exception):
     """An unsafe request without the session's synchronizer token."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConsoleState:
+    """The console app's state: its own settings, and the gateway app it is mounted in."""
+
+    settings: ConsoleSettings
+    host: Starlette
+
+    @property
+    def gateway(self) -> GatewayState:
+        """The gateway's typed state (engine, registry changes, keys, audit), built by its lifespan."""
+        return state_of(self.host, GatewayState)
+
+
+def console_state(request: Request) -> ConsoleState:
+    """The one way a console page reaches shared state (the gateway's through `.gateway`)."""
+    return state_of(request.app, ConsoleState)
+
+
 def settings_of(request: Request) -> ConsoleSettings:
     """The console's settings."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return console_state(request).settings
 
 
 def db_session(request: Request) -> Iterator[Session]:
     """One unit of work per request; a committed POST tells the registry's listeners (caches)."""
-    host = request.app.state.host
-    with unit_of_work(host.engine) as session:
+    gateway = console_state(request).gateway
+    with unit_of_work(gateway.engine) as session:
         recorded = events.pending(session)
         uid = request.session.get("uid")
         if uid is not None:  # a signed-in console user (a sign-in itself names its user in the event)
             events.act_as(session, department=None, system="console", user=f"console-user:{uid}")
         yield session
-    changes = getattr(host, "registry_changes", None)
     # The same rule as the REST API's session (registry/deps.py): announce what this request recorded.
-    if changes is not None and (recorded or request.method not in _SAFE_METHODS):
-        changes.changed(list(recorded))
+    if recorded or request.method not in _SAFE_METHODS:
+        gateway.changes.changed(list(recorded))
 
 
 # scope="function": committed before the response goes out, so a redirect shows the new state.

@@ -2,16 +2,19 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from exchange.auth.core import Principal
 from exchange.auth.fastapi import authenticated_client, require_scope
 from exchange.queries.service import QueryService
+from exchange.state import GatewayState, gateway_state
+
+GatewayStateDep = Annotated[GatewayState, Depends(gateway_state)]
 
 
-def query_service(request: Request) -> QueryService:
+def query_service(state: GatewayStateDep) -> QueryService:
     """The gateway's query service."""
-    return request.app.state.query_service  # type: ignore[no-any-return]
+    return state.query_service
 
 
 def calling_department(principal: Annotated[Principal, Depends(require_scope("query"))]) -> str:

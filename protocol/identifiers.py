@@ -10,15 +10,24 @@ from __future__ import annotations
 import datetime
 from typing import Literal
 
+from protocol.errors import ShuyuanError
+from protocol.reasons import Reason
+
 SubjectType = Literal["person", "enterprise"]
 
 
-class InvalidSubjectId(ValueError):
-    """The identifier is malformed or its check character is wrong."""
+class InvalidSubjectId(ShuyuanError, ValueError):
+    """The identifier is malformed or its check character is wrong.
+
+    Still a ValueError, as it always was: code that validates input with `except ValueError` (pydantic
+    validators among them) keeps treating it as a bad value.
+    """
+
+    status = 400
+    reason = Reason.INVALID_SUBJECT_ID
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
-        self.detail = detail
 
 
 # Only ASCII whitespace is trimmed: anything else (an ideographic space, a fullwidth digit) means the

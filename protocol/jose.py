@@ -23,6 +23,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, OKPKey
 
 from protocol.crypto_profile import DEFAULT, CryptoProfile, KeyUse
+from protocol.errors import ShuyuanError
+from protocol.reasons import Reason
 
 ANSWER_VERSION = 1
 MAX_TOKEN_CHARS = 96 * 1024  # above the largest answer a source may send (joserfc caps 64 KiB ciphertext)
@@ -30,13 +32,20 @@ MAX_TOKEN_CHARS = 96 * 1024  # above the largest answer a source may send (joser
 KeyResolver = Callable[[str], Key | None]
 
 
-class JoseFailure(Exception):
-    """A JOSE object could not be read, verified or decrypted; `code` says which check failed."""
+class JoseFailure(ShuyuanError):
+    """A JOSE object could not be read, verified or decrypted; `code` says which check failed.
+
+    Callers turn it into a reason of their own (a rejected answer, a refused key); one that escapes
+    to the caller means the JOSE object it sent is unusable: `invalid_request`.
+    """
+
+    status = 400
+    reason = Reason.INVALID_REQUEST
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
+        super().__init__(detail)
         self.code = code
-        self.detail = detail
+        self.args = (f"{code}: {detail}",)  # str() names the failed check, as logs expect
 
 
 def canonical(obj: Any) -> bytes:

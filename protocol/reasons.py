@@ -24,6 +24,9 @@ class Reason(StrEnum):
     AUDIT_UNAVAILABLE = "audit_unavailable"
     CONFLICT = "conflict"
     INSUFFICIENT_SCOPE = "insufficient_scope"  # RFC 6750 §3.1: the token lacks the route's scope
+    # Checked where retired_element is (registry/policy.py); listed here so the codes above keep
+    # their published positions. A candidate is not yet agreed metadata (DESIGN.md §4).
+    CANDIDATE_ELEMENT = "candidate_element"
     # The registry API's own codes (docs/registry.md).
     FORBIDDEN = "forbidden"
     INVALID_TRANSITION = "invalid_transition"
@@ -43,6 +46,7 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.INSUFFICIENT_SCOPE: "The access token does not grant the scope this needs",
     Reason.UNKNOWN_ELEMENT: "No such data element in the registry",
     Reason.RETIRED_ELEMENT: "The data element is retired or superseded",
+    Reason.CANDIDATE_ELEMENT: "The data element is a candidate, not yet recorded in the catalogue",
     Reason.UNKNOWN_PURPOSE: "No such service item",
     Reason.NOT_NECESSARY_FOR_PURPOSE: "The service item does not need this element",
     Reason.NOT_SHARED: "The element is not shared (不予共享)",

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from registry.agreements.models import SharingAgreement
 from registry.departments.models import Department
@@ -45,40 +45,52 @@ class Catalogue:
     agreements: dict[tuple[str, str, str], tuple[AgreementView, ...]] = field(default_factory=dict)
 
 
-def load_catalogue(engine: Engine) -> Catalogue:
-    """Read the whole registry into a Catalogue (a few thousand rows: fine to reload on change)."""
-    with Session(engine) as session:
-        depts = {d.id: d for d in session.exec(select(Department))}
-        elements = {e.id: e for e in session.exec(select(DataElement))}
-        items = {i.id: i for i in session.exec(select(ServiceItem))}
-        needed: dict[str, set[str]] = {i.code: set() for i in items.values()}
-        for material, link in session.exec(
-            select(Material, MaterialElement).join(
-                MaterialElement, MaterialElement.material_id == Material.id
-            )  # type: ignore[arg-type]
-        ):
-            needed[items[material.service_item_id].code].add(elements[link.element_id].code)
-        agreements: dict[tuple[str, str, str], list[AgreementView]] = defaultdict(list)
-        for a in session.exec(select(SharingAgreement)):
-            key = (
-                depts[a.consumer_department_id].code,
-                elements[a.element_id].code,
-                items[a.service_item_id].code,
-            )
-            agreements[key].append(AgreementView(a.status, a.valid_from, a.valid_until))
+def view_of(element: DataElement, source_code: str) -> ElementView:
+    """The gateway's view of an element row, given its source department's code."""
+    return ElementView(
+        element.code,
+        source_code,
+        element.subject_type,
+        element.sharing_type,
+        element.status,
+        element.value_schema,
+    )
+
+
+def agreement_view_of(agreement: SharingAgreement) -> AgreementView:
+    """An agreement row's state and validity window."""
+    return AgreementView(agreement.status, agreement.valid_from, agreement.valid_until)
+
+
+def read_catalogue(*, session: Session) -> Catalogue:
+    """Read the whole registry, as this session sees it, into a Catalogue."""
+    depts = {d.id: d for d in session.exec(select(Department))}
+    elements = {e.id: e for e in session.exec(select(DataElement))}
+    items = {i.id: i for i in session.exec(select(ServiceItem))}
+    needed: dict[str, set[str]] = {i.code: set() for i in items.values()}
+    for material, link in session.exec(
+        select(Material, MaterialElement).join(
+            MaterialElement, col(MaterialElement.material_id) == Material.id
+        )
+    ):
+        needed[items[material.service_item_id].code].add(elements[link.element_id].code)
+    agreements: dict[tuple[str, str, str], list[AgreementView]] = defaultdict(list)
+    for a in session.exec(select(SharingAgreement)):
+        key = (
+            depts[a.consumer_department_id].code,
+            elements[a.element_id].code,
+            items[a.service_item_id].code,
+        )
+        agreements[key].append(agreement_view_of(a))
     return Catalogue(
         departments={d.code: d.status for d in depts.values()},
-        elements={
-            e.code: ElementView(
-                e.code,
-                depts[e.source_department_id].code,
-                e.subject_type,
-                e.sharing_type,
-                e.status,
-                e.value_schema,
-            )
-            for e in elements.values()
-        },
+        elements={e.code: view_of(e, depts[e.source_department_id].code) for e in elements.values()},
         item_elements={code: frozenset(codes) for code, codes in needed.items()},
         agreements={k: tuple(v) for k, v in agreements.items()},
     )
+
+
+def load_catalogue(engine: Engine) -> Catalogue:
+    """Read the whole registry into a Catalogue (a few thousand rows: fine to reload on change)."""
+    with Session(engine) as session:
+        return read_catalogue(session=session)

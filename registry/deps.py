@@ -3,19 +3,35 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 from sqlmodel import Session
 
 from registry import events
+from registry.actors import ANONYMOUS, Actor
 from registry.db import unit_of_work
+from registry.errors import Forbidden
+from registry.pagination import PageParams
 from registry.settings import RegistrySettings
+from registry.state import RegistryState, state_of
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ACTOR_HEADER = "X-Actor"
+ACTOR_DEPARTMENT_HEADER = "X-Actor-Department"
+ACTOR_ROLE_HEADER = "X-Actor-Role"
+
+
+def registry_state(request: Request) -> RegistryState:
+    """The registry's part of the application state (the one way a route reaches it)."""
+    return state_of(request.app, RegistryState)
+
+
+RegistryStateDep = Annotated[RegistryState, Depends(registry_state)]
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request; a committed write notifies the registry's listeners."""
-    with unit_of_work(request.app.state.engine) as session:
+    state = registry_state(request)
+    with unit_of_work(state.engine) as session:
         recorded = events.pending(session)
         principal = getattr(request.state, "principal", None)
         if principal is not None:  # behind the gateway: the token names the department and system
@@ -29,19 +45,67 @@ def get_session(request: Request) -> Iterator[Session]:
         if not recorded and request.method not in _READ_METHODS:
             # A write whose service names no event still goes on the audit chain, with its actor.
             events.record(session, type="registry.changed", entity="registry", code=request.url.path[:64])
-    changes = getattr(request.app.state, "registry_changes", None)
     # A read may record events too (agreements expired at read time): announce those as well.
-    if changes is not None and (recorded or request.method not in _READ_METHODS):
-        changes.changed(list(recorded))
+    if recorded or request.method not in _READ_METHODS:
+        state.changes.changed(list(recorded))
 
 
-def get_registry_settings(request: Request) -> RegistrySettings:
-    """The registry settings the app was built with (defaults when the app set none)."""
-    settings = getattr(request.app.state, "registry_settings", None)
-    return settings if settings is not None else RegistrySettings()
+def get_registry_settings(state: RegistryStateDep) -> RegistrySettings:
+    """The registry settings the app was built with."""
+    return state.registry_settings
 
 
 # scope="function": commit (and notify) before the response is sent, so a 201 means "stored" and the
 # gateway's catalogue is already invalidated when the caller sends its next request.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 RegistrySettingsDep = Annotated[RegistrySettings, Depends(get_registry_settings)]
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
+) -> PageParams:
+    """Read the page parameters from the query string."""
+    return PageParams(limit=limit, offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def current_actor(
+    request: Request,
+    x_actor: Annotated[
+        str | None,
+        Header(alias=ACTOR_HEADER, max_length=100, description="Acting user (interim until OAuth2)"),
+    ] = None,
+    x_actor_department: Annotated[
+        str | None,
+        Header(alias=ACTOR_DEPARTMENT_HEADER, max_length=32, description="Department the user acts for"),
+    ] = None,
+    x_actor_role: Annotated[
+        str | None,
+        Header(alias=ACTOR_ROLE_HEADER, max_length=32, description="`steward` for a data steward"),
+    ] = None,
+) -> Actor:
+    """The acting user: the authenticated client's department, the user named in the interim headers.
+
+    When the gateway authenticated the caller (OAuth2, exchange/auth), its department is the acting
+    department and a different X-Actor-Department is refused, and the steward role comes only from the
+    token's `registry:steward` scope (the console passes its signed-in steward directly).
+    """
+    principal = getattr(request.state, "principal", None)
+    department = getattr(principal, "department", None)
+    if department is not None:
+        if x_actor_department and x_actor_department != department:
+            raise Forbidden(f"the access token acts for {department!r}, not {x_actor_department[:32]!r}")
+        name = x_actor or f"system:{getattr(principal, 'client_id', department)}"
+        # Behind the gateway the steward role is a scope granted to the steward's system, never a
+        # header a caller could set; the header only serves the bare registry app (tests, tools).
+        scopes = getattr(principal, "scopes", frozenset())
+        return Actor(name=name, department=department, steward="registry:steward" in scopes)
+    if not x_actor:
+        return ANONYMOUS
+    return Actor(name=x_actor, department=x_actor_department or None, steward=x_actor_role == "steward")
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]

@@ -3,9 +3,11 @@
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from starlette.applications import Starlette
 
 from console.app import create_console
 from console.settings import ConsoleSettings
@@ -13,7 +15,7 @@ from exchange import db as exchange_db
 from exchange.audit.api import router as audit_router
 from exchange.audit.registry_audit import audit_registry_changes
 from exchange.audit.wiring import build_audit_path
-from exchange.auth.denials import install_denial_audit
+from exchange.auth.denials import audit_denial, install_denial_audit
 from exchange.auth.fastapi import include_protected, registry_scope, require_scope, start_auth
 from exchange.auth.fastapi import router as auth_router
 from exchange.catalogue_cache import CatalogueCache
@@ -22,7 +24,8 @@ from exchange.queries.api import router as queries_router
 from exchange.queries.service import QueryService
 from exchange.registry_sync import RegistrySync
 from exchange.settings import GatewaySettings
-from exchange.transparency.api import install_transparency
+from exchange.state import GatewayState
+from exchange.transparency.api import install_transparency, transparency_state
 from exchange.transparency.settings import TransparencySettings
 from exchange.transport.base import Transport
 from registry import db
@@ -30,6 +33,7 @@ from registry.api import router as registry_router
 from registry.events import RegistryChanges
 from registry.keys.directory import KeyDirectory
 from registry.settings import RegistrySettings
+from registry.state import attach, state_of
 from web.bodylimit import BodyLimit
 from web.problems import install_problem_handlers
 
@@ -57,11 +61,28 @@ def build_transport(settings: GatewaySettings) -> Transport:
     return MemoryTransport()
 
 
+@dataclass(frozen=True, kw_only=True)
+class AppState(GatewayState):
+    """The application state, built once by the lifespan: the gateway's, plus what only the root runs."""
+
+    registry_sync: RegistrySync
+
+
+def app_state(app: Starlette) -> AppState:
+    """The state of an app built by create_app (raises while its lifespan has not run)."""
+    return state_of(app, AppState)
+
+
+async def _audit_oversized(app: FastAPI, path: str, reason: str) -> None:
+    """A body refused by the size limit is a refused request like any other: audited."""
+    await audit_denial(app, path=path, reason=reason)
+
+
 def create_app(
     settings: GatewaySettings | None = None,
     *,
     transport: Transport | None = None,
-    prepare: Callable[[Engine], None] | None = None,
+    prepare: Callable[[Engine], object] | None = None,
     console_settings: ConsoleSettings | None = None,
     registry_settings: RegistrySettings | None = None,
     transparency_settings: TransparencySettings | None = None,
@@ -69,6 +90,7 @@ def create_app(
     """Build the gateway app; migrations (then `prepare`, e.g. sample data) run in its lifespan."""
     settings = settings or GatewaySettings()
     registry_settings = registry_settings or RegistrySettings()
+    transparency_settings = transparency_settings or TransparencySettings()
     chosen = transport or build_transport(settings)
 
     @asynccontextmanager
@@ -77,7 +99,7 @@ def create_app(
         migrate(engine)
         if prepare is not None:
             prepare(engine)
-        start_auth(app, settings=settings, engine=engine)
+        auth = start_auth(app, settings=settings, engine=engine)
         cache = CatalogueCache(engine, max_age_s=settings.catalogue_refresh_s)
         changes = RegistryChanges()
         changes.subscribe(cache.invalidate)
@@ -91,7 +113,6 @@ def create_app(
             expiry_check_s=registry_settings.expiry_check_s,
         )
         await registry_sync.start()
-        app.state.registry_settings = registry_settings
         catalogue = await cache.current()
         await chosen.start(sorted(catalogue.departments))
         writer = build_audit_path(
@@ -103,26 +124,35 @@ def create_app(
             max_batch=settings.audit_batch_max,
         )
         await writer.start()
-        app.state.audit_writer = writer  # denials are audited too (exchange/auth/denials.py)
         audit_registry_changes(changes, writer, gateway=settings.gateway_id)
-        app.state.audit_settings = settings.audit
-        app.state.platform_keys = PlatformKeys(settings.platform_key.get_secret_value().encode())
-        app.state.engine = engine
-        app.state.registry_changes = changes
-        app.state.catalogue = cache
-        app.state.transport = chosen
-        app.state.query_service = QueryService(
+        platform_keys = PlatformKeys(settings.platform_key.get_secret_value().encode())
+        state = AppState(
             engine=engine,
-            catalogue=cache,
+            changes=changes,
+            registry_settings=registry_settings,
+            settings=settings,
             transport=chosen,
-            writer=writer,
-            keys=PlatformKeys(settings.platform_key.get_secret_value().encode()),
+            catalogue=cache,
             key_directory=key_directory,
-            gateway_id=settings.gateway_id,
-            source_timeout_s=settings.source_timeout_s,
-            max_elements=settings.max_elements_per_query,
-            max_skew_s=settings.request_max_skew_s,
+            audit_writer=writer,
+            platform_keys=platform_keys,
+            query_service=QueryService(
+                engine=engine,
+                catalogue=cache,
+                transport=chosen,
+                writer=writer,
+                keys=platform_keys,
+                key_directory=key_directory,
+                gateway_id=settings.gateway_id,
+                source_timeout_s=settings.source_timeout_s,
+                max_elements=settings.max_elements_per_query,
+                max_skew_s=settings.request_max_skew_s,
+            ),
+            auth=auth,
+            transparency=transparency_state(transparency_settings),
+            registry_sync=registry_sync,
         )
+        attach(app, state)  # the one attribute of app.state (registry/state.py)
         try:
             yield
         finally:
@@ -140,14 +170,14 @@ def create_app(
     )
     install_problem_handlers(app)
     install_denial_audit(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_refused=_audit_oversized)
     # Every router is included through include_protected; the lifespan refuses to start with an open
     # route outside the public allow-list of exchange/auth/fastapi.py.
     app.include_router(auth_router)
     include_protected(app, registry_router, registry_scope)
     include_protected(app, queries_router, require_scope("query"))
     include_protected(app, audit_router, require_scope("audit:read"))
-    install_transparency(app, transparency_settings)  # citizens' view (ID tokens) and restrictions
+    install_transparency(app)  # citizens' view (ID tokens) and restrictions
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -155,7 +185,7 @@ def create_app(
         return {"status": "ok"}
 
     # The stewards' console: its own small app (HTML error pages, session cookie scoped to /console),
-    # sharing this app's state (engine, registry_changes) once the lifespan has filled it in.
-    console = create_console(console_settings or ConsoleSettings(), host=app.state)
+    # reaching this app's typed state (engine, registry changes, ...) once the lifespan has built it.
+    console = create_console(console_settings or ConsoleSettings(), host=app)
     app.mount("/console", console)
     return app

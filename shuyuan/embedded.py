@@ -21,7 +21,7 @@ from exchange.settings import GatewaySettings
 from exchange.transport.memory import MemoryTransport
 from registry.db import unit_of_work
 from shuyuan import sample_catalogue, sample_systems
-from shuyuan.app import create_app
+from shuyuan.app import AppState, app_state, create_app
 
 SAMPLE_CONFIGS = Path(__file__).resolve().parent.parent / "connectors" / "samples"
 SAMPLE_DEPARTMENTS = ("psb", "hrss", "amr")
@@ -37,6 +37,11 @@ class Embedded:
     subjects: SampleSubjects
     keys: dict[str, DepartmentKeys]
     system_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> private JWK
+
+    @property
+    def state(self) -> AppState:
+        """The app's typed state (engine, audit writer, keys, ...), once its lifespan has started."""
+        return app_state(self.app)
 
 
 def sample_connector_configs() -> dict[str, Path]:

@@ -15,6 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import JWKRegistry, OctKey
 
 from connectors.client_auth import ASSERTION_TYPE, generate_key, make_assertion, public_part, read_key_file
+from shuyuan.app import app_state
 
 TOKEN_PATH = "/oauth/token"
 
@@ -126,6 +127,6 @@ def authorize(
     client: Any, *, client_id: str = "zjj-test", department: str = "zjj", scopes: list[str] | None = None
 ) -> None:
     """Make a started TestClient send a test system's token (every scope but the steward's by default)."""
-    engine = client.app.state.engine
+    engine = app_state(client.app).engine
     key = register_test_system(engine, client_id=client_id, department=department, scopes=scopes)
     client.headers["Authorization"] = bearer(client, key, client_id)["Authorization"]

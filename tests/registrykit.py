@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from registry.api import router as registry_router
 from registry.events import RegistryChanges, RegistryEvent
 from registry.settings import RegistrySettings
+from registry.state import RegistryState, attach
 from web.problems import install_problem_handlers
 
 STEWARD = {"X-Actor": "steward-li", "X-Actor-Role": "steward"}
@@ -32,12 +33,11 @@ def registry_app(
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(registry_router)
-    app.state.engine = engine
-    app.state.registry_settings = settings or RegistrySettings()
     changes = RegistryChanges()
     seen: list[RegistryEvent] = []
     changes.subscribe_events(seen.extend)
-    app.state.registry_changes = changes
+    state = RegistryState(engine=engine, changes=changes, registry_settings=settings or RegistrySettings())
+    attach(app, state)
     return app, seen
 
 

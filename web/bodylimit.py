@@ -1,24 +1,29 @@
 """Request size limit: a body above SHUYUAN_MAX_BODY_BYTES is refused with 413 before anyone parses it.
 
 A pure ASGI middleware that counts the bytes as they arrive (a missing or lying Content-Length does
-not help an attacker) and holds at most the limit in memory.
+not help an attacker) and holds at most the limit in memory. Who audits the refusal is the
+composition root's choice (`on_refused`): this module knows only HTTP.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exchange.auth.denials import audit_denial
 from protocol.reasons import Reason
 from web.problems import problem
+
+# (the app the request reached, the path, the reason code) -> audited
+RefusalHook = Callable[[Any, str, str], Awaitable[None]]
 
 
 class BodyLimit:
     """Refuse bodies larger than `max_bytes` with 413 `invalid_request`, and audit the refusal."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, on_refused: RefusalHook | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Buffer the body up to the limit, then hand it on; refuse at the first byte over it."""
@@ -54,6 +59,6 @@ class BodyLimit:
         detail = f"the body is larger than {self.max_bytes} bytes" if too_large else "bad Content-Length"
         response = problem(413 if too_large else 400, Reason.INVALID_REQUEST, detail, path)
         app: Any = scope.get("app")
-        if app is not None:
-            await audit_denial(app, path=path, reason=Reason.INVALID_REQUEST.value)
+        if app is not None and self.on_refused is not None:
+            await self.on_refused(app, path, Reason.INVALID_REQUEST.value)
         await response(scope, receive, send)

@@ -14,10 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import ValidationError
+from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
-from console.web import Officer, render
-from exchange.audit import checkpoint, export, service
+from console.web import Officer, console_state, render
+from exchange.audit import checkpoint, export, records, service
 from exchange.audit.api import AuditFilter
 from exchange.audit.export import ExportFilter
 from exchange.audit.keys import load_public_pem
@@ -39,7 +40,7 @@ def _filters(request: Request) -> tuple[AuditFilter, ExportFilter]:
     except ValidationError as exc:
         raise InvalidRequest("a filter is not valid: " + "; ".join(e["msg"] for e in exc.errors())) from exc
     fields = form.model_dump(include=set(AuditFilter.model_fields))
-    return form, service.make_filter(keys=request.app.state.host.platform_keys, **fields)
+    return form, service.make_filter(keys=console_state(request).gateway.platform_keys, **fields)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -104,24 +105,18 @@ async def bundle_download(
 
 
 async def _audit_export(request: Request, username: str, f: ExportFilter, manifest: dict[str, Any]) -> None:
-    writer = request.app.state.host.audit_writer
-    row = {
-        "gateway": getattr(getattr(request.app.state.host, "settings", None), "gateway_id", None),
-        "actor": None,
-        "actor_user": f"console:{username}"[:64],
-        "action": "audit.exported",
-        "subject_index": f.subject_index,
-        "elements": [f.element] if f.element else [],
-        "service_item": f.purpose,
-        "decision": "allow",
-        "query_id": None,
-        "response_digest": None,
-        "case_no": None,
-        "reason": None,
-        "source": f.department,
-    }
+    gateway = console_state(request).gateway
+    writer = gateway.audit_writer
+    record = records.audit_exported(
+        gateway=gateway.settings.gateway_id,
+        officer=username,
+        subject_index=f.subject_index,
+        element=f.element,
+        service_item=f.purpose,
+        department=f.department,
+    )
     # Like an answer, an export is handed out only once its own audit record is durable.
-    await writer.write([row])
+    await writer.write([record])
 
 
 @router.get("/verify", response_class=HTMLResponse)
@@ -146,5 +141,5 @@ async def verify_upload(request: Request, officer: Officer, bundle: UploadFile) 
     return render(request, "audit_verify.html", {"active": "audit", "report": report}, status=status)
 
 
-def _engine(request: Request) -> Any:
-    return request.app.state.host.engine
+def _engine(request: Request) -> Engine:
+    return console_state(request).gateway.engine

@@ -17,12 +17,13 @@ from starlette.background import BackgroundTask
 
 from exchange.audit import export, service
 from exchange.audit.export import ExportFilter
+from exchange.state import gateway_state
 from protocol.identifiers import SubjectType
 from web.problems import PROBLEM_JSON
 
 REQUIRED_SCOPE = "audit:read"
 router = APIRouter(prefix="/v1/audit", tags=["exchange: audit"])
-_PROBLEM = {"content": {PROBLEM_JSON: {}}}
+_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "`invalid_request` or `invalid_subject_id`", **_PROBLEM},
     401: {"description": "`unauthenticated`", **_PROBLEM},
@@ -48,7 +49,7 @@ class AuditFilter(BaseModel):
     def to_filter(self, request: Request, **extra: Any) -> ExportFilter:
         """The export filter, the subject turned into its blind index."""
         fields = self.model_dump(include=set(AuditFilter.model_fields))
-        return service.make_filter(keys=request.app.state.platform_keys, **fields, **extra)
+        return service.make_filter(keys=gateway_state(request).platform_keys, **fields, **extra)
 
 
 class SearchParams(AuditFilter):
@@ -85,7 +86,11 @@ async def search_records(
     """Search the audit log: who asked what about whom, why, and what was decided."""
     f = params.to_filter(request)
     rows = await asyncio.to_thread(
-        service.search, engine=request.app.state.engine, f=f, after_seq=params.after_seq, limit=params.limit
+        service.search,
+        engine=gateway_state(request).engine,
+        f=f,
+        after_seq=params.after_seq,
+        limit=params.limit,
     )
     full = len(rows) == params.limit
     return RecordsPage(records=rows, next_after_seq=rows[-1]["seq"] if full else None)
@@ -97,7 +102,7 @@ async def search_records(
 )
 async def record_proof(request: Request, seq: int) -> dict[str, Any]:
     """One record with the signed checkpoint covering it and its RFC 6962 inclusion proof."""
-    return await asyncio.to_thread(service.proof, engine=request.app.state.engine, seq=seq)
+    return await asyncio.to_thread(service.proof, engine=gateway_state(request).engine, seq=seq)
 
 
 @router.get(
@@ -114,7 +119,7 @@ async def export_stream(
     media = "text/csv; charset=utf-8" if params.format == "csv" else "application/x-ndjson"
     # A sync generator: Starlette iterates it in a worker thread, so the database reads never block.
     return StreamingResponse(
-        export.stream_records(request.app.state.engine, f, params.format), media_type=media
+        export.stream_records(gateway_state(request).engine, f, params.format), media_type=media
     )
 
 
@@ -130,7 +135,9 @@ async def export_bundle(request: Request, params: Annotated[BundleParams, Query(
     os.close(fd)
     try:
         formats: tuple[export.Format, ...] = ("jsonl", "csv") if params.csv else ("jsonl",)
-        await asyncio.to_thread(export.write_bundle, request.app.state.engine, f, Path(name), formats=formats)
+        await asyncio.to_thread(
+            export.write_bundle, gateway_state(request).engine, f, Path(name), formats=formats
+        )
     except BaseException:
         os.unlink(name)
         raise
@@ -145,4 +152,4 @@ async def export_bundle(request: Request, params: Annotated[BundleParams, Query(
 @router.get("/public-keys", responses=_ERRORS)
 async def public_keys(request: Request) -> list[dict[str, str]]:
     """The audit keys (Ed25519, PEM) checkpoints are signed with."""
-    return await asyncio.to_thread(service.public_keys, engine=request.app.state.engine)
+    return await asyncio.to_thread(service.public_keys, engine=gateway_state(request).engine)

@@ -1,6 +1,8 @@
 """The hash chain of audit records (DESIGN.md §9): pure functions, no database, no framework.
 
-A record is a flat JSON object of the fields in `RECORD_FIELDS`. Its hash is
+A record is a flat JSON object of the fields in `RECORD_FIELDS`. A body (the record without seq,
+prev_hash and hash) is given as a mapping or as an object with a `body()` mapping, e.g. the typed
+`AuditRecord` of exchange/audit/events.py: the chain canonicalises the same JSON either way. Its hash is
 SHA-256 over the RFC 8785 (JCS) canonical JSON of every field except `hash` itself; `prev_hash`
 is one of those fields, so each hash covers the record plus the previous record's hash. The first
 record of the log links to `GENESIS`.
@@ -10,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import rfc8785
 
@@ -40,6 +42,15 @@ RECORD_FIELDS = (
 _HASHED = tuple(f for f in RECORD_FIELDS if f != "hash")
 
 
+class HasBody(Protocol):
+    """A typed record body (exchange/audit/events.py `AuditRecord`): its JSON values by field name."""
+
+    def body(self) -> Mapping[str, Any]: ...
+
+
+Body = Mapping[str, Any] | HasBody
+
+
 def format_time(value: datetime) -> str:
     """The one text form of a record's time: UTC, microseconds, `Z` (what the databases round-trip)."""
     if value.tzinfo is None:
@@ -62,9 +73,10 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def seal(body: Mapping[str, Any], *, seq: int, prev_hash: str) -> dict[str, Any]:
+def seal(body: Body, *, seq: int, prev_hash: str) -> dict[str, Any]:
     """Give a record body its place in the chain: seq, prev_hash and hash."""
-    record = {f: body.get(f) for f in _HASHED}
+    fields = body if isinstance(body, Mapping) else body.body()
+    record = {f: fields.get(f) for f in _HASHED}
     record["seq"] = seq
     record["prev_hash"] = prev_hash
     record["elements"] = list(record["elements"] or [])
@@ -72,9 +84,7 @@ def seal(body: Mapping[str, Any], *, seq: int, prev_hash: str) -> dict[str, Any]
     return record
 
 
-def seal_all(
-    bodies: Iterable[Mapping[str, Any]], *, head_seq: int, head_hash: str
-) -> Iterator[dict[str, Any]]:
+def seal_all(bodies: Iterable[Body], *, head_seq: int, head_hash: str) -> Iterator[dict[str, Any]]:
     """Chain bodies after the head (seq, hash) of the log, in order."""
     seq, prev = head_seq, head_hash
     for body in bodies:

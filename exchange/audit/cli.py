@@ -4,22 +4,27 @@ import signal
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from exchange.settings import GatewaySettings
+
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> "GatewaySettings":
     from exchange.settings import GatewaySettings
 
     return GatewaySettings()
 
 
-def _engine(database_url: str | None):  # type: ignore[no-untyped-def]
+def _engine(database_url: str | None) -> "Engine":
     from registry import db
 
     engine = db.make_engine(database_url or _settings().database_url)

@@ -1,34 +1,114 @@
-"""The audit event on the `shuyuan.audit` topic: one record body, before the sealer chains it."""
+"""The one audit record type: a record body as the gateway writes it, before the chain seals it.
 
-from typing import Literal
+`AuditRecord` is what every writer takes (`AuditWriter.write`, `AuditPublisher.write`), what the
+Kafka path publishes on `shuyuan.audit` and what the sealer validates when it consumes it (so it is
+also `AuditEvent`: one model, not two). Its fields are `chain.RECORD_FIELDS` without the three the
+chain gives (`seq`, `prev_hash`, `hash`), under the same names the chain, the database columns and
+the exports use: nothing is renamed on the way. Records are built by the factories of
+`exchange/audit/records.py`, one per kind.
+"""
 
-from pydantic import BaseModel, ConfigDict, Field
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-SCHEMA_VERSION = 1
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from exchange.audit import chain
+from protocol.clock import utcnow
+
+SCHEMA_VERSION: Literal[1] = 1
 
 
-class AuditEvent(BaseModel):
-    """A record body as the gateway publishes it; the sealer gives it seq, prev_hash and hash."""
+class AuditAction(StrEnum):
+    """Every step the audit chain records, except registry changes (see `RegistryAction`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # One query (exchange/queries/service.py).
+    QUERY_RECEIVED = "query.received"
+    ELEMENT_DECIDED = "element.decided"
+    SOURCE_DISPATCHED = "source.dispatched"
+    SOURCE_ANSWERED = "source.answered"
+    SOURCE_TIMED_OUT = "source.timed_out"
+    SOURCE_FAILED = "source.failed"
+    ANSWER_REJECTED = "answer.rejected"
+    QUERY_RELEASED = "query.released"
+    QUERY_REPLAYED = "query.replayed"
+    QUERY_REFUSED = "query.refused"
+    # The audit path was down: recorded once it is back (writer.py).
+    QUERY_DENIED = "query.denied"
+    # Refusals of the authentication layer (exchange/auth/denials.py).
+    REQUEST_DENIED = "request.denied"
+    TOKEN_DENIED = "token.denied"  # noqa: S105 (an action, not a secret)
+    # Console sign-ins (console/views/auth.py): `console.login_<failure>` of console/users/service.py.
+    CONSOLE_LOGIN = "console.login"
+    CONSOLE_LOGIN_INVALID = "console.login_invalid"
+    CONSOLE_LOGIN_LOCKED = "console.login_locked"
+    CONSOLE_LOGIN_DEMO_PASSWORD = "console.login_demo_password"  # noqa: S105 (an action, not a secret)
+    # A security officer's bundle download (console/views/audit.py).
+    AUDIT_EXPORTED = "audit.exported"
+    # Citizen transparency (exchange/transparency/api.py).
+    TRANSPARENCY_VIEWED = "transparency.viewed"
+    TRANSPARENCY_HIDDEN = "transparency.hidden"
+    TRANSPARENCY_RESTRICTED = "transparency.restricted"
+
+
+REGISTRY_PREFIX = "registry."
+# Registry changes are `registry.<registry event type>` (e.g. `registry.agreement.approved`), and they
+# are open-ended on purpose: the registry services compose their event types at run time
+# (f"agreement.{what}", f"element.{action}", f"dispute.{resolution}", ...) and every registry feature
+# adds some. Listing them here would tie the audit to every registry service, and a type missing from
+# the list would turn an already committed change into a record that cannot be built, i.e. an
+# unaudited change. So the enum above is the closed set, and the registry namespace is the one open
+# one: a `registry.` prefix and a code-like rest, checked by the model.
+RegistryAction = Annotated[
+    str, StringConstraints(pattern=r"^registry\.[a-z0-9_]+(\.[a-z0-9_]*)*$", max_length=32)
+]
+AuditDecision = Literal["allow", "deny"]
+
+_EVENT_ID = r"^[A-Za-z0-9_-]{8,64}$"
+_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"
+
+
+def new_event_id() -> str:
+    """A fresh event id (the sealer dedupes on it, so a retried write is harmless)."""
+    return uuid.uuid4().hex
+
+
+def now_text() -> str:
+    """The current time in the one text form of a record's time."""
+    return chain.format_time(utcnow())
+
+
+class AuditRecord(BaseModel):
+    """An audit record body; the chain gives it seq, prev_hash and hash (fields in docs/audit.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Not hashed (the chain hashes `body()`): the version of this message on the audit topic.
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
-    time: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+    time: str = Field(default_factory=now_text, pattern=_TIME)
+    event_id: str = Field(default_factory=new_event_id, pattern=_EVENT_ID)
     gateway: str | None = Field(None, max_length=64)
     actor_department: str | None = Field(None, max_length=64)
     actor_system: str | None = Field(None, max_length=64)
     actor_user: str | None = Field(None, max_length=64)
-    action: str = Field(max_length=32)
+    action: AuditAction | RegistryAction
     subject_index: str | None = Field(None, max_length=64)
     elements: list[str] = Field(default_factory=list, max_length=500)
     service_item: str | None = Field(None, max_length=64)
     case_no: str | None = Field(None, max_length=64)
-    decision: str | None = Field(None, max_length=16)
+    decision: AuditDecision | None = None
     reason: str | None = Field(None, max_length=32)
     source: str | None = Field(None, max_length=32)
     request_id: str | None = Field(None, max_length=64)
     response_digest: str | None = Field(None, max_length=64)
 
-    def body(self) -> dict[str, object]:
-        """The record body the chain hashes."""
-        return self.model_dump(exclude={"schema_version"})
+    def body(self) -> dict[str, Any]:
+        """The record body the chain hashes: plain JSON values under the record's field names."""
+        return self.model_dump(mode="json", exclude={"schema_version"})
+
+
+# The message on the `shuyuan.audit` topic is the record itself.
+AuditEvent = AuditRecord
+
+BODY_FIELDS = tuple(f for f in AuditRecord.model_fields if f != "schema_version")
+assert set(BODY_FIELDS) == set(chain.RECORD_FIELDS) - {"seq", "prev_hash", "hash"}

@@ -96,7 +96,7 @@ def _select(f: ExportFilter, lo: int, hi: int) -> Any:
     stmt = select(E).where(E.seq >= lo, E.seq <= hi)
     if not f.complete:
         conditions = {
-            E.actor: f.department,
+            E.actor_department: f.department,
             E.actor_system: f.system,
             E.service_item: f.purpose,
             E.decision: f.decision,

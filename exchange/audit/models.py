@@ -15,7 +15,8 @@ _BIGINT = BigInteger().with_variant(Integer, "sqlite")
 
 
 class AuditEntry(SQLModel, table=True):
-    """One chained audit record (fields and hash rule in exchange/audit/chain.py)."""
+    """One chained audit record (fields and hash rule in exchange/audit/chain.py); the columns are named
+    as the record's fields (exchange/audit/events.py `AuditRecord`)."""
 
     __tablename__ = "audit_entry"
     # Given by the chain writer (head seq + 1), never by the database: the seq is part of the hash.
@@ -26,7 +27,9 @@ class AuditEntry(SQLModel, table=True):
     time: datetime = Field(default_factory=utcnow, index=True)
     event_id: str | None = Field(default=None, max_length=64, unique=True, index=True)
     gateway: str | None = Field(default=None, max_length=64)
-    actor: str | None = Field(default=None, max_length=64, index=True, description="the acting department")
+    actor_department: str | None = Field(
+        default=None, max_length=64, index=True, description="the acting department"
+    )
     actor_system: str | None = Field(default=None, max_length=64)
     actor_user: str | None = Field(default=None, max_length=64)
     action: str = Field(max_length=32)
@@ -37,7 +40,7 @@ class AuditEntry(SQLModel, table=True):
     decision: str | None = Field(default=None, max_length=16)
     reason: str | None = Field(default=None, max_length=32)
     source: str | None = Field(default=None, max_length=32)
-    query_id: str | None = Field(default=None, max_length=64, index=True)
+    request_id: str | None = Field(default=None, max_length=64, index=True, description="the query id")
     response_digest: str | None = Field(default=None, max_length=64)
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str | None = Field(default=None, max_length=64)

@@ -1,28 +1,27 @@
 """Kafka audit path: publish a query's audit events to `shuyuan.audit` (acks=all) and release the
 answer only after the broker acknowledged every one of them (principle 6).
 
-The events are chained later by the sealer (`sealer.py`). The idempotency record of the query still
-goes to the gateway database, through a group-commit writer that holds no audit rows.
+The events (`AuditEvent`, the record itself) are chained later by the sealer (`sealer.py`). What the
+caller needs committed alongside (a query's idempotency record) still goes to the gateway database,
+through a group-commit writer that holds no audit records, once every event was acknowledged.
 """
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaProducer
 
-from exchange.audit import store
-from exchange.audit.events import AuditEvent
-from exchange.audit.writer import MAX_BACKLOG, AuditUnavailable, AuditWriter, denial_bodies
+from exchange.audit.events import AuditEvent, AuditRecord
+from exchange.audit.writer import MAX_BACKLOG, AuditUnavailable, AuditWriter, IdempotentInsert, with_denial
 from kafkaio.admin import ensure_topics
-from protocol.clock import utcnow
 
 log = logging.getLogger(__name__)
 
 
 class AuditPublisher:
-    """Same call shape as AuditWriter: `await write(rows, query_row)`."""
+    """Same call shape as AuditWriter: `await write(records, alongside)`."""
 
     def __init__(
         self,
@@ -44,7 +43,7 @@ class AuditPublisher:
         self._timeout_ms = int(delivery_timeout_s * 1000)
         self._retry_s = retry_interval_s
         self._producer: KafkaProducer | None = None
-        self._backlog: list[dict[str, Any]] = []
+        self._backlog: list[AuditEvent] = []
         self._retry_task: asyncio.Task[None] | None = None
         # After a failed delivery the producer is replaced: a fresh one has fresh metadata and a fresh
         # idempotence state, which a deleted and re-created topic (or a broker failover) needs.
@@ -102,36 +101,35 @@ class AuditPublisher:
             log.error("%d audit events of denied queries were never acknowledged", len(self._backlog))
         await self._records.stop()
 
-    async def write(self, audit_rows: list[dict[str, Any]], query_row: dict[str, Any] | None = None) -> None:
-        """Return once the broker acknowledged every event (and the query record is committed)."""
-        now = utcnow()
-        bodies = [store.body_from_row(r, time=now) for r in audit_rows]
+    async def write(self, records: Sequence[AuditRecord], alongside: IdempotentInsert | None = None) -> None:
+        """Return once the broker acknowledged every event (and `alongside` is committed)."""
+        events = list(records)
         try:
-            await self._publish(bodies)
-            if query_row is not None:
+            await self._publish(events)
+            if alongside is not None:
                 # Only after the audit events are durable: a stored answer could otherwise be replayed
                 # for a query whose audit never made it (nothing half-written, as in the embedded path).
-                await self._records.write([], query_row)
+                await self._records.write([], alongside)
         except Exception as exc:
             self._stale = True
-            self._remember(bodies + denial_bodies(bodies))
+            self._remember(with_denial(events))
             if isinstance(exc, AuditUnavailable):
                 raise
             raise AuditUnavailable("the audit topic did not acknowledge the write") from exc
 
-    def _remember(self, bodies: list[dict[str, Any]]) -> None:
+    def _remember(self, events: list[AuditEvent]) -> None:
         if len(self._backlog) < MAX_BACKLOG:
-            self._backlog += bodies
+            self._backlog += events
         else:
-            log.error("audit backlog full: %d events of a denied query are lost", len(bodies))
+            log.error("audit backlog full: %d events of a denied query are lost", len(events))
 
-    async def _publish(self, bodies: list[dict[str, Any]]) -> None:
-        if not bodies:
+    async def _publish(self, events: list[AuditEvent]) -> None:
+        if not events:
             return
         if self._producer is None:
             raise AuditUnavailable("the audit producer is not connected")
         loop = asyncio.get_running_loop()
-        values = [AuditEvent.model_validate(b).model_dump_json().encode() for b in bodies]
+        values = [e.model_dump_json().encode() for e in events]
         # send() may block on metadata when the broker is away: never on the event loop.
         sent = await asyncio.to_thread(
             lambda: [self._producer.send(self._topic, value=v, key=self._key) for v in values]  # type: ignore[union-attr]

@@ -10,55 +10,40 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
+from exchange.audit import records
+from exchange.audit.events import AuditRecord
 from registry.events import RegistryChanges, RegistryEvent
 
 log = logging.getLogger(__name__)
 
 
-def rows_of(events: Sequence[RegistryEvent], *, gateway: str) -> list[dict[str, Any]]:
-    """The audit rows of registry events (the element code, or the entity and its code, as subject of it)."""
-    rows = []
+def record_of(event: RegistryEvent, *, gateway: str) -> AuditRecord:
+    """The audit record of one registry event (a console sign-in attempt names the user as actor)."""
+    if event.entity == "console_user":
+        return records.console_sign_in(gateway=gateway, username=event.code, outcome=event.type)
+    return records.registry_change(
+        gateway=gateway,
+        event_type=event.type,
+        entity=event.entity,
+        code=event.code,
+        department=event.actor_department,
+        system=event.actor_system,
+        user=event.actor_user,
+    )
+
+
+def records_of(events: Sequence[RegistryEvent], *, gateway: str) -> list[AuditRecord]:
+    """The audit records of registry events; an event no record can be built of is logged, not raised
+    (its change is already committed: failing the request would not undo it)."""
+    built = []
     for e in events:
-        if e.entity == "console_user":  # a console sign-in attempt: the user is the actor
-            rows.append(
-                {
-                    "gateway": gateway,
-                    "actor": None,
-                    "actor_user": e.code[:64],
-                    "action": e.type[:32],
-                    "subject_index": None,
-                    "elements": [],
-                    "service_item": None,
-                    "case_no": None,
-                    "decision": "allow" if e.type == "console.login" else "deny",
-                    "reason": None
-                    if e.type == "console.login"
-                    else e.type.removeprefix("console.login_")[:32],
-                    "source": None,
-                    "query_id": None,
-                    "response_digest": None,
-                }
-            )
-            continue
-        rows.append(
-            {
-                "gateway": gateway,
-                "actor": e.actor_department,
-                "actor_system": e.actor_system,
-                "actor_user": e.actor_user,
-                "action": (e.type if e.type.startswith("registry.") else f"registry.{e.type}")[:32],
-                "subject_index": None,
-                "elements": [e.code] if e.entity == "element" and e.code else [],
-                "service_item": e.code if e.entity == "service_item" else None,
-                "case_no": None,
-                "decision": None,
-                "reason": None,
-                "source": None,
-                "query_id": f"{e.entity}:{e.code}"[:64] if e.code else None,
-                "response_digest": None,
-            }
-        )
-    return rows
+        try:
+            built.append(record_of(e, gateway=gateway))
+        except (ValidationError, ValueError):
+            log.exception("registry event %s %s:%s cannot be audited", e.type, e.entity, e.code)
+    return built
 
 
 def audit_registry_changes(changes: RegistryChanges, writer: Any, *, gateway: str) -> None:
@@ -66,26 +51,26 @@ def audit_registry_changes(changes: RegistryChanges, writer: Any, *, gateway: st
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[None]] = set()  # keep a reference, or a task may be collected mid-write
 
-    def _write(rows: list[dict[str, Any]]) -> None:
+    def _write(built: list[AuditRecord]) -> None:
         async def _go() -> None:
             try:
-                await writer.write(rows)
+                await writer.write(built)
             except Exception:
-                log.exception("could not audit %d registry change(s); kept for retry", len(rows))
+                log.exception("could not audit %d registry change(s); kept for retry", len(built))
 
         task = loop.create_task(_go())
         pending.add(task)
         task.add_done_callback(pending.discard)
 
     def listener(events: Sequence[RegistryEvent]) -> None:
-        rows = rows_of(events, gateway=gateway)
+        built = records_of(events, gateway=gateway)
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            _write(rows)
+            _write(built)
         else:  # announced from a worker thread (sync endpoints and console pages)
-            loop.call_soon_threadsafe(_write, rows)
+            loop.call_soon_threadsafe(_write, built)
 
     changes.subscribe_events(listener)

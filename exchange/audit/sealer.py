@@ -97,15 +97,15 @@ class Sealer:
             dlq.close(5)
 
     def _seal(self, messages: list[Any], dlq: KafkaProducer) -> None:
-        bodies = []
+        events = []
         for m in messages:
             try:
-                bodies.append(AuditEvent.model_validate_json(m.value).body())
+                events.append(AuditEvent.model_validate_json(m.value))
             except (ValidationError, ValueError) as exc:
                 log.error("unparseable audit event at %s/%s: %s", m.partition, m.offset, exc)
                 dlq.send(DLQ_TOPIC, value=m.value, headers=[("error", json.dumps(str(exc)[:500]).encode())])
         with self._engine.begin() as conn:
-            sealed = store.append(conn, bodies, key=self._key, policy=self._policy)
+            sealed = store.append(conn, events, key=self._key, policy=self._policy)
         self.sealed += len(sealed)
 
     def _checkpoint(self, *, force: bool) -> None:

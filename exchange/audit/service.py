@@ -42,7 +42,7 @@ def search(*, engine: Engine, f: ExportFilter, after_seq: int, limit: int) -> li
     """Records matching the filter after a seq, oldest first (sealed or not: search shows everything)."""
     stmt = select(E).where(E.seq > after_seq)
     conditions = {
-        E.actor: f.department,
+        E.actor_department: f.department,
         E.actor_system: f.system,
         E.service_item: f.purpose,
         E.decision: f.decision,

@@ -3,23 +3,29 @@
 A query's answer is released only after the transaction holding its chained audit records has
 committed (principle 6). Writing many queries' records per transaction, under one lock of the chain
 head, is what lets the gateway audit every step at a thousand queries a second without a commit per
-request. The Kafka path (`publisher.py`) keeps the same `write(rows, query_row)` call shape.
+request. The Kafka path (`publisher.py`) keeps the same `write(records, alongside)` call shape.
+
+`alongside` is what a caller needs committed in the same transaction as its records: for a query, its
+idempotency record (principle 6: the answer is released only after its audit records and its
+idempotency record committed together). The writer knows it only as a row of some table to insert,
+the existing row winning (`IdempotentInsert`): it imports no other package's tables.
 """
 
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Connection, Engine, Executable, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from exchange.audit import records as factories
 from exchange.audit import store
+from exchange.audit.events import AuditRecord
 from exchange.audit.keys import AuditKeyPair
 from exchange.audit.store import CheckpointPolicy
-from exchange.queries.models import QueryRecord
-from protocol.clock import utcnow
 from protocol.errors import Unavailable
 from protocol.reasons import Reason
 
@@ -33,30 +39,31 @@ class AuditUnavailable(Unavailable):
     reason = Reason.AUDIT_UNAVAILABLE
 
 
-def denial_bodies(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The `query.denied` record of a query whose audit write failed (recorded once the path is back)."""
-    queries = [b for b in bodies if b.get("request_id")]
-    if not queries:
-        return []  # e.g. a refused request's own record: it is retried as it is, there is no answer to deny
-    first = queries[0]
-    elements = sorted({e for b in bodies for e in b["elements"]})
-    denial = store.body_from_row({}, time=utcnow())
-    keep = ("gateway", "actor_department", "actor_system", "actor_user", "subject_index", "service_item")
-    denial |= {k: first[k] for k in (*keep, "case_no", "request_id")}
-    denial |= {"action": "query.denied", "elements": elements, "decision": "deny"}
-    denial["reason"] = Reason.AUDIT_UNAVAILABLE.value
-    return [denial]
+@dataclass(frozen=True)
+class IdempotentInsert:
+    """A row to commit in the same transaction as a write's audit records; if its key exists, the
+    existing row wins (two concurrent requests with one query id: the first record wins, both audited).
+    """
+
+    table: Table
+    values: Mapping[str, Any]
+
+
+def with_denial(records: list[AuditRecord]) -> list[AuditRecord]:
+    """A failed write's records, plus the `query.denied` record of their query if they belong to one."""
+    denial = factories.audit_unavailable_denial(records)
+    return records if denial is None else [*records, denial]
 
 
 @dataclass
 class _Pending:
-    bodies: list[dict[str, Any]]
-    query_row: dict[str, Any] | None
+    records: list[AuditRecord]
+    alongside: IdempotentInsert | None
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class AuditWriter:
-    """Queues rows and appends them to the chain in batches from one writer task."""
+    """Queues records and appends them to the chain in batches from one writer task."""
 
     def __init__(
         self,
@@ -72,12 +79,10 @@ class AuditWriter:
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
         # Records of queries whose write failed (and their denials): retried, never dropped silently.
-        self._backlog: list[dict[str, Any]] = []
+        self._backlog: list[AuditRecord] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        dialect = engine.dialect.name
-        self._upsert = {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect)
 
     async def start(self) -> None:
         """Start the writer task."""
@@ -90,16 +95,15 @@ class AuditWriter:
         if self._task is not None:
             await self._task
 
-    async def write(self, audit_rows: list[dict[str, Any]], query_row: dict[str, Any] | None = None) -> None:
-        """Return once the rows are chained and committed; raise AuditUnavailable if they could not be."""
-        if audit_rows and self._key is None:
-            raise AuditUnavailable("this writer stores query records only")
-        now = utcnow()
-        bodies = [store.body_from_row(r, time=now) for r in audit_rows]
+    async def write(self, records: Sequence[AuditRecord], alongside: IdempotentInsert | None = None) -> None:
+        """Return once the records (and `alongside`) are committed; raise AuditUnavailable if not."""
+        batch = list(records)
+        if batch and self._key is None:
+            raise AuditUnavailable("this writer stores idempotency records only")
         if self._closed or self._task is None or self._task.done():
-            self._remember_failure(bodies)
+            self._remember_failure(batch)
             raise AuditUnavailable("the audit writer is not running")
-        pending = _Pending(bodies, query_row)
+        pending = _Pending(batch, alongside)
         self._queue.append(pending)
         self._wakeup.set()
         await pending.done
@@ -111,11 +115,11 @@ class AuditWriter:
         with self._engine.begin() as conn:
             store.maybe_checkpoint(conn, key=self._key, policy=self._policy, force=True)
 
-    def _remember_failure(self, bodies: list[dict[str, Any]]) -> None:
+    def _remember_failure(self, records: list[AuditRecord]) -> None:
         if len(self._backlog) < MAX_BACKLOG:
-            self._backlog += bodies + denial_bodies(bodies)
+            self._backlog += with_denial(records)
         else:
-            log.error("audit backlog full: %d records of a failed write are lost", len(bodies))
+            log.error("audit backlog full: %d records of a failed write are lost", len(records))
 
     async def _run(self) -> None:
         while True:
@@ -131,7 +135,7 @@ class AuditWriter:
                 except Exception:
                     log.exception("audit batch of %d queries failed", len(batch))
                     for p in batch:
-                        self._remember_failure(p.bodies)
+                        self._remember_failure(p.records)
                         if not p.done.done():
                             p.done.set_exception(
                                 AuditUnavailable("the audit store did not confirm the write")
@@ -157,28 +161,37 @@ class AuditWriter:
         batch: list[_Pending] = []
         rows = 0
         for i, p in enumerate(self._queue):
-            if batch and rows + len(p.bodies) > self._max_batch:
+            if batch and rows + len(p.records) > self._max_batch:
                 return batch, self._queue[i:]
             batch.append(p)
-            rows += len(p.bodies)
+            rows += len(p.records)
         return batch, []
 
     def _commit(self, batch: list[_Pending], force_checkpoint: bool = False) -> None:
         backlog, self._backlog = self._backlog, []
-        bodies = backlog + [b for p in batch for b in p.bodies]
-        query_rows = [p.query_row for p in batch if p.query_row is not None]
+        records = backlog + [r for p in batch for r in p.records]
+        alongside: dict[Table, list[Mapping[str, Any]]] = {}
+        for p in batch:
+            if p.alongside is not None:
+                alongside.setdefault(p.alongside.table, []).append(p.alongside.values)
         try:
             with self._engine.begin() as conn:
                 if self._key is not None:
-                    store.append(conn, bodies, key=self._key, policy=self._policy)
+                    store.append(conn, records, key=self._key, policy=self._policy)
                     if force_checkpoint:
                         store.maybe_checkpoint(conn, key=self._key, policy=self._policy, force=True)
-                if query_rows:
-                    if self._upsert is None:
-                        conn.execute(insert(QueryRecord), query_rows)
-                    else:
-                        # Two concurrent requests with one query_id: the first record wins, both audited.
-                        conn.execute(self._upsert(QueryRecord).on_conflict_do_nothing(), query_rows)
+                for table, rows in alongside.items():  # one executemany per table, as the records
+                    conn.execute(_first_wins(conn, table), rows)
         except Exception:
             self._backlog = backlog + self._backlog  # the batch's own records are re-added by the caller
             raise
+
+
+def _first_wins(conn: Connection, table: Table) -> Executable:
+    """An insert into the table that keeps an existing row with the same key."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    return insert(table)

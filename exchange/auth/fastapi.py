@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
 
 from exchange.auth.core import (
     ASSERTION_ALGS,
@@ -29,6 +30,8 @@ from exchange.auth.core import (
 )
 from exchange.auth.store import AuthStore
 from exchange.ratelimit import RateLimiter
+from exchange.settings import GatewaySettings
+from exchange.state import AuthState, gateway_state
 from protocol.errors import InvalidRequest
 from registry.systems.models import SCOPES
 from web.problems import PROBLEM_JSON
@@ -51,7 +54,7 @@ def is_public(path: str) -> bool:
 
 def issuer(request: Request) -> str:
     """This gateway's issuer URL: SHUYUAN_PUBLIC_URL, else the URL the request was sent to."""
-    configured = request.app.state.settings.public_url
+    configured = gateway_state(request).settings.public_url
     return configured or f"{request.url.scheme}://{request.url.netloc}"
 
 
@@ -61,17 +64,16 @@ async def authenticated_client(
     """The caller, from its bearer token; 401 without a valid one, 403 when disabled, 429 when too fast."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken("an access token is required (Authorization: Bearer ...)")
-    authority: TokenAuthority = request.app.state.token_authority
+    auth = gateway_state(request).auth
     try:
         principal = await asyncio.to_thread(
-            authority.validate, credentials.credentials, issuer=issuer(request)
+            auth.token_authority.validate, credentials.credentials, issuer=issuer(request)
         )
     except ClientDisabled as exc:
         request.state.principal = Principal(exc.client_id, exc.department, frozenset(), "")
         raise
     request.state.principal = principal
-    limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.check(principal.client_id)
+    auth.rate_limiter.check(principal.client_id)
     return principal
 
 
@@ -128,7 +130,7 @@ def _calls(dependant: Dependant) -> Iterable[Any]:
 
 
 router = APIRouter(tags=["auth"])
-_PROBLEM = {"content": {PROBLEM_JSON: {}}}
+_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 @router.post(
@@ -165,7 +167,8 @@ async def token(
     if client_assertion_type != ASSERTION_TYPE:
         raise InvalidClient("client authentication must be private_key_jwt")
     base = issuer(request)
-    authority: TokenAuthority = request.app.state.token_authority
+    auth = gateway_state(request).auth
+    authority = auth.token_authority
     try:
         client, kid = await asyncio.to_thread(
             authority.authenticate_client,
@@ -177,7 +180,7 @@ async def token(
         request.state.principal = Principal(exc.client_id, exc.department, frozenset(), "")
         raise
     request.state.principal = Principal(client.client_id, client.department, frozenset(), "")
-    request.app.state.rate_limiter.check(f"token:{client.client_id}")
+    auth.rate_limiter.check(f"token:{client.client_id}")
     issued = authority.issue(client, key_id=kid, issuer=base, scope=scope)
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1: a token response is never cached
     response.headers["Pragma"] = "no-cache"
@@ -192,8 +195,7 @@ async def token(
 @router.get("/.well-known/jwks.json")
 async def jwks(request: Request) -> dict[str, Any]:
     """The public keys that verify this gateway's access tokens."""
-    authority: TokenAuthority = request.app.state.token_authority
-    return authority.jwks()
+    return gateway_state(request).auth.token_authority.jwks()
 
 
 @router.get("/.well-known/oauth-authorization-server")
@@ -212,17 +214,18 @@ async def metadata(request: Request) -> dict[str, Any]:
     }
 
 
-def start_auth(app: FastAPI, *, settings: Any, engine: Any) -> None:
-    """Wire authentication into a starting app (from its lifespan): refuses to start with an open route."""
+def start_auth(app: FastAPI, *, settings: GatewaySettings, engine: Engine) -> AuthState:
+    """Authentication of a starting app (from its lifespan): refuses to start with an open route."""
     assert_all_protected(app)
     secret = settings.platform_key.get_secret_value().encode()
     # Derived from the platform key, so every gateway instance signs and verifies with the same key.
     seed = hmac.new(secret, b"shuyuan/access-token-signing/v1", hashlib.sha256).digest()
-    app.state.settings = settings
-    app.state.token_authority = TokenAuthority(
-        store=AuthStore(engine),
-        signing_key=signing_key_from_seed(seed),
-        audience=settings.token_audience,
-        token_ttl_s=settings.token_ttl_s,
+    return AuthState(
+        token_authority=TokenAuthority(
+            store=AuthStore(engine),
+            signing_key=signing_key_from_seed(seed),
+            audience=settings.token_audience,
+            token_ttl_s=settings.token_ttl_s,
+        ),
+        rate_limiter=RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst),
     )
-    app.state.rate_limiter = RateLimiter(rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)

@@ -1,14 +1,15 @@
-"""The authorisation engine: the checks of DESIGN.md §6, in order, first failure wins.
+"""The authorisation engine: shapes the release rule's answer into per-element Decisions.
 
-No FastAPI here: policy is tested on its own and reused by any front end.
+The checks of DESIGN.md §6 live in registry/policy.py (shared with the agreement check and the
+coverage report); no FastAPI here, so any front end reuses it.
 """
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from protocol.reasons import Reason
+from registry import policy
 from registry.catalogue import Catalogue, ElementView
-from registry.elements.models import INACTIVE_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,40 +56,18 @@ def decide(
     subject_type: str,
     now: datetime | None = None,
 ) -> Decision:
-    """Decide one element of a query for this consumer and purpose."""
+    """Decide one element of a query for this consumer and purpose (the rule is registry/policy.py)."""
+    reason = policy.release_reason(
+        catalogue,
+        consumer=consumer,
+        element_code=element_code,
+        service_item=service_item,
+        subject_type=subject_type,
+        now=now or datetime.now(UTC),
+    )
     element = catalogue.elements.get(element_code)
-    if element is None:
-        return deny(element_code, reason=Reason.UNKNOWN_ELEMENT)
-    if element.status in INACTIVE_STATUSES:
-        return deny(element_code, reason=Reason.RETIRED_ELEMENT, source=element.source)
-    needed = catalogue.item_elements.get(service_item)
-    if needed is None:
-        return deny(element_code, reason=Reason.UNKNOWN_PURPOSE, source=element.source)
-    if element_code not in needed:
-        return deny(element_code, reason=Reason.NOT_NECESSARY_FOR_PURPOSE, source=element.source)
-    if element.subject_type != subject_type:
-        # An enterprise element cannot describe a person: the request itself is wrong.
-        return deny(element_code, reason=Reason.INVALID_REQUEST, source=element.source)
-    if element.sharing_type == "not_shared":
-        return deny(element_code, reason=Reason.NOT_SHARED, source=element.source)
-    if element.sharing_type == "conditional":
-        return _agreement_decision(catalogue, element, consumer, service_item, now or datetime.now(UTC))
-    return allow(element)
-
-
-def _agreement_decision(
-    catalogue: Catalogue, element: ElementView, consumer: str, service_item: str, now: datetime
-) -> Decision:
-    agreements = catalogue.agreements.get((consumer, element.code, service_item), ())
-    approved = [a for a in agreements if a.status == "approved"]
-    if any(_aware(a.valid_from) <= now < _aware(a.valid_until) for a in approved):
+    if element is None:  # the policy's first check: no element, no source to name
+        return deny(element_code, reason=reason or Reason.UNKNOWN_ELEMENT)
+    if reason is None:
         return allow(element)
-    lapsed = any(_aware(a.valid_until) <= now for a in approved)
-    if lapsed or any(a.status == "expired" for a in agreements):
-        return deny(element.code, reason=Reason.AGREEMENT_EXPIRED, source=element.source)
-    return deny(element.code, reason=Reason.NO_AGREEMENT, source=element.source)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return deny(element_code, reason=reason, source=element.source)

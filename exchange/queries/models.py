@@ -8,6 +8,7 @@ from sqlalchemy import LargeBinary
 from sqlmodel import Column, SQLModel
 from sqlmodel import Field as TableField
 
+from exchange.audit.writer import IdempotentInsert
 from protocol.clock import utcnow
 from protocol.identifiers import SubjectType
 
@@ -88,3 +89,20 @@ class QueryRecord(SQLModel, table=True):
     request_digest: str = TableField(max_length=64)
     response_sealed: bytes = TableField(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = TableField(default_factory=utcnow)
+
+
+def idempotency_record(
+    *, consumer: str, query_id: str, request_digest: str, response_sealed: bytes
+) -> IdempotentInsert:
+    """A query's idempotency record, for the audit writer to commit with the query's audit records.
+
+    Principle 6: the answer is released only once both are committed, in one transaction (embedded),
+    or once the audit events are acknowledged and then the record committed (Kafka).
+    """
+    values = {
+        "consumer": consumer,
+        "query_id": query_id,
+        "request_digest": request_digest,
+        "response_sealed": response_sealed,
+    }
+    return IdempotentInsert(QueryRecord.__table__, values)  # type: ignore[attr-defined]

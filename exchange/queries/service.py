@@ -2,8 +2,8 @@
 
 import asyncio
 import hashlib
-import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,11 +11,13 @@ from typing import Any
 import rfc8785
 from sqlalchemy import Engine, select
 
+from exchange.audit import records
+from exchange.audit.events import AuditAction, AuditDecision, AuditRecord
 from exchange.audit.writer import AuditWriter
 from exchange.authz.engine import Decision, client_reason, decide
 from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
-from exchange.queries.models import ElementResult, QueryIn, QueryOut, QueryRecord
+from exchange.queries.models import ElementResult, QueryIn, QueryOut, QueryRecord, idempotency_record
 from exchange.transport.base import SourceTimeout, Transport
 from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.errors import Conflict, Denied, InvalidRequest, Unauthenticated
@@ -24,34 +26,41 @@ from protocol.jose import JoseFailure, peek_header, public_jwk, seal_subject
 from protocol.reasons import Reason
 from registry.keys.directory import KeyDirectory, KeySnapshot
 
-_OPTIONAL_COLUMNS = ("decision", "reason", "source", "response_digest")
-
 
 @dataclass
 class QueryContext:
-    """What every audit row of one query shares."""
+    """What every audit record of one query shares."""
 
     gateway: str
     consumer: str
     query: QueryIn
     subject_index: str
 
-    def row(self, action: str, **fields: Any) -> dict[str, Any]:
-        """An audit row for one step of this query."""
-        return {
-            "gateway": self.gateway,
-            "actor": self.consumer,
-            "action": action,
-            "subject_index": self.subject_index,
-            "service_item": self.query.purpose.service_item,
-            "case_no": self.query.purpose.case_no,
-            "query_id": self.query.query_id,
-            "elements": json.dumps(fields.pop("elements", []), ensure_ascii=False),
-            # Every row carries every column: the writer inserts a batch as one executemany, which
-            # takes its columns from the first row and would silently drop keys only later rows have.
-            **dict.fromkeys(_OPTIONAL_COLUMNS),
-            **fields,
-        }
+    def record(
+        self,
+        action: AuditAction,
+        *,
+        elements: Sequence[str],
+        decision: AuditDecision | None = None,
+        reason: str | None = None,
+        source: str | None = None,
+        response_digest: str | None = None,
+    ) -> AuditRecord:
+        """The audit record of one step of this query."""
+        return records.query_step(
+            action,
+            gateway=self.gateway,
+            department=self.consumer,
+            subject_index=self.subject_index,
+            service_item=self.query.purpose.service_item,
+            case_no=self.query.purpose.case_no,
+            request_id=self.query.query_id,
+            elements=elements,
+            decision=decision,
+            reason=reason,
+            source=source,
+            response_digest=response_digest,
+        )
 
 
 class QueryService:
@@ -107,18 +116,21 @@ class QueryService:
         refused = client_reason(catalogue, consumer)
         if refused is not None:
             await self._writer.write(
-                [ctx.row("query.refused", elements=query.elements, decision="deny", reason=refused)]
+                [
+                    ctx.record(
+                        AuditAction.QUERY_REFUSED, elements=query.elements, decision="deny", reason=refused
+                    )
+                ]
             )
-            error = (Unauthenticated if refused == Reason.UNAUTHENTICATED else Denied)(
-                f"department {consumer[:32]!r} may not query", reason=refused
+            # Audited just above: not again (auth/denials.py).
+            raise (Unauthenticated if refused == Reason.UNAUTHENTICATED else Denied)(
+                f"department {consumer[:32]!r} may not query", reason=refused, audited=True
             )
-            error.audited = True  # type: ignore[attr-defined]  # the row above: not again (auth/denials.py)
-            raise error
 
         replay = await self._replay(consumer, query.query_id, digest)
         if replay is not None:
             await self._writer.write(
-                [ctx.row("query.replayed", elements=query.elements, response_digest=replay[1])]
+                [ctx.record(AuditAction.QUERY_REPLAYED, elements=query.elements, response_digest=replay[1])]
             )
             return replay[0]
 
@@ -132,12 +144,12 @@ class QueryService:
             )
             for code in query.elements
         ]
-        rows = [ctx.row("query.received", elements=query.elements)]
-        rows += [
-            ctx.row(
-                "element.decided",
+        steps = [ctx.record(AuditAction.QUERY_RECEIVED, elements=query.elements)]
+        steps += [
+            ctx.record(
+                AuditAction.ELEMENT_DECIDED,
                 elements=[d.element],
-                decision=d.label,
+                decision="allow" if d.allowed else "deny",
                 reason=d.reason.value if d.reason else None,
                 source=d.source,
             )
@@ -148,19 +160,23 @@ class QueryService:
             for d in decisions
             if d.allowed and (view := catalogue.elements.get(d.element)) is not None and view.value_schema
         }
-        answers, dispatch_rows = await self._ask_sources(ctx, subject_id, decisions, schemas)
+        answers, dispatch_steps = await self._ask_sources(ctx, subject_id, decisions, schemas)
         out = _assemble(query, decisions, answers)
         body = out.model_dump_json().encode()
         response_digest = hashlib.sha256(body).hexdigest()
-        rows += dispatch_rows
-        rows.append(ctx.row("query.released", elements=query.elements, response_digest=response_digest))
-        record = {
-            "consumer": consumer,
-            "query_id": query.query_id,
-            "request_digest": digest,
-            "response_sealed": self._keys.seal(body, context=_seal_context(consumer, query.query_id)),
-        }
-        await self._writer.write(rows, record)  # raises AuditUnavailable: nothing is released
+        steps += dispatch_steps
+        steps.append(
+            ctx.record(AuditAction.QUERY_RELEASED, elements=query.elements, response_digest=response_digest)
+        )
+        idempotency = idempotency_record(
+            consumer=consumer,
+            query_id=query.query_id,
+            request_digest=digest,
+            response_sealed=self._keys.seal(body, context=_seal_context(consumer, query.query_id)),
+        )
+        # One transaction for the steps and the idempotency record; raises AuditUnavailable: nothing
+        # is released.
+        await self._writer.write(steps, idempotency)
         return out
 
     async def _replay(self, consumer: str, query_id: str, digest: str) -> tuple[QueryOut, str] | None:
@@ -185,7 +201,7 @@ class QueryService:
         subject_id: str,
         decisions: list[Decision],
         schemas: dict[str, dict[str, Any]],
-    ) -> tuple[dict[str, ElementResult], list[dict[str, Any]]]:
+    ) -> tuple[dict[str, ElementResult], list[AuditRecord]]:
         by_source: dict[str, list[str]] = defaultdict(list)
         for d in decisions:
             if d.allowed and d.source is not None:
@@ -198,23 +214,35 @@ class QueryService:
             # Answers are encrypted to the consumer (DESIGN.md §8): without a key nothing can be released.
             reason = Reason.INVALID_REQUEST
             await self._writer.write(
-                [ctx.row("query.refused", elements=ctx.query.elements, decision="deny", reason=reason.value)]
+                [
+                    ctx.record(
+                        AuditAction.QUERY_REFUSED,
+                        elements=ctx.query.elements,
+                        decision="deny",
+                        reason=reason.value,
+                    )
+                ]
             )
-            error = InvalidRequest(
-                f"department {ctx.consumer!r} has no valid encryption key in the registry", reason=reason
+            raise InvalidRequest(  # audited just above: not again (auth/denials.py)
+                f"department {ctx.consumer!r} has no valid encryption key in the registry",
+                reason=reason,
+                audited=True,
             )
-            error.audited = True  # type: ignore[attr-defined]  # the row above: not again (auth/denials.py)
-            raise error
         consumer_kid, consumer_public = consumer_key
         results: dict[str, ElementResult] = {}
-        rows: list[dict[str, Any]] = []
+        steps: list[AuditRecord] = []
         requests = []
         for source, codes in by_source.items():
             source_key = keys.current(source, "enc")
             if source_key is None:
                 # A source without a valid encryption key cannot be asked without exposing the subject.
-                rows.append(
-                    ctx.row("source.failed", elements=codes, source=source, reason="source_unavailable")
+                steps.append(
+                    ctx.record(
+                        AuditAction.SOURCE_FAILED,
+                        elements=codes,
+                        source=source,
+                        reason=Reason.SOURCE_UNAVAILABLE.value,
+                    )
                 )
                 for code in codes:
                     results[code] = ElementResult(
@@ -248,13 +276,17 @@ class QueryService:
             return_exceptions=True,
         )
         for req, outcome in zip(requests, outcomes, strict=True):
-            rows.append(ctx.row("source.dispatched", elements=req.elements, source=req.source))
+            steps.append(ctx.record(AuditAction.SOURCE_DISPATCHED, elements=req.elements, source=req.source))
             if isinstance(outcome, SourceReply):
                 answered, rejected = _answers(req, outcome, keys, consumer_kid)
                 results |= answered
-                rows.append(ctx.row("source.answered", elements=req.elements, source=req.source))
-                rows += [
-                    ctx.row("answer.rejected", elements=[code], source=req.source, reason=problem)
+                steps.append(
+                    ctx.record(AuditAction.SOURCE_ANSWERED, elements=req.elements, source=req.source)
+                )
+                steps += [
+                    ctx.record(
+                        AuditAction.ANSWER_REJECTED, elements=[code], source=req.source, reason=problem
+                    )
                     for code, problem in rejected
                 ]
                 continue
@@ -264,13 +296,15 @@ class QueryService:
             reason = (
                 Reason.SOURCE_TIMEOUT if isinstance(outcome, SourceTimeout) else Reason.SOURCE_UNAVAILABLE
             )
-            action = "source.timed_out" if reason == Reason.SOURCE_TIMEOUT else "source.failed"
-            rows.append(ctx.row(action, elements=req.elements, source=req.source, reason=reason.value))
+            action = (
+                AuditAction.SOURCE_TIMED_OUT if reason == Reason.SOURCE_TIMEOUT else AuditAction.SOURCE_FAILED
+            )
+            steps.append(ctx.record(action, elements=req.elements, source=req.source, reason=reason.value))
             for code in req.elements:
                 results[code] = ElementResult(
                     code=code, status="unavailable", reason=reason.value, source=req.source
                 )
-        return results, rows
+        return results, steps
 
 
 def _answers(

@@ -10,13 +10,16 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from exchange.audit import records
 from exchange.auth.core import Principal
 from exchange.auth.fastapi import include_protected, require_scope
+from exchange.deps import GatewayStateDep
 from exchange.queries.models import QUERY_ID_PATTERN
+from exchange.state import TransparencyState
 from exchange.transparency import service
 from exchange.transparency.oidc import Citizen, IdTokenVerifier
 from exchange.transparency.settings import TransparencySettings
@@ -27,19 +30,18 @@ from web.problems import PROBLEM_JSON
 ACCESSES_PATH = "/v1/transparency/accesses"
 CITIZEN_ACTOR = "citizen"
 _bearer = HTTPBearer(auto_error=False, description="An ID token of the identity provider (OpenID Connect)")
-_PROBLEM = {"content": {PROBLEM_JSON: {}}}
+_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 citizen_router = APIRouter(tags=["exchange: transparency"])
 department_router = APIRouter(tags=["exchange: transparency"])
 
 
 async def signed_in_citizen(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    state: GatewayStateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Citizen:
     """The citizen or enterprise of the request's ID token; 401 without a valid one."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("an ID token is required (Authorization: Bearer ...)")
-    verifier: IdTokenVerifier = request.app.state.transparency_verifier
-    return await asyncio.to_thread(verifier.verify, credentials.credentials)
+    return await asyncio.to_thread(state.transparency.verifier.verify, credentials.credentials)
 
 
 class ElementRef(BaseModel):
@@ -95,55 +97,43 @@ class RestrictionOut(BaseModel):
     created_by: str
 
 
-def _row(request: Request, action: str, **fields: Any) -> dict[str, Any]:
-    """An audit row with every column (the writer inserts batches as one executemany)."""
-    settings = getattr(request.app.state, "settings", None)
-    row: dict[str, Any] = dict.fromkeys(
-        ("actor_system", "service_item", "case_no", "decision", "reason", "source", "query_id")
-    )
-    row |= {"gateway": getattr(settings, "gateway_id", None), "response_digest": None, "elements": []}
-    return row | {"action": action, **fields}
-
-
 @citizen_router.get(
     ACCESSES_PATH,
     response_model=AccessPage,
     responses={401: {"description": "`unauthenticated`: no valid ID token", **_PROBLEM}},
 )
 async def list_accesses(
-    request: Request,
+    state: GatewayStateDep,
     citizen: Annotated[Citizen, Depends(signed_in_citizen)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Annotated[int | None, Query(ge=1, description="cursor: `next_before` of the last page")] = None,
 ) -> dict[str, Any]:
     """Which department read which of my data, when, for which service item and case (newest first)."""
-    index = request.app.state.platform_keys.blind_index(citizen.subject_type, citizen.subject_id)
+    index = state.platform_keys.blind_index(citizen.subject_type, citizen.subject_id)
     shown, hidden, next_before = await asyncio.to_thread(
         service.accesses,
-        engine=request.app.state.engine,
+        engine=state.engine,
         subject_index=index,
         now=utcnow(),
         limit=limit,
         before_seq=before,
     )
-    rows = [_row(request, "transparency.viewed", actor=CITIZEN_ACTOR, subject_index=index)]
-    rows += [
-        _row(
-            request,
-            "transparency.hidden",
+    gateway = state.settings.gateway_id
+    steps = [records.transparency_viewed(gateway=gateway, actor=CITIZEN_ACTOR, subject_index=index)]
+    steps += [
+        records.transparency_hidden(
+            gateway=gateway,
             actor=CITIZEN_ACTOR,
             subject_index=index,
-            query_id=h["query_id"],
+            request_id=h["query_id"],
             service_item=h["service_item"],
             case_no=h["case_no"],
             elements=h["elements"],
-            decision="deny",
-            reason="restricted",
         )
         for h in hidden
     ]
     # Fail closed: a view (and each hiding in it) is shown only once its audit records are written.
-    await request.app.state.audit_writer.write(rows)
+    await state.audit_writer.write(steps)
     return {"accesses": shown, "next_before": next_before}
 
 
@@ -157,13 +147,13 @@ async def list_accesses(
     },
 )
 async def create_restriction(
-    request: Request,
+    state: GatewayStateDep,
     body: RestrictionIn,
     principal: Annotated[Principal, Depends(require_scope("query"))],
 ) -> dict[str, Any]:
     """Hide one of this department's accesses from the citizen's view until the embargo date."""
-    settings: TransparencySettings = request.app.state.transparency_settings
-    engine = request.app.state.engine
+    settings = state.transparency.settings
+    engine = state.engine
     now = utcnow()
     subject_index = await asyncio.to_thread(
         service.check_restriction,
@@ -175,17 +165,14 @@ async def create_restriction(
         max_embargo_days=settings.max_embargo_days,
     )
     # Audited before it is stored: a restriction never hides anything without a record of it.
-    row = _row(
-        request,
-        "transparency.restricted",
-        actor=principal.department,
-        actor_system=principal.client_id,
+    record = records.transparency_restricted(
+        gateway=state.settings.gateway_id,
+        department=principal.department,
+        system=principal.client_id,
         subject_index=subject_index,
-        query_id=body.query_id,
-        decision="deny",
-        reason="restricted",
+        request_id=body.query_id,
     )
-    await request.app.state.audit_writer.write([row])
+    await state.audit_writer.write([record])
     return await asyncio.to_thread(
         service.add_restriction,
         engine=engine,
@@ -198,10 +185,12 @@ async def create_restriction(
     )
 
 
-def install_transparency(app: FastAPI, settings: TransparencySettings | None = None) -> None:
+def transparency_state(settings: TransparencySettings) -> TransparencyState:
+    """The citizens' view's part of the gateway state (built by the app's lifespan)."""
+    return TransparencyState(settings=settings, verifier=IdTokenVerifier(settings))
+
+
+def install_transparency(app: FastAPI) -> None:
     """Mount the transparency routes on the gateway app (called by the app factory)."""
-    settings = settings or TransparencySettings()
-    app.state.transparency_settings = settings
-    app.state.transparency_verifier = IdTokenVerifier(settings)
     app.include_router(citizen_router)  # authenticated by signed_in_citizen (ID token), see module doc
     include_protected(app, department_router, require_scope("query"))

@@ -38,11 +38,11 @@ def accesses(
         next_before = released[-1].seq if len(released) == limit else None
         if not released:
             return [], [], next_before
-        query_ids = sorted({r.query_id for r in released})
+        query_ids = sorted({r.request_id for r in released})
         steps = conn.execute(
-            select(E.actor, E.query_id, E.action, E.decision, E.elements).where(
+            select(E.actor_department, E.request_id, E.action, E.decision, E.elements).where(
                 E.subject_index == subject_index,
-                E.query_id.in_(query_ids),
+                E.request_id.in_(query_ids),
                 E.action.in_(("element.decided", *_NOT_DELIVERED)),
             )
         ).all()
@@ -60,12 +60,12 @@ def accesses(
     for s in steps:
         codes = set(json.loads(s.elements))
         if s.action == "element.decided" and s.decision == "allow":
-            allowed[(s.actor, s.query_id)] |= codes
+            allowed[(s.actor_department, s.request_id)] |= codes
         elif s.action in _NOT_DELIVERED:
-            failed[(s.actor, s.query_id)] |= codes
+            failed[(s.actor_department, s.request_id)] |= codes
     shown, hidden = [], []
     for r in released:
-        key = (r.actor, r.query_id)
+        key = (r.actor_department, r.request_id)
         delivered = sorted(allowed[key] - failed[key])
         if not delivered:
             continue  # nothing of the subject's data reached the department
@@ -73,8 +73,8 @@ def accesses(
             hidden.append(
                 {
                     "seq": r.seq,
-                    "department": r.actor,
-                    "query_id": r.query_id,
+                    "department": r.actor_department,
+                    "query_id": r.request_id,
                     "service_item": r.service_item,
                     "case_no": r.case_no,
                     "elements": delivered,
@@ -84,10 +84,13 @@ def accesses(
         shown.append(
             {
                 "time": r.time,
-                "department": {"code": r.actor, "name": names["department"].get(r.actor)},
+                "department": {
+                    "code": r.actor_department,
+                    "name": names["department"].get(r.actor_department),
+                },
                 "service_item": {"code": r.service_item, "name": names["service_item"].get(r.service_item)},
                 "case_no": r.case_no,
-                "query_id": r.query_id,
+                "query_id": r.request_id,
                 "elements": [{"code": c, "name": names["element"].get(c)} for c in delivered],
             }
         )
@@ -96,7 +99,7 @@ def accesses(
 
 def _names(conn: Any, released: list[Any], steps: list[Any]) -> dict[str, dict[str, str]]:
     """Registry names of the departments, service items and elements on a page (codes stay the key)."""
-    depts = {r.actor for r in released}
+    depts = {r.actor_department for r in released}
     items = {r.service_item for r in released}
     elements = {c for s in steps for c in json.loads(s.elements)}
     d, i, el = Department.__table__.c, ServiceItem.__table__.c, DataElement.__table__.c  # type: ignore[attr-defined]
@@ -131,7 +134,7 @@ def check_restriction(
             raise NotFound(f"department {department!r} made no query {query_id!r}")
         return conn.execute(
             select(E.subject_index).where(
-                E.actor == department, E.query_id == query_id, E.action == "query.released"
+                E.actor_department == department, E.request_id == query_id, E.action == "query.released"
             )
         ).scalar()
 

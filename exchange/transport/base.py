@@ -3,10 +3,19 @@
 from abc import ABC, abstractmethod
 
 from protocol.envelope import SourceReply, SourceRequest
+from protocol.errors import ShuyuanError
+from protocol.reasons import Reason
 
 
-class SourceTimeout(Exception):
+class SourceTimeout(ShuyuanError):
     """The source did not answer within the deadline."""
+
+    status = 504
+    reason = Reason.SOURCE_TIMEOUT
+
+    def __init__(self, source: str | None = None) -> None:
+        super().__init__(f"{source or 'the source'} did not answer within the deadline")
+        self.source = source
 
 
 class SourceUnavailable(Exception):

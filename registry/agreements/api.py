@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from registry.actors import ActorDep
 from registry.agreements import service
 from registry.agreements.models import (
     AgreementCreate,
@@ -13,8 +12,8 @@ from registry.agreements.models import (
     AgreementReason,
     AgreementStatus,
 )
-from registry.deps import RegistrySettingsDep, SessionDep
-from registry.pagination import Page, PageDep
+from registry.deps import ActorDep, PageDep, RegistrySettingsDep, SessionDep
+from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/agreements", tags=["registry: sharing agreements"])
 

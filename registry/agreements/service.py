@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from protocol.reasons import Reason
-from registry import events
+from registry import events, policy
 from registry.actors import ANONYMOUS, Actor, require_steward_or
 from registry.agreements.deadlines import add_working_days
 from registry.agreements.models import (
@@ -21,9 +21,10 @@ from registry.agreements.models import (
 from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.elements import service as elements
-from registry.elements.models import INACTIVE_STATUSES, DataElement
+from registry.elements.models import DataElement
 from registry.errors import AgreementNotNeeded, InvalidState
 from registry.pagination import PageParams
+from registry.policy import SharingRule
 from registry.service_items import service as service_items
 from registry.service_items.models import Material, MaterialElement, ServiceItem
 
@@ -47,27 +48,31 @@ def _check_request(*, session: Session, agreement_in: AgreementCreate, now: date
     consumer = departments.get_by_code_or_raise(session=session, code=agreement_in.consumer)
     element = elements.get_by_code_or_raise(session=session, code=agreement_in.element)
     item = service_items.get_by_code_or_raise(session=session, code=agreement_in.service_item)
-    if element.sharing_type == "not_shared":
+    rule = policy.sharing_rule(element.sharing_type)
+    if rule is SharingRule.CLOSED:
         raise InvalidRequest(
             f"element {element.code!r} is not shared (不予共享): no agreement is possible",
             reason=Reason.NOT_SHARED,
         )
-    if element.sharing_type == "unconditional":
+    if rule is SharingRule.OPEN:
         raise AgreementNotNeeded(
             f"element {element.code!r} is shared unconditionally: no agreement is needed"
         )
-    if element.status in INACTIVE_STATUSES:
-        raise InvalidRequest(f"element {element.code!r} is {element.status}", reason=Reason.RETIRED_ELEMENT)
+    # Agreements are about agreed metadata: a candidate is refused like a retired element.
+    status = policy.status_reason(element.status)
+    if status is not None:
+        raise InvalidRequest(f"element {element.code!r} is {element.status}", reason=status)
     needed = session.exec(
-        select(MaterialElement)
+        select(DataElement.code)
+        .join(MaterialElement, col(MaterialElement.element_id) == DataElement.id)
         .join(Material, col(Material.id) == MaterialElement.material_id)
-        .where(Material.service_item_id == item.id, MaterialElement.element_id == element.id)
-    ).first()
-    if needed is None:
+        .where(Material.service_item_id == item.id)
+    ).all()
+    purpose = policy.purpose_reason(frozenset(needed), element.code)
+    if purpose is not None:
         # Minimum necessary (DESIGN.md §2.2): the purpose must actually need the element.
         raise InvalidRequest(
-            f"service item {item.code!r} does not need element {element.code!r}",
-            reason=Reason.NOT_NECESSARY_FOR_PURPOSE,
+            f"service item {item.code!r} does not need element {element.code!r}", reason=purpose
         )
     if agreement_in.valid_until <= agreement_in.valid_from:
         raise InvalidRequest("valid_until must be after valid_from")
@@ -231,7 +236,7 @@ def overdue(*, session: Session, now: datetime | None = None) -> list[SharingAgr
     rows = session.exec(
         select(SharingAgreement)
         .where(SharingAgreement.status == "requested")
-        .order_by(SharingAgreement.decision_due)
+        .order_by(col(SharingAgreement.decision_due))
     )
     return [a for a in rows if a.decision_due is not None and _aware(a.decision_due) < now]
 
@@ -283,13 +288,13 @@ def to_read(*, session: Session, agreement: SharingAgreement, now: datetime | No
     now = now or utcnow()
     due = agreement.decision_due
     return AgreementRead(
-        id=agreement.id,  # type: ignore[arg-type]
+        id=agreement.id,
         consumer=consumer.code,
         element=element.code,
         source=elements.source_code(session=session, element=element),
         service_item=item.code,
         legal_basis=agreement.legal_basis,
-        status=agreement.status,  # type: ignore[arg-type]
+        status=agreement.status,
         valid_from=agreement.valid_from,
         valid_until=agreement.valid_until,
         created_at=agreement.created_at,

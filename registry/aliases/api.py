@@ -4,13 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from registry.actors import ActorDep
 from registry.aliases import service
 from registry.aliases.models import AliasRead, ScopeType
-from registry.deps import SessionDep
+from registry.deps import ActorDep, PageDep, SessionDep
 from registry.elements import service as elements
 from registry.elements.models import ElementRead
-from registry.pagination import Page, PageDep
+from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/aliases", tags=["registry: aliases"])
 

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from protocol.errors import InvalidRequest, NotFound
-from registry.actors import ActorDep
 from registry.catalogue_io import service
 from registry.catalogue_io.service import ImportReport
-from registry.deps import SessionDep
+from registry.deps import ActorDep, SessionDep
 
 router = APIRouter(prefix="/v1/catalogue", tags=["registry: bulk import and export"])
 MAX_IMPORT_BYTES = 20 * 1024 * 1024

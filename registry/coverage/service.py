@@ -6,23 +6,28 @@ department: unconditional, or conditional with an approved agreement valid now f
 element and item. A conditional element without one makes the material `needs_agreement`; no mapped
 element, a candidate, superseded or retired element, or a not-shared (不予共享) element makes it
 `not_covered`. Coverage = covered materials / all materials.
+
+Each element is decided by the one release rule (registry/policy.py) for the item's handling
+department, and the material's status follows from the reason codes it returns.
 """
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from protocol.clock import utcnow
-from registry.agreements.models import SharingAgreement
+from protocol.reasons import Reason
+from registry import policy
+from registry.catalogue import Catalogue, read_catalogue
 from registry.departments.models import Department
 from registry.elements.models import DataElement
+from registry.policy import Outcome
 from registry.service_items.models import Material, MaterialElement, ServiceItem
 
 MaterialStatus = Literal["covered", "needs_agreement", "not_covered"]
-_USABLE_STATUSES = frozenset({"recorded", "qualified", "standard"})
 
 
 class MaterialCoverage(BaseModel):
@@ -56,40 +61,31 @@ class CoverageReport(BaseModel):
     ratio: float
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def coverage_report(
     *, session: Session, item_code: str | None = None, now: datetime | None = None
 ) -> CoverageReport:
     """Coverage of every service item (or of one) and overall."""
     now = now or utcnow()
+    catalogue = read_catalogue(session=session)
     depts = {d.id: d.code for d in session.exec(select(Department))}
-    elements = {e.id: e for e in session.exec(select(DataElement))}
+    codes = dict(session.exec(select(DataElement.id, DataElement.code)).all())
     stmt = select(ServiceItem).order_by(ServiceItem.code)
     if item_code is not None:
         stmt = stmt.where(ServiceItem.code == item_code)
     items = list(session.exec(stmt))
-    links: dict[int, list[int]] = defaultdict(list)
+    # Keyed as the models type their ids (a row's id is None only before it is flushed).
+    links: dict[int | None, list[str]] = defaultdict(list)
     for link in session.exec(select(MaterialElement)):
-        links[link.material_id].append(link.element_id)
-    materials: dict[int, list[Material]] = defaultdict(list)
-    for material in session.exec(select(Material).order_by(Material.position)):
+        links[link.material_id].append(codes[link.element_id])
+    materials: dict[int | None, list[Material]] = defaultdict(list)
+    for material in session.exec(select(Material).order_by(col(Material.position))):
         materials[material.service_item_id].append(material)
-    agreed = {
-        (a.consumer_department_id, a.element_id, a.service_item_id)
-        for a in session.exec(select(SharingAgreement).where(SharingAgreement.status == "approved"))
-        if _aware(a.valid_from) <= now < _aware(a.valid_until)
-    }
     reports = []
     for item in items:
+        # The item's handling department is the consumer that would read the elements.
+        consumer = depts[item.handling_department_id]
         rows = [
-            _material(
-                m,
-                [elements[i] for i in links[m.id]],
-                lambda e, it=item: (it.handling_department_id, e.id, it.id) in agreed,
-            )  # type: ignore[misc]
+            _material(m, sorted(links[m.id]), catalogue, consumer=consumer, item=item.code, now=now)
             for m in materials[item.id]
         ]
         covered = sum(r.status == "covered" for r in rows)
@@ -97,7 +93,7 @@ def coverage_report(
             ItemCoverage(
                 code=item.code,
                 name=item.name,
-                handling_department=depts[item.handling_department_id],
+                handling_department=consumer,
                 materials=rows,
                 covered=covered,
                 total=len(rows),
@@ -116,24 +112,33 @@ def coverage_report(
     )
 
 
-def _material(material: Material, elements: list[DataElement], has_agreement) -> MaterialCoverage:  # type: ignore[no-untyped-def]
-    problems: list[str] = []
-    needs_agreement = False
-    if not elements:
-        problems.append("no element replaces this material")
-    for element in sorted(elements, key=lambda e: e.code):
-        if element.status not in _USABLE_STATUSES:
-            problems.append(f"{element.code} is {element.status}")
-        elif element.sharing_type == "not_shared":
-            problems.append(f"{element.code} is not shared")
-        elif element.sharing_type == "conditional" and not has_agreement(element):
-            needs_agreement = True
-            problems.append(f"{element.code} needs an approved agreement")
+def _material(
+    material: Material, codes: list[str], catalogue: Catalogue, *, consumer: str, item: str, now: datetime
+) -> MaterialCoverage:
+    outcomes = [Outcome.NOT_USABLE] if not codes else []
+    problems = ["no element replaces this material"] if not codes else []
+    for code in codes:
+        reason = policy.release_reason(
+            catalogue, consumer=consumer, element_code=code, service_item=item, subject_type=None, now=now
+        )
+        outcomes.append(policy.outcome_of(reason))
+        if reason is not None:
+            problems.append(_problem(catalogue, code, reason))
     status: MaterialStatus = "covered"
-    if any("needs an approved agreement" not in p for p in problems):
+    if Outcome.NOT_USABLE in outcomes:
         status = "not_covered"
-    elif needs_agreement:
+    elif Outcome.NEEDS_AGREEMENT in outcomes:
         status = "needs_agreement"
-    return MaterialCoverage(
-        name=material.name, elements=sorted(e.code for e in elements), status=status, problems=problems
-    )
+    return MaterialCoverage(name=material.name, elements=codes, status=status, problems=problems)
+
+
+def _problem(catalogue: Catalogue, code: str, reason: Reason) -> str:
+    # For people: the status is computed from the reason codes above, never from this text.
+    element = catalogue.elements.get(code)
+    if element is not None and reason in (Reason.RETIRED_ELEMENT, Reason.CANDIDATE_ELEMENT):
+        return f"{code} is {element.status}"
+    if reason is Reason.NOT_SHARED:
+        return f"{code} is not shared"
+    if reason in policy.AGREEMENT_REASONS:
+        return f"{code} needs an approved agreement"
+    return f"{code} is refused ({reason})"

@@ -4,8 +4,8 @@ from fastapi import APIRouter, status
 
 from registry.departments import service
 from registry.departments.models import DepartmentCreate, DepartmentRead
-from registry.deps import SessionDep
-from registry.pagination import Page, PageDep
+from registry.deps import PageDep, SessionDep
+from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/departments", tags=["registry: departments"])
 

@@ -4,11 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from registry.actors import ActorDep
-from registry.deps import SessionDep
+from registry.deps import ActorDep, PageDep, SessionDep
 from registry.disputes import service
 from registry.disputes.models import DisputeRead, DisputeResolve, DisputeStatus
-from registry.pagination import Page, PageDep
+from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/disputes", tags=["registry: source disputes"])
 

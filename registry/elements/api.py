@@ -5,11 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from registry import flows
-from registry.actors import ActorDep
 from registry.aliases import service as aliases
 from registry.aliases.models import AliasCreate, AliasRead
 from registry.departments import service as departments
-from registry.deps import SessionDep
+from registry.deps import ActorDep, PageDep, SessionDep
 from registry.disputes import service as disputes
 from registry.disputes.models import ClaimCreate, DisputeRead
 from registry.elements import service
@@ -27,7 +26,7 @@ from registry.elements.models import (
 )
 from registry.impact import service as impact
 from registry.impact.service import ImpactReport
-from registry.pagination import Page, PageDep
+from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/elements", tags=["registry: data elements"])
 

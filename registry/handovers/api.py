@@ -4,12 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from registry.actors import ActorDep
-from registry.deps import SessionDep
+from registry.deps import ActorDep, PageDep, SessionDep
 from registry.elements import service as elements
 from registry.handovers import service
 from registry.handovers.models import HandoverCreate, HandoverDecision, HandoverRead, HandoverStatus
-from registry.pagination import Page, PageDep
+from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/handovers", tags=["registry: source handovers"])
 

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from protocol.clock import utcnow
-from registry.actors import ActorDep, require_steward_or
+from registry.actors import require_steward_or
 from registry.departments.models import DEPT_CODE_PATTERN
-from registry.deps import SessionDep
+from registry.deps import ActorDep, SessionDep
 from registry.keys import service
 from registry.keys.models import KID_PATTERN, Jwks, KeyCreate, KeyRead
 from web.problems import PROBLEM_JSON

@@ -5,11 +5,10 @@ the cache through `RegistryChanges`; other instances see a change after at most 
 default), until registry change events on Kafka (`shuyuan.registry`) invalidate them too.
 """
 
-import asyncio
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from joserfc.jwk import Key
@@ -22,6 +21,7 @@ from protocol.jose import JoseFailure, import_public
 from registry.departments.models import Department
 from registry.keys.models import DepartmentKey
 from registry.keys.service import status_at
+from registry.snapshot import SnapshotCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,38 +79,8 @@ def load_keys(engine: Engine, *, profile: CryptoProfile = DEFAULT) -> KeySnapsho
     return KeySnapshot({k: tuple(v) for k, v in grouped.items()}, profile)
 
 
-class KeyDirectory:
+class KeyDirectory(SnapshotCache[KeySnapshot]):
     """Holds the current KeySnapshot; reloads when invalidated or older than max_age_s."""
 
     def __init__(self, engine: Engine, *, max_age_s: float = 1.0, profile: CryptoProfile = DEFAULT) -> None:
-        self._engine = engine
-        self._max_age_s = max_age_s
-        self._profile = profile
-        self._snapshot: KeySnapshot | None = None
-        self._loaded_at = 0.0
-        self._stale = True
-        self._lock = asyncio.Lock()
-
-    def invalidate(self) -> None:
-        """Mark the snapshot stale (a registry change committed); safe from any thread."""
-        self._stale = True
-
-    def _fresh(self) -> bool:
-        return (
-            self._snapshot is not None
-            and not self._stale
-            and time.monotonic() - self._loaded_at < self._max_age_s
-        )
-
-    async def current(self) -> KeySnapshot:
-        """The snapshot, reloaded first if it is stale."""
-        if self._fresh():
-            assert self._snapshot is not None
-            return self._snapshot
-        async with self._lock:
-            if not self._fresh():
-                self._stale = False
-                self._snapshot = await asyncio.to_thread(load_keys, self._engine, profile=self._profile)
-                self._loaded_at = time.monotonic()
-        assert self._snapshot is not None
-        return self._snapshot
+        super().__init__(engine, partial(load_keys, profile=profile), max_age_s=max_age_s)

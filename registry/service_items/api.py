@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from protocol.errors import InvalidRequest
-from registry.deps import SessionDep
-from registry.pagination import Page, PageDep
+from registry.deps import PageDep, SessionDep
+from registry.pagination import Page
 from registry.service_items import service
 from registry.service_items.models import ServiceItemCreate, ServiceItemRead
 

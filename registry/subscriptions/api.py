@@ -4,9 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from registry.actors import ActorDep
-from registry.deps import SessionDep
-from registry.pagination import Page, PageDep
+from registry.deps import ActorDep, PageDep, SessionDep
+from registry.pagination import Page
 from registry.subscriptions import service
 from registry.subscriptions.models import SubscriptionCreate, SubscriptionRead, SubscriptionUpdate
 

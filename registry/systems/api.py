@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from registry.deps import SessionDep
-from registry.pagination import Page, PageDep
+from registry.deps import PageDep, SessionDep
+from registry.pagination import Page
 from registry.systems import service
 from registry.systems.models import (
     CLIENT_ID_PATTERN,

@@ -24,7 +24,7 @@ def _queries(console_server) -> str:  # type: ignore[no-untyped-def]
     embedded = console_server.embedded
     base = console_server.url.removesuffix("/console")
     client_id = f"zjj-audit-{uuid.uuid4().hex[:6]}"
-    key = register_test_system(embedded.app.state.engine, client_id=client_id, department="zjj")
+    key = register_test_system(embedded.state.engine, client_id=client_id, department="zjj")
     case_no = f"ZJJ-AUDIT-{uuid.uuid4().hex[:6]}"
     with httpx.Client(base_url=base) as http:
         token = token_with_key(http, key, client_id)
@@ -39,7 +39,7 @@ def _queries(console_server) -> str:  # type: ignore[no-untyped-def]
             response = http.post("/v1/queries", json=body, headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, response.text
     # Seal now rather than wait for the checkpoint interval: exports hold only signed records.
-    embedded.app.state.audit_writer.checkpoint_now()
+    embedded.state.audit_writer.checkpoint_now()  # type: ignore[union-attr]
     return case_no
 
 

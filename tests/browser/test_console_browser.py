@@ -45,7 +45,7 @@ def _request_agreement(console_server) -> int:  # type: ignore[no-untyped-def]
         valid_from=now,
         valid_until=now + timedelta(days=365),
     )
-    with unit_of_work(console_server.embedded.app.state.engine) as session:
+    with unit_of_work(console_server.embedded.state.engine) as session:
         actor = Actor(name="xzsp-approval-portal", department="xzsp")
         return agreements.request(session=session, agreement_in=request_in, actor=actor).id  # type: ignore[return-value]
 

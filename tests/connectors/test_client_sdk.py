@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from connectors.client import ConsumerClient, GatewayError
+from shuyuan.app import app_state
 from shuyuan.embedded import Embedded
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import fetch_token
@@ -99,7 +100,7 @@ def test_denied_and_not_found_results_pass_through_without_values(
 def test_a_value_that_breaks_the_elements_schema_is_rejected(
     client: TestClient, embedded: Embedded, token: str
 ) -> None:
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = app_state(client.app).engine  # type: ignore[arg-type]
     with engine.begin() as conn:
         conn.execute(
             text("UPDATE data_element SET value_schema = :s WHERE code = 'person.name'"),

@@ -18,6 +18,7 @@ from protocol.clock import utcnow
 from protocol.errors import InvalidRequest
 from registry.db import unit_of_work
 from registry.elements import service as elements
+from shuyuan.app import app_state
 from shuyuan.embedded import build_embedded
 
 SETTINGS = ConsoleSettings(
@@ -44,7 +45,7 @@ def client(app_client: TestClient) -> TestClient:
 @pytest.fixture
 def engine(app_client: TestClient) -> Engine:
     """The database behind the console."""
-    return app_client.app.state.engine  # type: ignore[attr-defined, no-any-return]
+    return app_state(app_client.app).engine  # type: ignore[arg-type]
 
 
 def make_user(engine: Engine, role: str = "steward", password: str = PASSWORD) -> str:
@@ -157,7 +158,7 @@ def _forged(client: TestClient, **times: float) -> None:
 def _any_user_id(client: TestClient) -> int:
     from sqlmodel import select
 
-    with unit_of_work(client.app.state.engine) as session:  # type: ignore[attr-defined]
+    with unit_of_work(app_state(client.app).engine) as session:  # type: ignore[arg-type]
         return session.exec(select(ConsoleUser.id)).first()  # type: ignore[return-value]
 
 

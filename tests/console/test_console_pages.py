@@ -16,6 +16,7 @@ from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate
 from registry.db import unit_of_work
 from registry.elements import service as elements
+from shuyuan.app import app_state
 from shuyuan.embedded import build_embedded
 
 SETTINGS = ConsoleSettings(environment="test", page_size=5)
@@ -27,7 +28,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
     """One embedded exchange with a steward and a viewer, shared by the module."""
     embedded = build_embedded(tmp_path_factory.mktemp("console-pages"), console_settings=SETTINGS)
     with TestClient(embedded.app) as client:
-        with unit_of_work(embedded.app.state.engine) as session:
+        with unit_of_work(embedded.state.engine) as session:
             for role in ("steward", "viewer"):
                 users.create(session=session, username=role, password=PASSWORD, role=role, settings=SETTINGS)
         yield client
@@ -36,7 +37,7 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
 @pytest.fixture
 def engine(app_client: TestClient) -> Engine:
     """The database behind the console."""
-    return app_client.app.state.engine  # type: ignore[attr-defined, no-any-return]
+    return app_state(app_client.app).engine  # type: ignore[arg-type]
 
 
 def _token(client: TestClient, path: str) -> str:

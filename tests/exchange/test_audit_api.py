@@ -117,7 +117,7 @@ def test_a_downloaded_bundle_verifies_offline_with_the_cli(
 def test_the_audit_api_needs_the_audit_scope(gateway: tuple[Embedded, TestClient]) -> None:
     embedded, client = gateway
     key = register_test_system(
-        embedded.app.state.engine, client_id="zjj-query-only", department="zjj", scopes=["query"]
+        embedded.state.engine, client_id="zjj-query-only", department="zjj", scopes=["query"]
     )
     headers = bearer(client, key, "zjj-query-only")
     for path in ("/v1/audit/records", "/v1/audit/export", "/v1/audit/bundle", "/v1/audit/records/1/proof"):
@@ -132,7 +132,7 @@ def test_a_registry_change_is_recorded_on_the_chain(gateway: tuple[Embedded, Tes
     assert created.status_code == 201, created.text
     # Services that name their change (elements, agreements, ...) give it a type; other writes are
     # recorded as `registry.changed` with their path.
-    embedded.app.state.registry_changes.changed(
+    embedded.state.changes.changed(
         [RegistryEvent(type="agreement.approved", entity="agreement", code="42", at=utcnow())]
     )
     for _ in range(100):

@@ -9,9 +9,10 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from exchange.audit import keys, store
+from exchange.audit import keys, records, store
 from exchange.audit.archive import archive
 from exchange.audit.cli import audit_app
+from exchange.audit.events import AuditAction
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.settings import AuditSettings
 from exchange.audit.verify import verify_bundle, verify_chain_of_bundles
@@ -31,12 +32,22 @@ def aged_log(tmp_path: Path) -> Engine:
     policy = store.CheckpointPolicy(every=10, interval_s=10**6)
     for age in (400, 300, 10):
         for _ in range(2):
-            rows = [
-                {"gateway": "gw-0", "actor": "zjj", "action": "query.received", "query_id": f"q-{age}"}
-            ] * 10
-            bodies = [store.body_from_row(r, time=NOW - timedelta(days=age)) for r in rows]
+            steps = [
+                records.query_step(
+                    AuditAction.QUERY_RECEIVED,
+                    gateway="gw-0",
+                    department="zjj",
+                    subject_index="ab" * 32,
+                    service_item="330100-GZF-001",
+                    case_no="CASE-1",
+                    request_id=f"q-{age}",
+                    elements=["person.name"],
+                    time=NOW - timedelta(days=age),
+                )
+                for _ in range(10)
+            ]
             with engine.begin() as conn:
-                store.append(conn, bodies, key=key, policy=policy)
+                store.append(conn, steps, key=key, policy=policy)
     return engine
 
 

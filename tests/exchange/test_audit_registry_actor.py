@@ -4,14 +4,16 @@ import time
 
 from fastapi.testclient import TestClient
 
+from shuyuan.app import app_state
+
 
 def _rows(client: TestClient, action_prefix: str) -> list[tuple]:
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = app_state(client.app).engine  # type: ignore[arg-type]
     with engine.connect() as conn:
         return [
             tuple(r)
             for r in conn.exec_driver_sql(
-                "SELECT action, actor, actor_system, actor_user, hash FROM audit_entry"
+                "SELECT action, actor_department, actor_system, actor_user, hash FROM audit_entry"
                 " WHERE action LIKE ? ORDER BY seq",
                 (f"{action_prefix}%",),
             )

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from exchange.audit import bundle, chain, export, keys, store
+from exchange.audit import bundle, chain, export, keys, records, store
+from exchange.audit.events import AuditAction, AuditRecord
 from exchange.audit.export import ExportFilter
 from exchange.audit.verify import Report, verify_bundle
 from registry import db
@@ -18,20 +19,18 @@ from registry import db
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
 
 
-def body(i: int) -> dict[str, Any]:
+def body(i: int) -> AuditRecord:
     """A record body as the query flow writes it."""
-    return store.body_from_row(
-        {
-            "gateway": "gw-0",
-            "actor": ("zjj", "xzsp")[i % 2],
-            "action": "element.decided",
-            "subject_index": f"{i % 97:064x}",
-            "elements": ["person.name" if i % 3 else "person.si_contribution_base"],
-            "service_item": "330100-GZF-001",
-            "case_no": f"CASE-{i}",
-            "decision": "allow" if i % 5 else "deny",
-            "query_id": f"q-{i:010d}",
-        }
+    return records.query_step(
+        AuditAction.ELEMENT_DECIDED,
+        gateway="gw-0",
+        department=("zjj", "xzsp")[i % 2],
+        subject_index=f"{i % 97:064x}",
+        elements=["person.name" if i % 3 else "person.si_contribution_base"],
+        service_item="330100-GZF-001",
+        case_no=f"CASE-{i}",
+        decision="allow" if i % 5 else "deny",
+        request_id=f"q-{i:010d}",
     )
 
 

@@ -2,7 +2,6 @@
 
 import asyncio
 import itertools
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,12 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from exchange.audit import keys, store
+from exchange.audit import records as factories
+from exchange.audit.events import AuditAction, AuditRecord
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.verify import verify_bundle
-from exchange.audit.writer import AuditUnavailable, AuditWriter
+from exchange.audit.writer import AuditUnavailable, AuditWriter, IdempotentInsert
+from exchange.queries.models import idempotency_record
 from registry import db
 
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
@@ -25,27 +27,25 @@ def run_isolated(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-def row(action: str, query_id: str, **fields: Any) -> dict[str, Any]:
-    """An audit row as QueryContext.row builds it (elements as JSON text)."""
-    base = {
-        "gateway": "gw-0",
-        "actor": "zjj",
-        "action": action,
-        "subject_index": "cd" * 32,
-        "service_item": "330100-GZF-001",
-        "case_no": "CASE-1",
-        "query_id": query_id,
-        "elements": json.dumps(["person.name"]),
-        "decision": None,
-        "reason": None,
-        "source": None,
-        "response_digest": None,
-    }
-    return base | fields
+def row(action: str, query_id: str, **fields: Any) -> AuditRecord:
+    """An audit record as QueryContext.record builds it."""
+    return factories.query_step(
+        AuditAction(action),
+        gateway="gw-0",
+        department="zjj",
+        subject_index="cd" * 32,
+        service_item="330100-GZF-001",
+        case_no="CASE-1",
+        request_id=query_id,
+        elements=["person.name"],
+        **fields,
+    )
 
 
-def query_record(query_id: str) -> dict[str, Any]:
-    return {"consumer": "zjj", "query_id": query_id, "request_digest": "0" * 64, "response_sealed": b"x"}
+def query_record(query_id: str) -> IdempotentInsert:
+    return idempotency_record(
+        consumer="zjj", query_id=query_id, request_digest="0" * 64, response_sealed=b"x"
+    )
 
 
 @pytest.fixture

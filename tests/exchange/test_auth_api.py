@@ -22,7 +22,10 @@ TOKEN_URL = "http://testserver/oauth/token"
 
 
 def _denials(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    sql = "SELECT action, actor, reason FROM audit_entry WHERE decision = 'deny' AND query_id IS NULL"
+    sql = (
+        "SELECT action, actor_department, reason FROM audit_entry"
+        " WHERE decision = 'deny' AND request_id IS NULL"
+    )
     rows = conn.execute(f"{sql} ORDER BY seq")
     return [tuple(r) for r in rows]
 
@@ -260,7 +263,7 @@ def test_with_a_public_url_the_host_header_does_not_choose_the_audience(tmp_path
     )
     embedded = build_embedded(tmp_path, settings=settings)
     with TestClient(embedded.app) as client:
-        key = register_test_system(embedded.app.state.engine, client_id="zjj-public", department="zjj")
+        key = register_test_system(embedded.state.engine, client_id="zjj-public", department="zjj")
         local = make_assertion(key, client_id="zjj-public", audience=TOKEN_URL)
         assert client.post("/oauth/token", data=token_form(local)).json()["error"] == "invalid_client"
         proper = make_assertion(key, client_id="zjj-public", audience="https://exchange.gov.test/oauth/token")

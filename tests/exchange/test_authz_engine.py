@@ -77,9 +77,15 @@ def test_inactive_elements_are_retired(status: str) -> None:
     assert decision == Decision("person.name", False, Reason.RETIRED_ELEMENT, "psb")
 
 
-@pytest.mark.parametrize("status", ["candidate", "recorded", "qualified", "standard"])
+@pytest.mark.parametrize("status", ["recorded", "qualified", "standard"])
 def test_active_registration_statuses_are_not_retired(status: str) -> None:
     assert run(catalogue(element("person.name", status=status)), "person.name").allowed
+
+
+def test_a_candidate_is_not_served() -> None:
+    # A candidate is not yet agreed metadata (registry/policy.py): denied where retired ones are.
+    decision = run(catalogue(element("person.name", status="candidate")), "person.name")
+    assert decision == Decision("person.name", False, Reason.CANDIDATE_ELEMENT, "psb")
 
 
 def test_unknown_purpose() -> None:

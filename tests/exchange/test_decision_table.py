@@ -30,7 +30,7 @@ PROBLEM = "application/problem+json"
 
 
 def _audit(conn: sqlite3.Connection, query_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT * FROM audit_entry WHERE query_id = ? ORDER BY seq", (query_id,)).fetchall()
+    rows = conn.execute("SELECT * FROM audit_entry WHERE request_id = ? ORDER BY seq", (query_id,)).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -323,7 +323,11 @@ def test_a_forged_token_is_unauthenticated_and_the_refusal_is_audited(
     conn = gateway_db()
     assert _audit(conn, "q-unknown-dept") == []  # the body of an unauthenticated caller is not read
     row = _last_denial(conn)
-    assert (row["actor"], row["decision"], row["reason"]) == ("anonymous", "deny", "unauthenticated")
+    assert (row["actor_department"], row["decision"], row["reason"]) == (
+        "anonymous",
+        "deny",
+        "unauthenticated",
+    )
 
 
 def _disable(gateway_db: Callable[[], sqlite3.Connection], dept: str) -> None:
@@ -342,7 +346,7 @@ def test_a_disabled_department_is_client_disabled_at_its_next_request(
     _assert_problem(response, 403, "client_disabled")
     assert psb == []
     row = _last_denial(gateway_db())
-    assert (row["actor"], row["decision"], row["reason"]) == ("zjj", "deny", "client_disabled")
+    assert (row["actor_department"], row["decision"], row["reason"]) == ("zjj", "deny", "client_disabled")
     # Another department is unaffected.
     other = ask("xzsp", embedded.subjects.demo_person, ["person.name"], item=SOLE_TRADER)
     assert other.status_code == 200
@@ -376,7 +380,7 @@ def test_rate_limited_with_retry_after_and_audited(
     assert int(response.headers["retry-after"]) >= 1
     assert len(psb) == 2  # the third query reached no source
     row = _last_denial(gateway_db())
-    assert (row["actor"], row["decision"], row["reason"]) == ("zjj", "deny", "rate_limited")
+    assert (row["actor_department"], row["decision"], row["reason"]) == ("zjj", "deny", "rate_limited")
 
 
 def test_the_catalogue_refreshes_by_itself_after_catalogue_refresh_s(
@@ -401,7 +405,7 @@ def test_a_disabled_department_gets_no_replay_of_an_earlier_answer(
     query = body(embedded.subjects.demo_person, ["person.name"], query_id="q-before-disable")
     assert client.post("/v1/queries", json=query).status_code == 200
     _disable(gateway_db, "zjj")
-    embedded.app.state.catalogue.invalidate()
+    embedded.state.catalogue.invalidate()
     response = client.post("/v1/queries", json=query)
     _assert_problem(response, 403, "client_disabled")
     assert "value" not in response.text
@@ -427,7 +431,7 @@ def test_retired_element(
     conn = gateway_db()
     conn.execute("UPDATE data_element SET status = ? WHERE code = 'person.registered_address'", (status,))
     conn.commit()
-    embedded.app.state.catalogue.invalidate()
+    embedded.state.catalogue.invalidate()
     psb = _counting(embedded.transport, embedded, "psb")
     response = ask(
         "zjj",

@@ -50,7 +50,7 @@ def _counting(embedded: Embedded, dept: str) -> list[SourceRequest]:
 
 
 def _audit(conn: sqlite3.Connection, query_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT * FROM audit_entry WHERE query_id = ? ORDER BY seq", (query_id,)).fetchall()
+    rows = conn.execute("SELECT * FROM audit_entry WHERE request_id = ? ORDER BY seq", (query_id,)).fetchall()
     return [dict(r) for r in rows]
 
 
@@ -259,7 +259,7 @@ def test_the_audit_trail_of_a_query(
     index = PlatformKeys(DEV_PLATFORM_KEY.encode()).blind_index("person", subject)
     for row in rows:
         assert row["gateway"] == "gw-0"
-        assert row["actor"] == "zjj"
+        assert row["actor_department"] == "zjj"
         assert row["subject_index"] == index
         assert row["service_item"] == HOUSING
         assert row["case_no"] == "ZJJ-2026-000123"
@@ -306,7 +306,7 @@ def test_the_blind_index_joins_one_subject_and_separates_others(
     conn = gateway_db()
     index = [
         conn.execute(
-            "SELECT DISTINCT subject_index FROM audit_entry WHERE query_id = ?", (f"q-index-{i:04d}",)
+            "SELECT DISTINCT subject_index FROM audit_entry WHERE request_id = ?", (f"q-index-{i:04d}",)
         ).fetchall()
         for i in range(3)
     ]

@@ -48,7 +48,7 @@ def ask(client: TestClient, person: str, elements: list[str]) -> str:
 
 def audit_rows(embedded: Embedded, action: str) -> list[Any]:
     """The chained audit records of one action."""
-    with embedded.app.state.engine.connect() as conn:
+    with embedded.state.engine.connect() as conn:
         return conn.execute(select(AuditEntry).where(AuditEntry.action == action)).all()  # type: ignore[arg-type]
 
 
@@ -71,9 +71,9 @@ def test_citizen_sees_who_read_what_for_which_item_and_never_another_subject(gat
     assert latest["elements"][0]["name"]
     assert me not in response.text and other not in response.text
 
-    mine_index = embedded.app.state.platform_keys.blind_index("person", me)
+    mine_index = embedded.state.platform_keys.blind_index("person", me)
     viewed = audit_rows(embedded, "transparency.viewed")
-    assert [(r.actor, r.subject_index) for r in viewed] == [("citizen", mine_index)]
+    assert [(r.actor_department, r.subject_index) for r in viewed] == [("citizen", mine_index)]
 
     theirs_view = client.get(ACCESSES, headers=citizen(idp, other)).json()["accesses"]
     assert [a["query_id"] for a in theirs_view] == [theirs]
@@ -117,15 +117,19 @@ def test_restriction_hides_until_the_embargo_and_every_hiding_is_audited(gateway
     created = restrict(embargo)
     assert created.status_code == 201, created.text
     assert created.json()["department"] == "zjj" and created.json()["created_by"] == "zjj-test"
-    index = embedded.app.state.platform_keys.blind_index("person", me)
+    index = embedded.state.platform_keys.blind_index("person", me)
     [restricted] = audit_rows(embedded, "transparency.restricted")
-    assert (restricted.actor, restricted.query_id, restricted.subject_index) == ("zjj", secret, index)
+    assert (restricted.actor_department, restricted.request_id, restricted.subject_index) == (
+        "zjj",
+        secret,
+        index,
+    )
 
     hidden_view = client.get(ACCESSES, headers=citizen(idp, me)).json()
     assert [a["query_id"] for a in hidden_view["accesses"]] == [open_query]
     assert secret not in str(hidden_view)
     [hidden] = audit_rows(embedded, "transparency.hidden")
-    assert (hidden.actor, hidden.subject_index, hidden.query_id) == ("citizen", index, secret)
+    assert (hidden.actor_department, hidden.subject_index, hidden.request_id) == ("citizen", index, secret)
     assert hidden.service_item == HOUSING and hidden.decision == "deny"
 
     time.sleep(max(0.0, (embargo - datetime.now(UTC)).total_seconds()) + 0.1)
@@ -172,8 +176,9 @@ def test_an_element_whose_source_failed_is_not_listed_as_read(gateway: Gateway) 
 
     embedded.transport.register("hrss", hrss_down)
     query_id = ask(client, me, ["person.name", "person.si_status"])
-    with embedded.app.state.engine.connect() as conn:
-        steps = conn.execute(select(AuditEntry.action).where(AuditEntry.query_id == query_id)).scalars().all()  # type: ignore[call-overload]
+    stmt = select(AuditEntry.action).where(AuditEntry.request_id == query_id)  # type: ignore[call-overload]
+    with embedded.state.engine.connect() as conn:
+        steps = conn.execute(stmt).scalars().all()
     assert "source.failed" in steps and steps.count("element.decided") == 2
     [access] = client.get(ACCESSES, headers=citizen(idp, me)).json()["accesses"]
     assert [e["code"] for e in access["elements"]] == ["person.name"]

@@ -39,11 +39,11 @@ def test_restriction_hides_and_expires_on_postgresql(pg_gateway: Gateway) -> Non
     assert client.post(RESTRICTIONS, json=body).status_code == 201
     view = client.get(ACCESSES, headers=citizen(idp, me)).json()
     assert [a["query_id"] for a in view["accesses"]] == [shown]
-    assert [r.query_id for r in audit_rows(embedded, "transparency.hidden")] == [secret]
+    assert [r.request_id for r in audit_rows(embedded, "transparency.hidden")] == [secret]
     # The same records read an hour and a second later: the embargo has passed.
-    index = embedded.app.state.platform_keys.blind_index("person", me)
+    index = embedded.state.platform_keys.blind_index("person", me)
     later, hidden, _ = service.accesses(
-        engine=embedded.app.state.engine,
+        engine=embedded.state.engine,
         subject_index=index,
         now=embargo + timedelta(seconds=1),
         limit=10,

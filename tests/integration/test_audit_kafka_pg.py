@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from kafka.admin import KafkaAdminClient
 from sqlalchemy import Engine, select, text
 
-from exchange.audit import bundle, keys, store
+from exchange.audit import bundle, keys, records, store
+from exchange.audit.events import BODY_FIELDS, AuditAction, AuditEvent, AuditRecord
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.publisher import AuditPublisher
 from exchange.audit.sealer import Sealer
@@ -84,12 +85,21 @@ def wait_for(predicate: Any, timeout: float = 30.0) -> None:
 
 def actions(engine: Engine) -> list[tuple[str | None, str, str | None]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(store.E.query_id, store.E.action, store.E.reason).order_by(store.E.seq))
+        rows = conn.execute(select(store.E.request_id, store.E.action, store.E.reason).order_by(store.E.seq))
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-def row(gateway: str, query_id: str, action: str) -> dict[str, Any]:
-    return {"gateway": gateway, "actor": "zjj", "action": action, "query_id": query_id, "elements": "[]"}
+def row(gateway: str, query_id: str, action: str) -> AuditRecord:
+    return records.query_step(
+        AuditAction(action),
+        gateway=gateway,
+        department="zjj",
+        subject_index="ab" * 32,
+        service_item="330100-GZF-001",
+        case_no="CASE-1",
+        request_id=query_id,
+        elements=[],
+    )
 
 
 def test_two_gateways_publish_and_one_sealer_keeps_one_chain(
@@ -137,9 +147,10 @@ def test_two_gateways_publish_and_one_sealer_keeps_one_chain(
     # A redelivered event (same event id) is chained once: the sealer dedupes.
     with engine.connect() as conn:
         one = store.record_from_row(conn.execute(select(store.E).where(store.E.seq == 1)).one())
+    redelivered = AuditEvent.model_validate({k: v for k, v in one.items() if k in BODY_FIELDS})
     with engine.begin() as conn:
         again = store.append(
-            conn, [one], key=keys.load_or_create(settings.key_dir), policy=store.CheckpointPolicy()
+            conn, [redelivered], key=keys.load_or_create(settings.key_dir), policy=store.CheckpointPolicy()
         )
     assert again == [] and len(actions(engine)) == 160
     path = tmp_path / "bundle.zip"

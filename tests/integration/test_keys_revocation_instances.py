@@ -3,7 +3,6 @@ longer used by another, whose own key cache would keep it for a minute, because 
 event reaches it over `shuyuan.registry`."""
 
 import time
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +10,7 @@ from fastapi.testclient import TestClient
 from registry import events
 from registry.db import unit_of_work
 from registry.keys import service as keys_service
+from shuyuan.app import app_state
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.integration.conftest import World
 
@@ -19,11 +19,11 @@ pytestmark = pytest.mark.integration
 
 def _revoke_through(client: TestClient, dept: str, kid: str) -> None:
     """Revoke as the registry API does: one unit of work, then announce its events."""
-    app: Any = client.app
-    with unit_of_work(app.state.engine) as session:
+    state = app_state(client.app)  # type: ignore[arg-type]
+    with unit_of_work(state.engine) as session:
         keys_service.revoke(session=session, department=dept, kid=kid)
         recorded = list(events.pending(session))
-    app.state.registry_changes.changed(recorded)
+    state.changes.changed(recorded)
 
 
 def test_a_key_revoked_on_one_instance_is_dropped_by_the_other(world: World) -> None:

@@ -11,7 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from exchange.authz.engine import Decision, decide
 from protocol.topics import REGISTRY_TOPIC
 from registry.systems.models import SCOPES
-from shuyuan.app import create_app
+from shuyuan.app import app_state, create_app
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import authorize
 from tests.integration.conftest import World
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def _decision(client: TestClient, world: World, element: str) -> Decision:
-    catalogue = client.portal.call(client.app.state.catalogue.current)  # type: ignore[union-attr]
+    catalogue = client.portal.call(app_state(client.app).catalogue.current)  # type: ignore[union-attr, arg-type]
     return decide(
         catalogue,
         consumer=world.dept("zjj"),

@@ -16,6 +16,7 @@ from protocol.clock import utcnow
 from protocol.jose import public_jwk, thumbprint
 from registry.events import RegistryEvent
 from registry.keys.directory import KeyDirectory, load_keys
+from registry.state import RegistryState, state_of
 from tests.registrykit import STEWARD, as_dept, registry_client
 
 
@@ -174,7 +175,7 @@ def test_the_key_directory_drops_a_revoked_key_at_the_next_read(
     jwk = _jwk()
     directory = KeyDirectory(registry_engine, max_age_s=3600)  # only invalidation can refresh it
     with registry_client(registry_engine) as (api, _):
-        api.app.state.registry_changes.subscribe(directory.invalidate)  # type: ignore[attr-defined]
+        state_of(api.app, RegistryState).changes.subscribe(directory.invalidate)  # type: ignore[arg-type]
         _post(api, "amr", "enc", jwk)
         assert _run(directory.current()).current("amr", "enc") is not None
         api.post(f"/v1/departments/amr/keys/{jwk['kid']}/revoke", headers=as_dept("amr"))

@@ -5,7 +5,8 @@ from types import SimpleNamespace
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from registry.actors import Actor, ActorDep
+from registry.actors import Actor
+from registry.deps import ActorDep
 from web.problems import install_problem_handlers
 
 

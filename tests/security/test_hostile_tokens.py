@@ -45,7 +45,7 @@ def _claims(**overrides: Any) -> dict[str, Any]:
 
 def _gateway_key(h: Hostile) -> dict[str, Any]:
     # The real token key: forgeries below differ from a valid token in exactly one property.
-    return h.embedded.app.state.token_authority._key.as_dict(private=True)
+    return h.embedded.state.auth.token_authority._key.as_dict(private=True)
 
 
 def _head(h: Hostile, **overrides: Any) -> dict[str, Any]:
@@ -64,7 +64,7 @@ TOKENS: dict[str, Callable[[Hostile], str]] = {
         :-1
     ],
     "key confusion: HS256 keyed with the gateway public key": lambda h: hs256_with_public_key(
-        h.embedded.app.state.token_authority.jwks()["keys"][0], _head(h), _claims(cnf_kid=_cnf(h))
+        h.embedded.state.auth.token_authority.jwks()["keys"][0], _head(h), _claims(cnf_kid=_cnf(h))
     ),
     "signed by the client's own key": lambda h: signed(
         h.embedded.system_keys["zjj-housing"], _head(h), _claims(cnf_kid=_cnf(h))
@@ -106,7 +106,7 @@ def test_other_authorization_schemes_are_401(hostile: Hostile, scheme: str) -> N
 
 
 def test_a_token_of_a_revoked_client_key_is_refused_at_once(hostile: Hostile) -> None:
-    engine = hostile.embedded.app.state.engine
+    engine = hostile.embedded.state.engine
     key = register_test_system(engine, client_id="zjj-revoked", department="zjj", scopes=["query"])
     token = {"Authorization": f"Bearer {token_with_key(hostile.client, key, 'zjj-revoked')}"}
     assert (

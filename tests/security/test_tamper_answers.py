@@ -20,6 +20,7 @@ from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.jose import canonical, encrypt, sign
 from registry.db import unit_of_work
 from registry.keys import service as keys_service
+from shuyuan.app import app_state
 from shuyuan.embedded import Embedded
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import fetch_token
@@ -53,7 +54,7 @@ def _ask(zjj: ConsumerClient, embedded: Embedded, elements: list[str] = ELEMENTS
 def _audit(tmp_path: Path, query_id: str) -> list[tuple[str, str | None, str | None]]:
     with sqlite3.connect(tmp_path / "shuyuan.db") as conn:
         rows = conn.execute(
-            "SELECT action, source, reason FROM audit_entry WHERE query_id = ? ORDER BY seq", (query_id,)
+            "SELECT action, source, reason FROM audit_entry WHERE request_id = ? ORDER BY seq", (query_id,)
         ).fetchall()
     return [tuple(r) for r in rows]
 
@@ -299,10 +300,10 @@ def test_the_connector_refuses_a_tampered_or_misbound_subject_jwe(embedded: Embe
 
 def _revoke(client: TestClient, dept: str, kid: str) -> None:
     """Revoke as the registry API does: in one unit of work, then announce the change."""
-    app: Any = client.app
-    with unit_of_work(app.state.engine) as session:
+    state = app_state(client.app)  # type: ignore[arg-type]
+    with unit_of_work(state.engine) as session:
         keys_service.revoke(session=session, department=dept, kid=kid)
-    app.state.registry_changes.changed()
+    state.changes.changed()
 
 
 def _b64d(part: str) -> bytes:

@@ -7,6 +7,7 @@ Create Date: 2026-11-28 08:00:00
 
 import json
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 import sqlmodel
@@ -91,7 +92,7 @@ def _head_params(seq: int, hash_: str) -> dict[str, object]:
 
 def _chain_existing_rows() -> tuple[int, str]:
     """Chain rows written before the chain existed, renumbered 1..n in their original order."""
-    from exchange.audit import chain, store
+    from exchange.audit import chain
 
     bind = op.get_bind()
     entry = sa.table(
@@ -104,17 +105,39 @@ def _chain_existing_rows() -> tuple[int, str]:
     rows = [dict(r._mapping) for r in bind.execute(sa.select(entry).order_by(entry.c.seq))]
     if not rows:
         return 0, GENESIS
-    bodies = []
-    for r in rows:
-        r["elements"] = json.loads(r["elements"] or "[]")
-        body = store.body_from_row(r, time=r["time"])
-        body["event_id"] = uuid.uuid4().hex
-        bodies.append(body)
-    records = list(chain.seal_all(bodies, head_seq=0, head_hash=GENESIS))
+    records = list(chain.seal_all([_body(r) for r in rows], head_seq=0, head_hash=GENESIS))
     bind.execute(sa.text("DELETE FROM audit_entry"))
     table = sa.table("audit_entry", sa.column("time", _TIME()), *(sa.column(c) for c in _COLUMNS[1:]))
-    bind.execute(sa.insert(table), [store.columns_of(r) for r in records])
+    bind.execute(sa.insert(table), [_columns(r) for r in records])
     return records[-1]["seq"], records[-1]["hash"]
+
+
+# The row <-> record conversion as it was at this revision (the columns were still `actor` and
+# `query_id`; a5_0002 renames them): frozen here, so later changes to exchange/audit cannot alter what
+# this migration writes.
+def _body(row: dict[str, Any]) -> dict[str, Any]:
+    from exchange.audit import chain
+
+    body = {f: row[f] for f in ("gateway", "action", "subject_index", "service_item", "case_no")}
+    body |= {f: row[f] for f in ("decision", "reason", "source", "response_digest")}
+    return body | {
+        "time": chain.format_time(row["time"]),
+        "event_id": uuid.uuid4().hex,
+        "actor_department": row["actor"],
+        "actor_system": None,
+        "actor_user": None,
+        "elements": json.loads(row["elements"] or "[]"),
+        "request_id": row["query_id"],
+    }
+
+
+def _columns(record: dict[str, Any]) -> dict[str, Any]:
+    from exchange.audit import chain
+
+    columns = {c: record[c] for c in _COLUMNS if c not in ("actor", "query_id")}
+    columns["time"] = chain.parse_time(record["time"])
+    columns["elements"] = json.dumps(record["elements"], ensure_ascii=False)
+    return columns | {"actor": record["actor_department"], "query_id": record["request_id"]}
 
 
 _COLUMNS = (

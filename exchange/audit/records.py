@@ -1,0 +1,238 @@
+"""One small factory per kind of audit record; each returns the one record type, `AuditRecord`.
+
+Nothing else assembles a record: the query flow, the authentication layer's refusals, registry
+changes, console sign-ins and exports, citizen transparency and the audit-unavailable denial all come
+through here, so a record always carries every field under its own name (docs/audit.md).
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from exchange.audit import chain
+from exchange.audit.events import REGISTRY_PREFIX, AuditAction, AuditDecision, AuditRecord
+from protocol.reasons import Reason
+
+# The steps of one query that `query_step` builds (the audit-unavailable denial has its own factory).
+QUERY_STEPS = frozenset(
+    {
+        AuditAction.QUERY_RECEIVED,
+        AuditAction.ELEMENT_DECIDED,
+        AuditAction.SOURCE_DISPATCHED,
+        AuditAction.SOURCE_ANSWERED,
+        AuditAction.SOURCE_TIMED_OUT,
+        AuditAction.SOURCE_FAILED,
+        AuditAction.ANSWER_REJECTED,
+        AuditAction.QUERY_RELEASED,
+        AuditAction.QUERY_REPLAYED,
+        AuditAction.QUERY_REFUSED,
+    }
+)
+CONSOLE_SIGN_INS = frozenset(a for a in AuditAction if a.startswith(AuditAction.CONSOLE_LOGIN.value))
+
+
+def _time(time: datetime | None) -> dict[str, str]:
+    return {} if time is None else {"time": chain.format_time(time)}
+
+
+def query_step(
+    action: AuditAction,
+    *,
+    gateway: str | None,
+    department: str,
+    subject_index: str,
+    service_item: str,
+    case_no: str,
+    request_id: str,
+    elements: Sequence[str],
+    system: str | None = None,
+    decision: AuditDecision | None = None,
+    reason: str | None = None,
+    source: str | None = None,
+    response_digest: str | None = None,
+    time: datetime | None = None,
+) -> AuditRecord:
+    """One step of a query by `department` (and its client `system`) about a subject, for a purpose;
+    `request_id` is the query id."""
+    if action not in QUERY_STEPS:
+        raise ValueError(f"{action} is not a step of a query")
+    return AuditRecord(
+        **_time(time),
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        action=action,
+        subject_index=subject_index,
+        elements=list(elements),
+        service_item=service_item,
+        case_no=case_no,
+        decision=decision,
+        reason=reason,
+        source=source,
+        request_id=request_id,
+        response_digest=response_digest,
+    )
+
+
+def audit_unavailable_denial(records: Sequence[AuditRecord]) -> AuditRecord | None:
+    """The `query.denied` record of a query whose audit write failed (written once the path is back).
+
+    None when the records belong to no query (e.g. a refused request's own record: it is retried as it
+    is, there is no answer to deny).
+    """
+    queries = [r for r in records if r.request_id]
+    if not queries:
+        return None
+    first = queries[0]
+    return AuditRecord(
+        gateway=first.gateway,
+        actor_department=first.actor_department,
+        actor_system=first.actor_system,
+        actor_user=first.actor_user,
+        action=AuditAction.QUERY_DENIED,
+        subject_index=first.subject_index,
+        elements=sorted({e for r in records for e in r.elements}),
+        service_item=first.service_item,
+        case_no=first.case_no,
+        decision="deny",
+        reason=Reason.AUDIT_UNAVAILABLE.value,
+        request_id=first.request_id,
+    )
+
+
+def request_denied(
+    *,
+    gateway: str | None,
+    reason: str,
+    department: str,
+    system: str | None = None,
+    token_endpoint: bool = False,
+) -> AuditRecord:
+    """A request the authentication layer refused: who, where (token endpoint or not) and why, no content."""
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        action=AuditAction.TOKEN_DENIED if token_endpoint else AuditAction.REQUEST_DENIED,
+        decision="deny",
+        reason=reason,
+    )
+
+
+def registry_change(
+    *,
+    gateway: str | None,
+    event_type: str,
+    entity: str,
+    code: str,
+    department: str | None = None,
+    system: str | None = None,
+    user: str | None = None,
+) -> AuditRecord:
+    """A committed registry change, `registry.<event type>`, with `request_id` = `<entity>:<code>`.
+
+    The element concerned is in `elements`, a service item in `service_item`.
+    """
+    action = event_type if event_type.startswith(REGISTRY_PREFIX) else f"{REGISTRY_PREFIX}{event_type}"
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        actor_user=user,
+        action=action[:32],
+        elements=[code] if entity == "element" and code else [],
+        service_item=code if entity == "service_item" else None,
+        request_id=f"{entity}:{code}"[:64] if code else None,
+    )
+
+
+def console_sign_in(*, gateway: str | None, username: str, outcome: str) -> AuditRecord:
+    """A console sign-in attempt: `console.login` (allow) or `console.login_<why>` (deny, reason why)."""
+    action = AuditAction(outcome[:32])
+    if action not in CONSOLE_SIGN_INS:
+        raise ValueError(f"{outcome!r} is not a console sign-in outcome")
+    allowed = action == AuditAction.CONSOLE_LOGIN
+    return AuditRecord(
+        gateway=gateway,
+        actor_user=username[:64],
+        action=action,
+        decision="allow" if allowed else "deny",
+        reason=None if allowed else action.removeprefix("console.login_")[:32],
+    )
+
+
+def audit_exported(
+    *,
+    gateway: str | None,
+    officer: str,
+    subject_index: str | None = None,
+    element: str | None = None,
+    service_item: str | None = None,
+    department: str | None = None,
+) -> AuditRecord:
+    """A security officer's bundle download, with the filter it was made with (`source` = department)."""
+    return AuditRecord(
+        gateway=gateway,
+        actor_user=f"console:{officer}"[:64],
+        action=AuditAction.AUDIT_EXPORTED,
+        subject_index=subject_index,
+        elements=[element] if element else [],
+        service_item=service_item,
+        decision="allow",
+        source=department,
+    )
+
+
+def transparency_viewed(*, gateway: str | None, actor: str, subject_index: str) -> AuditRecord:
+    """A citizen (or enterprise) looked at the accesses to their data."""
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=actor,
+        action=AuditAction.TRANSPARENCY_VIEWED,
+        subject_index=subject_index,
+    )
+
+
+def transparency_hidden(
+    *,
+    gateway: str | None,
+    actor: str,
+    subject_index: str,
+    request_id: str,
+    service_item: str | None,
+    case_no: str | None,
+    elements: Sequence[str],
+) -> AuditRecord:
+    """An access left out of a citizen's view because its department restricted it."""
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=actor,
+        action=AuditAction.TRANSPARENCY_HIDDEN,
+        subject_index=subject_index,
+        elements=list(elements),
+        service_item=service_item,
+        case_no=case_no,
+        decision="deny",
+        reason="restricted",
+        request_id=request_id,
+    )
+
+
+def transparency_restricted(
+    *,
+    gateway: str | None,
+    department: str,
+    system: str | None,
+    subject_index: str | None,
+    request_id: str,
+) -> AuditRecord:
+    """A department restricted one of its accesses in the citizen's view (recorded before it is stored)."""
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        action=AuditAction.TRANSPARENCY_RESTRICTED,
+        subject_index=subject_index,
+        decision="deny",
+        reason="restricted",
+        request_id=request_id,
+    )

@@ -1,0 +1,125 @@
+"""The one release rule: may an element go to a department for a service item, and if not, why.
+
+Pure: no database, no web framework. The query path (exchange/authz), the agreement request check
+and the coverage report (减材料) all decide through this module, so they cannot disagree.
+Checks run in the order of DESIGN.md §6; the first failing one is the reason.
+"""
+
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from protocol.reasons import Reason
+from registry.catalogue import AgreementView, Catalogue
+from registry.elements.models import INACTIVE_STATUSES
+
+# Registration statuses whose metadata is agreed (ISO/IEC 11179 in spirit, DESIGN.md §4).
+USABLE_STATUSES = frozenset({"recorded", "qualified", "standard"})
+# The reasons an approved, currently valid agreement would remove.
+AGREEMENT_REASONS = frozenset({Reason.NO_AGREEMENT, Reason.AGREEMENT_EXPIRED})
+
+
+class SharingRule(StrEnum):
+    """What a sharing type demands before an element is released."""
+
+    OPEN = "open"  # 无条件共享
+    NEEDS_AGREEMENT = "needs_agreement"  # 有条件共享: an approved agreement, valid now
+    CLOSED = "closed"  # 不予共享: no agreement can unlock it
+
+
+class Outcome(StrEnum):
+    """The structured result of the rule for one element, as the coverage report counts it."""
+
+    RELEASED = "released"
+    NEEDS_AGREEMENT = "needs_agreement"
+    NOT_USABLE = "not_usable"
+
+
+def sharing_rule(sharing_type: str) -> SharingRule:
+    """The rule a sharing type stands for (以共享为原则、不共享为例外, DESIGN.md §2.3)."""
+    if sharing_type == "unconditional":
+        return SharingRule.OPEN
+    if sharing_type == "conditional":
+        return SharingRule.NEEDS_AGREEMENT
+    # Fail closed (DESIGN.md §2.4): a sharing type the rule does not know is not shared.
+    return SharingRule.CLOSED
+
+
+def status_reason(status: str) -> Reason | None:
+    """The registration-status check: None for an element whose metadata may be served."""
+    if status in USABLE_STATUSES:
+        return None
+    if status in INACTIVE_STATUSES:
+        return Reason.RETIRED_ELEMENT
+    # A candidate is not yet agreed metadata (its definition, source or sharing type may still
+    # change), so nothing is served, asked for or counted against it; any status the rule does not
+    # know is treated the same way (fail closed, DESIGN.md §2.4).
+    return Reason.CANDIDATE_ELEMENT
+
+
+def purpose_reason(needed: Collection[str] | None, element_code: str) -> Reason | None:
+    """The purpose checks, given the elements the service item needs (None: no such item)."""
+    if needed is None:
+        return Reason.UNKNOWN_PURPOSE
+    if element_code not in needed:
+        # Minimum necessary, purpose bound (DESIGN.md §2.2).
+        return Reason.NOT_NECESSARY_FOR_PURPOSE
+    return None
+
+
+def agreement_reason(agreements: Iterable[AgreementView], *, now: datetime) -> Reason | None:
+    """None when an approved agreement is valid at `now` (valid_from inclusive, valid_until exclusive)."""
+    views = list(agreements)
+    approved = [a for a in views if a.status == "approved"]
+    if any(_aware(a.valid_from) <= now < _aware(a.valid_until) for a in approved):
+        return None
+    lapsed = any(_aware(a.valid_until) <= now for a in approved)
+    if lapsed or any(a.status == "expired" for a in views):
+        return Reason.AGREEMENT_EXPIRED
+    return Reason.NO_AGREEMENT
+
+
+def release_reason(
+    catalogue: Catalogue,
+    *,
+    consumer: str,
+    element_code: str,
+    service_item: str,
+    subject_type: str | None,
+    now: datetime,
+) -> Reason | None:
+    """None when the element may be released; else the reason of the first failing check.
+
+    `subject_type` None skips the subject check (the coverage report asks about no subject).
+    """
+    element = catalogue.elements.get(element_code)
+    if element is None:
+        return Reason.UNKNOWN_ELEMENT
+    reason = status_reason(element.status) or purpose_reason(
+        catalogue.item_elements.get(service_item), element_code
+    )
+    if reason is not None:
+        return reason
+    if subject_type is not None and element.subject_type != subject_type:
+        # An enterprise element cannot describe a person: the request itself is wrong (DESIGN.md §6).
+        return Reason.INVALID_REQUEST
+    rule = sharing_rule(element.sharing_type)
+    if rule is SharingRule.CLOSED:
+        return Reason.NOT_SHARED
+    if rule is SharingRule.NEEDS_AGREEMENT:
+        return agreement_reason(catalogue.agreements.get((consumer, element_code, service_item), ()), now=now)
+    return None
+
+
+def outcome_of(reason: Reason | None) -> Outcome:
+    """Released, missing only an agreement, or not usable: read from the reason code, never from text."""
+    if reason is None:
+        return Outcome.RELEASED
+    if reason in AGREEMENT_REASONS:
+        return Outcome.NEEDS_AGREEMENT
+    return Outcome.NOT_USABLE
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
