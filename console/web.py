@@ -135,7 +135,8 @@ def current_user(request: Request, session: DbDep) -> ConsoleUser:
     if user is None or not user.active:
         raise LoginRequired
     # A plain copy for the templates: error pages render after the session has rolled back and closed.
-    request.state.user = SignedIn(user.id, user.username, user.display_name, user.role)  # type: ignore[arg-type]
+    assert user.id is not None, "an account read from the database has an id"
+    request.state.user = SignedIn(user.id, user.username, user.display_name, user.role)
     return user
 
 

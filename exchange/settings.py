@@ -1,7 +1,7 @@
 """Settings of the gateway: one typed object, built in the app factory (never at import time)."""
 
 import ssl
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -9,6 +9,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from exchange.audit.settings import AuditSettings
 
 DEV_PLATFORM_KEY = "development-only-platform-key-change-me"
+
+
+class UvicornTls(TypedDict, total=False):
+    """The TLS keyword arguments of `uvicorn.run`."""
+
+    ssl_certfile: str
+    ssl_keyfile: str | None
+    ssl_ca_certs: str
+    ssl_cert_reqs: int
 
 
 class GatewaySettings(BaseSettings):
@@ -94,11 +103,11 @@ class GatewaySettings(BaseSettings):
             raise ValueError("production needs HTTPS (SHUYUAN_TLS_*) and Kafka over SSL")
         return self
 
-    def uvicorn_ssl_options(self) -> dict[str, object]:
+    def uvicorn_ssl_options(self) -> UvicornTls:
         """uvicorn's TLS arguments: HTTPS when a certificate is set, client certificates when a CA is."""
         if self.tls_certfile is None:
             return {}
-        options: dict[str, object] = {"ssl_certfile": self.tls_certfile, "ssl_keyfile": self.tls_keyfile}
+        options: UvicornTls = {"ssl_certfile": self.tls_certfile, "ssl_keyfile": self.tls_keyfile}
         if self.tls_client_ca:
             options |= {"ssl_ca_certs": self.tls_client_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
         return options

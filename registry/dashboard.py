@@ -1,8 +1,8 @@
 """Counts for the stewards' console dashboard."""
 
 from pydantic import BaseModel
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, func
+from sqlmodel import Session, col, select
 
 from registry.agreements import service as agreements
 from registry.agreements.models import SharingAgreement
@@ -37,8 +37,8 @@ def dashboard_counts(*, session: Session) -> DashboardCounts:
     )
     coverage = coverage_report(session=session)
 
-    def count(model: type, *where: object) -> int:
-        return session.exec(select(func.count()).select_from(model).where(*where)).one()  # type: ignore[arg-type]
+    def count(model: type, *where: ColumnElement[bool]) -> int:
+        return session.exec(select(func.count()).select_from(model).where(*where)).one()
 
     return DashboardCounts(
         elements_by_status=by_status,
@@ -48,8 +48,8 @@ def dashboard_counts(*, session: Session) -> DashboardCounts:
         coverage_ratio=coverage.ratio,
         materials_covered=coverage.covered,
         materials_total=coverage.total,
-        pending_agreements=count(SharingAgreement, SharingAgreement.status == "requested"),
-        open_disputes=count(SourceDispute, SourceDispute.status == "open"),
-        open_handovers=count(SourceHandover, SourceHandover.status == "proposed"),
+        pending_agreements=count(SharingAgreement, col(SharingAgreement.status) == "requested"),
+        open_disputes=count(SourceDispute, col(SourceDispute.status) == "open"),
+        open_handovers=count(SourceHandover, col(SourceHandover.status) == "proposed"),
         overdue_decisions=len(agreements.overdue(session=session)),
     )

@@ -101,7 +101,7 @@ def current_actor(
         name = x_actor or f"system:{getattr(principal, 'client_id', department)}"
         # Behind the gateway the steward role is a scope granted to the steward's system, never a
         # header a caller could set; the header only serves the bare registry app (tests, tools).
-        scopes = getattr(principal, "scopes", frozenset())
+        scopes: frozenset[str] = getattr(principal, "scopes", frozenset())
         return Actor(name=name, department=department, steward="registry:steward" in scopes)
     if not x_actor:
         return ANONYMOUS

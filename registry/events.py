@@ -60,7 +60,8 @@ def record(session: Session, *, type: str, entity: str, code: str, version: int 
 
 def pending(session: Session) -> list[RegistryEvent]:
     """The events recorded in this session so far (the list itself, so it can be read after commit)."""
-    return session.info.setdefault(_SESSION_KEY, [])  # type: ignore[no-any-return]
+    events: list[RegistryEvent] = session.info.setdefault(_SESSION_KEY, [])
+    return events
 
 
 class RegistryChanges:

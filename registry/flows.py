@@ -41,9 +41,10 @@ def register(
             reason=element_in.reason or "registered an element with the same code",
             proposal=element_in,
         )
+    assert claimant.id is not None, "a department read from the database has an id"
     duplicate = near_duplicate(
         session=session, element_in=element_in, source_id=claimant.id, threshold=threshold
-    )  # type: ignore[arg-type]
+    )
     if duplicate is not None:
         other, score, matched = duplicate
         return disputes.open_(
@@ -79,7 +80,8 @@ def near_duplicate(
     best: tuple[DataElement, float, str] | None = None
     names = [element_in.name_zh, element_in.name_en]
     for other in candidates:
-        match = best_match(names, [other.name_zh, other.name_en, *alias_names[other.id]])  # type: ignore[index]
+        assert other.id is not None, "an element read from the database has an id"
+        match = best_match(names, [other.name_zh, other.name_en, *alias_names[other.id]])
         if match.score >= threshold and (best is None or match.score > best[1]):
             best = (other, match.score, f"{match.name} ~ {match.other_name}")
     return best

@@ -4,7 +4,6 @@ import hashlib
 import json
 import logging
 import signal
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ import typer
 from connectors.client_auth import TokenAuth, TokenError, TokenSource, read_key_file
 from console.cli import console_app
 from exchange.audit.cli import audit_app
+from protocol.identifiers import SubjectType
 from shuyuan.keys_cli import keys_app
 from shuyuan.pki import pki_app
 
@@ -111,7 +111,7 @@ def gateway_serve(
         host=host,
         port=port,
         log_level="warning",
-        **settings.uvicorn_ssl_options(),  # type: ignore[arg-type]
+        **settings.uvicorn_ssl_options(),
     )
 
 
@@ -223,7 +223,7 @@ def query(
         typer.echo(f"no private keys of {department!r} in {folder} (see docs/crypto.md)", err=True)
         raise typer.Exit(2)
     keys = department_keys.load(folder, department)
-    subject_type = "person" if person else "enterprise"
+    subject_type: SubjectType = "person" if person else "enterprise"
     try:
         with httpx.Client(base_url=url, timeout=30, verify=str(ca) if ca else True) as http:
             auth = _token_auth(url, system_keys, client or _only_system(system_keys, department), ca)
@@ -303,4 +303,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,7 +16,7 @@ from registry.db import unit_of_work
 from registry.departments import service as departments
 from registry.departments.models import DepartmentCreate
 from registry.elements import service as elements
-from registry.elements.models import ElementCreate
+from registry.elements.models import ElementCreate, Sensitivity, SharingType, SubjectTypeField, ValueType
 from registry.keys import service as keys_service
 from registry.keys.models import KeyCreate
 from registry.service_items import service as service_items
@@ -33,9 +33,10 @@ DEPARTMENTS = [
     ("zjj", "住房和城乡建设局", "Housing and Urban-Rural Development Bureau"),
 ]
 
-P, E = "person", "enterprise"
+P: SubjectTypeField = "person"
+E: SubjectTypeField = "enterprise"
 # code, zh, en, subject, source, value type, sensitivity, sharing type
-ELEMENTS: list[tuple[str, str, str, str, str, str, str, str]] = [
+ELEMENTS: list[tuple[str, str, str, SubjectTypeField, str, ValueType, Sensitivity, SharingType]] = [
     ("person.name", "姓名", "Name", P, "psb", "string", "sensitive_personal", "unconditional"),
     ("person.gender", "性别", "Gender", P, "psb", "string", "sensitive_personal", "unconditional"),
     (
@@ -265,10 +266,10 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
                 name_zh=zh,
                 name_en=en,
                 subject_type=subject,
-                source=dept(source),  # type: ignore[arg-type]
+                source=dept(source),
                 value_type=value_type,
                 sensitivity=sensitivity,
-                sharing_type=sharing,  # type: ignore[arg-type]
+                sharing_type=sharing,
                 status="standard",
                 value_schema=VALUE_SCHEMAS.get(code),
             )
@@ -305,8 +306,9 @@ def register_keys(engine: Engine, department_keys: Iterable["DepartmentKeys"]) -
     with unit_of_work(engine) as session:
         for dept_keys in department_keys:
             dept = departments.get_by_code_or_raise(session=session, code=dept_keys.department)
+            assert dept.id is not None, "a department read from the database has an id"
             for jwk in dept_keys.public_jwks():
-                if keys_service.get(session=session, department_id=dept.id, kid=jwk["kid"]) is None:  # type: ignore[arg-type]
+                if keys_service.get(session=session, department_id=dept.id, kid=jwk["kid"]) is None:
                     key_in = KeyCreate(use=jwk["use"], jwk=jwk)
                     keys_service.register(session=session, department=dept_keys.department, key_in=key_in)
                     added += 1

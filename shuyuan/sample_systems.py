@@ -63,7 +63,7 @@ def register(engine: Engine, private_keys: dict[str, dict[str, Any]], *, suffix:
                     client_id=cid,
                     department=f"{dept}{suffix}",
                     name=name,
-                    scopes=scopes,  # type: ignore[arg-type]
+                    scopes=scopes,
                     keys=key_in,
                 )
                 systems.create(session=session, system_in=system_in)

@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from console.settings import ConsoleSettings
 from console.users.models import ROLES, ConsoleUser
@@ -37,6 +38,10 @@ class SignIn:
     locked_until: datetime | None = None
 
 
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
 def aware(moment: datetime | None) -> datetime | None:
     """The moment as an aware UTC datetime (SQLite hands back naive ones; everything stored is UTC)."""
     if moment is not None and moment.tzinfo is None:
@@ -102,7 +107,7 @@ def authenticate(*, session: Session, username: str, password: str, settings: Co
             user.locked_until = now + timedelta(seconds=seconds)
         session.add(user)
         session.flush()
-        if user.locked_until is not None and aware(user.locked_until) > now:  # type: ignore[operator]
+        if user.locked_until is not None and aware(user.locked_until) > now:
             return SignIn(None, "locked", aware(user.locked_until))
         return SignIn(None, "invalid")
     if settings.production and password in DEMO_PASSWORDS:
@@ -146,7 +151,7 @@ def ensure_demo_accounts(*, session: Session, settings: ConsoleSettings) -> list
 
 def list_(*, session: Session) -> list[ConsoleUser]:
     """Every account, by username."""
-    return list(session.exec(select(ConsoleUser).order_by(ConsoleUser.username)))  # type: ignore[arg-type]
+    return list(session.exec(select(ConsoleUser).order_by(col(ConsoleUser.username))))
 
 
 def demo_logins(console_url: str, settings: ConsoleSettings) -> str:

@@ -2,6 +2,7 @@
 
 import secrets
 import time
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -67,12 +68,12 @@ def login(
     return RedirectResponse(_safe_next(request, next), status_code=303)
 
 
-def _minutes_left(until: object) -> int:
+def _minutes_left(until: datetime | None) -> int:
     from protocol.clock import utcnow
 
     if until is None:
         return 0
-    return max(1, int((until - utcnow()).total_seconds() // 60) + 1)  # type: ignore[operator]
+    return max(1, int((until - utcnow()).total_seconds() // 60) + 1)
 
 
 @router.post("/logout")

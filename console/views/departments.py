@@ -24,16 +24,16 @@ def list_departments(request: Request, session: DbDep, _user: Reader) -> HTMLRes
     ids = [d.id for d in rows]
     element_counts = dict(
         session.exec(
-            select(DataElement.source_department_id, func.count())
+            select(col(DataElement.source_department_id), func.count())
             .where(col(DataElement.source_department_id).in_(ids))
-            .group_by(DataElement.source_department_id)
+            .group_by(col(DataElement.source_department_id))
         ).all()
     )
     system_counts = dict(
         session.exec(
-            select(ClientSystem.department_id, func.count())
+            select(col(ClientSystem.department_id), func.count())
             .where(col(ClientSystem.department_id).in_(ids))
-            .group_by(ClientSystem.department_id)
+            .group_by(col(ClientSystem.department_id))
         ).all()
     )
     context = {

@@ -49,7 +49,7 @@ FILTERS = ("status", "sharing_type", "subject_type", "source")
 
 
 def _departments(session: Session) -> list[Department]:
-    return list(session.exec(select(Department).order_by(Department.code)))  # type: ignore[arg-type]
+    return list(session.exec(select(Department).order_by(col(Department.code))))
 
 
 def _element(session: Session, code: str) -> DataElement:

@@ -4,7 +4,7 @@ import signal
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -157,9 +157,10 @@ def archive_cmd(
     from exchange.audit.archive import archive
     from exchange.audit.settings import AuditSettings
 
-    overrides = {k: v for k, v in {"retention_days": retention_days, "archive_dir": archive_dir}.items() if v}
+    given: dict[str, Any] = {"retention_days": retention_days, "archive_dir": archive_dir}
+    overrides = {k: v for k, v in given.items() if v}
     try:
-        audit = AuditSettings(**overrides)  # type: ignore[arg-type]
+        audit = AuditSettings(**overrides)
     except ValidationError as exc:
         typer.echo(
             f"error: {exc.errors()[0]['msg']} (retention is at least 180 days, 网络安全法 第二十一条)",

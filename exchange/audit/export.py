@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from sqlalchemy import Connection, Engine, func, select
+from sqlmodel import col
 
 from exchange.audit import bundle, chain, checkpoint, store
 from exchange.audit.models import AuditKey
@@ -209,7 +210,7 @@ def write_bundle(
             covering = [c for c in cps if span and span[0] <= c["first_seq"] and c["last_seq"] <= span[1]]
         zf.writestr(bundle.CHECKPOINTS, "".join(json.dumps(c, sort_keys=True) + "\n" for c in covering))
         kids = sorted({c["kid"] for c in covering})
-        for row in conn.execute(select(AuditKey).where(AuditKey.kid.in_(kids))):  # type: ignore[attr-defined]
+        for row in conn.execute(select(AuditKey).where(col(AuditKey.kid).in_(kids))):
             zf.writestr(f"{bundle.KEYS_DIR}{row.kid}.pem", row.public_key_pem)
         manifest = {
             "format": bundle.FORMAT,

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from exchange.audit import checkpoint, store
 from exchange.audit.export import ExportFilter
@@ -94,5 +95,7 @@ def public_keys(*, engine: Engine) -> list[dict[str, str]]:
     from exchange.audit.models import AuditKey
 
     with engine.connect() as conn:
-        rows = conn.execute(select(AuditKey.kid, AuditKey.public_key_pem).order_by(AuditKey.created_at))  # type: ignore[call-overload]
+        rows = conn.execute(
+            select(col(AuditKey.kid), col(AuditKey.public_key_pem)).order_by(col(AuditKey.created_at))
+        )
         return [{"kid": r.kid, "public_key_pem": r.public_key_pem} for r in rows]

@@ -18,6 +18,7 @@ from exchange.audit.keys import AuditKeyPair, public_pem
 from exchange.audit.models import AuditChainHead, AuditCheckpoint, AuditEntry, AuditKey
 from protocol.clock import utcnow
 
+# SQLModel's typing does not declare the `__table__` SQLAlchemy gives each table class, hence the ignores.
 E = AuditEntry.__table__.c  # type: ignore[attr-defined]
 HEAD = AuditChainHead.__table__  # type: ignore[attr-defined]
 CP = AuditCheckpoint.__table__  # type: ignore[attr-defined]

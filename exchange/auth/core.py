@@ -203,13 +203,14 @@ class TokenAuthority:
                 )
             granted = wanted
         now = int(datetime.now(UTC).timestamp())
+        granted_scope = " ".join(sorted(granted))
         claims = {
             "iss": issuer,
             "aud": self.audience,
             "sub": client.client_id,
             "client_id": client.client_id,
             "department": client.department,
-            "scope": " ".join(sorted(granted)),
+            "scope": granted_scope,
             "cnf_kid": key_id,  # the client key behind this token: revoking it revokes the token
             "jti": uuid.uuid4().hex,
             "iat": now,
@@ -217,7 +218,7 @@ class TokenAuthority:
         }
         header = {"alg": TOKEN_ALG, "typ": "at+jwt", "kid": self._key.kid}
         token = jwt.encode(header, claims, self._key, algorithms=[TOKEN_ALG])
-        return IssuedToken(access_token=token, expires_in=self.token_ttl_s, scope=claims["scope"])
+        return IssuedToken(access_token=token, expires_in=self.token_ttl_s, scope=granted_scope)
 
     def validate(self, token: str, *, issuer: str) -> Principal:
         """The principal of a valid access token; the client's state is read now, not from the token."""

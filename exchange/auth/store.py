@@ -8,9 +8,11 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import ColumnElement, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from exchange.auth.models import UsedAssertion
 from registry.departments.models import Department
@@ -27,7 +29,7 @@ class ClientRecord:
     department: str
     active: bool
     scopes: frozenset[str]
-    keys: dict[str, dict[str, object]] = field(default_factory=dict)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # each JWK as parsed JSON
 
 
 class AuthStore:
@@ -41,10 +43,14 @@ class AuthStore:
         """The client with its usable keys, or None when unknown."""
         stmt = (
             select(
-                ClientSystem.id, ClientSystem.status, ClientSystem.scopes, Department.code, Department.status
+                col(ClientSystem.id),
+                col(ClientSystem.status),
+                col(ClientSystem.scopes),
+                col(Department.code),
+                col(Department.status),
             )
-            .join(Department, Department.id == ClientSystem.department_id)
-            .where(ClientSystem.client_id == client_id)
+            .join(Department, col(Department.id) == ClientSystem.department_id)
+            .where(col(ClientSystem.client_id) == client_id)
         )
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
@@ -52,7 +58,9 @@ class AuthStore:
                 return None
             system_id, status, scopes, dept, dept_status = row
             keys = conn.execute(
-                select(ClientKey.kid, ClientKey.jwk).where(ClientKey.system_id == system_id, *_usable(now))
+                select(col(ClientKey.kid), col(ClientKey.jwk)).where(
+                    col(ClientKey.system_id) == system_id, *_usable(now)
+                )
             ).all()
         return ClientRecord(
             client_id=client_id,
@@ -65,14 +73,14 @@ class AuthStore:
     def client_state(self, client_id: str, kid: str, *, now: datetime) -> tuple[bool, bool] | None:
         """(active, key still usable) for a token's client and assertion key; None when unknown."""
         key_ok = (
-            select(ClientKey.id)
-            .where(ClientKey.system_id == ClientSystem.id, ClientKey.kid == kid, *_usable(now))
+            select(col(ClientKey.id))
+            .where(col(ClientKey.system_id) == ClientSystem.id, col(ClientKey.kid) == kid, *_usable(now))
             .exists()
         )
         stmt = (
-            select(ClientSystem.status, Department.status, key_ok)
-            .join(Department, Department.id == ClientSystem.department_id)
-            .where(ClientSystem.client_id == client_id)
+            select(col(ClientSystem.status), col(Department.status), key_ok)
+            .join(Department, col(Department.id) == ClientSystem.department_id)
+            .where(col(ClientSystem.client_id) == client_id)
         )
         with self._engine.connect() as conn:
             row = conn.execute(stmt).first()
@@ -96,7 +104,7 @@ class AuthStore:
         """Forget assertion ids whose assertion has expired (they can no longer be replayed)."""
         with self._engine.begin() as conn:
             result = conn.execute(
-                delete(UsedAssertion).where(UsedAssertion.expires_at < (now or datetime.now(UTC)))  # type: ignore[arg-type]
+                delete(UsedAssertion).where(col(UsedAssertion.expires_at) < (now or datetime.now(UTC)))
             )
         return int(result.rowcount or 0)
 
@@ -106,9 +114,9 @@ class AuthStore:
             self.purge_expired()
 
 
-def _usable(now: datetime) -> tuple[object, ...]:
+def _usable(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
-        ClientKey.revoked_at.is_(None),  # type: ignore[union-attr]
-        ClientKey.valid_from <= now,
-        (ClientKey.valid_until.is_(None)) | (ClientKey.valid_until > now),  # type: ignore[union-attr,operator]
+        col(ClientKey.revoked_at).is_(None),
+        col(ClientKey.valid_from) <= now,
+        col(ClientKey.valid_until).is_(None) | (col(ClientKey.valid_until) > now),
     )

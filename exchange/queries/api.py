@@ -1,5 +1,7 @@
 """POST /v1/queries."""
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from exchange.deps import Consumer, QueryServiceDep
@@ -8,7 +10,7 @@ from web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1/queries", tags=["exchange: queries"])
 
-_PROBLEM = {"content": {PROBLEM_JSON: {}}}
+_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 @router.post(

@@ -105,4 +105,5 @@ def idempotency_record(
         "request_digest": request_digest,
         "response_sealed": response_sealed,
     }
+    # `__table__` is set by SQLAlchemy but undeclared in SQLModel's typing.
     return IdempotentInsert(QueryRecord.__table__, values)  # type: ignore[attr-defined]

@@ -10,9 +10,11 @@ from typing import Any
 
 import rfc8785
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from exchange.audit import records
 from exchange.audit.events import AuditAction, AuditDecision, AuditRecord
+from exchange.audit.publisher import AuditPublisher
 from exchange.audit.writer import AuditWriter
 from exchange.authz.engine import Decision, client_reason, decide
 from exchange.catalogue_cache import CatalogueCache
@@ -72,7 +74,7 @@ class QueryService:
         engine: Engine,
         catalogue: CatalogueCache,
         transport: Transport,
-        writer: AuditWriter,
+        writer: AuditWriter | AuditPublisher,
         keys: PlatformKeys,
         key_directory: KeyDirectory,
         gateway_id: str,
@@ -190,8 +192,8 @@ class QueryService:
 
     def _find_record(self, consumer: str, query_id: str) -> Any:
         with self._engine.connect() as conn:
-            stmt = select(QueryRecord.request_digest, QueryRecord.response_sealed).where(  # type: ignore[call-overload]
-                QueryRecord.consumer == consumer, QueryRecord.query_id == query_id
+            stmt = select(col(QueryRecord.request_digest), col(QueryRecord.response_sealed)).where(
+                col(QueryRecord.consumer) == consumer, col(QueryRecord.query_id) == query_id
             )
             return conn.execute(stmt).first()
 

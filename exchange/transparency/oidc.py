@@ -100,6 +100,9 @@ class IdTokenVerifier:
         s = self._settings
         if not s.enabled:
             raise Unauthenticated("citizen sign-in is not configured on this gateway")
+        assert s.oidc_issuer is not None and s.oidc_audience is not None, (
+            "enabled settings name an issuer and an audience (checked by TransparencySettings)"
+        )
         try:
             header = peek_header(token)
         except JoseFailure as exc:
@@ -130,13 +133,12 @@ class IdTokenVerifier:
         return self._subject(claims)
 
     def _subject(self, claims: dict[str, Any]) -> Citizen:
+        candidates: tuple[tuple[SubjectType, str], ...] = (
+            ("person", self._settings.person_claim),
+            ("enterprise", self._settings.enterprise_claim),
+        )
         found: list[tuple[SubjectType, Any]] = [
-            (kind, claims[claim])
-            for kind, claim in (
-                ("person", self._settings.person_claim),
-                ("enterprise", self._settings.enterprise_claim),
-            )
-            if claim in claims
+            (kind, claims[claim]) for kind, claim in candidates if claim in claims
         ]
         if len(found) != 1:
             raise Unauthenticated("the ID token must carry exactly one subject identifier claim")

@@ -7,6 +7,7 @@ elements allowed by `element.decided` that did not then fail at their source. Re
 
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from registry.departments.models import Department
 from registry.elements.models import DataElement
 from registry.service_items.models import ServiceItem
 
+# SQLModel's typing does not declare the `__table__` SQLAlchemy gives each table class, hence the ignores.
 E = AuditEntry.__table__.c  # type: ignore[attr-defined]
 R = TransparencyRestriction.__table__  # type: ignore[attr-defined]
 # Steps after which an allowed element reached the department without data from its source.
@@ -97,11 +99,12 @@ def accesses(
     return shown, hidden, next_before
 
 
-def _names(conn: Any, released: list[Any], steps: list[Any]) -> dict[str, dict[str, str]]:
+def _names(conn: Any, released: Sequence[Any], steps: Sequence[Any]) -> dict[str, dict[str, str]]:
     """Registry names of the departments, service items and elements on a page (codes stay the key)."""
     depts = {r.actor_department for r in released}
     items = {r.service_item for r in released}
     elements = {c for s in steps for c in json.loads(s.elements)}
+    # `__table__` is undeclared in SQLModel's typing (see E above).
     d, i, el = Department.__table__.c, ServiceItem.__table__.c, DataElement.__table__.c  # type: ignore[attr-defined]
     return {
         "department": dict(conn.execute(select(d.code, d.name).where(d.code.in_(depts))).all()),
@@ -124,7 +127,7 @@ def check_restriction(
         raise InvalidRequest("embargo_until must be in the future")
     if embargo_until > now + timedelta(days=max_embargo_days):
         raise InvalidRequest(f"an embargo may last at most {max_embargo_days} days")
-    q = QueryRecord.__table__.c  # type: ignore[attr-defined]
+    q = QueryRecord.__table__.c  # type: ignore[attr-defined]  # undeclared in SQLModel's typing
     with engine.connect() as conn:
         # Only the department that made the query can restrict it; another's query is simply not found.
         made = conn.execute(
@@ -159,5 +162,7 @@ def add_restriction(
         "created_by": created_by,
     }
     with engine.begin() as conn:
-        row["id"] = conn.execute(insert(R).values(**row)).inserted_primary_key[0]
+        key = conn.execute(insert(R).values(**row)).inserted_primary_key
+        assert key is not None, "a single-row INSERT reports its primary key"
+        row["id"] = key[0]
     return row

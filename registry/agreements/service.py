@@ -88,7 +88,10 @@ def _check_request(*, session: Session, agreement_in: AgreementCreate, now: date
             raise Conflict(
                 f"agreement {other.id} for the same consumer, element and purpose is already {other.status}"
             )
-    return consumer.id, element.id, item.id  # type: ignore[return-value]
+    assert consumer.id is not None and element.id is not None and item.id is not None, (
+        "rows read from the database have ids"
+    )
+    return consumer.id, element.id, item.id
 
 
 def request(
@@ -276,7 +279,7 @@ def list_(
 
 def list_all(*, session: Session) -> list[SharingAgreement]:
     """Every agreement, oldest first."""
-    return list(session.exec(select(SharingAgreement).order_by(SharingAgreement.id)))  # type: ignore[arg-type]
+    return list(session.exec(select(SharingAgreement).order_by(col(SharingAgreement.id))))
 
 
 def to_read(*, session: Session, agreement: SharingAgreement, now: datetime | None = None) -> AgreementRead:

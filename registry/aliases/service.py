@@ -52,7 +52,8 @@ def create(*, session: Session, element: DataElement, alias_in: AliasCreate, act
             f"{alias_in.scope_type} {alias_in.scope!r} code {alias_in.local_code!r} already resolves to "
             f"{target.code if target else '?'!r}: an alias points to one element only"
         )
-    alias = ElementAlias(element_id=element.id, **alias_in.model_dump())  # type: ignore[arg-type]
+    assert element.id is not None, "an element read from the database has an id"
+    alias = ElementAlias(element_id=element.id, **alias_in.model_dump())
     session.add(alias)
     session.flush()
     elements.record_change(

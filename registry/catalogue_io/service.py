@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from protocol.errors import ShuyuanError
 from registry.actors import Actor, require_steward
@@ -97,7 +97,8 @@ def _element_row(session: Session, raw: dict[str, Any], actor: Actor, report: Im
         source = session.exec(select(Department).where(Department.code == row.source)).first()
         if source is None:
             raise ImportFailed(f"no department {row.source!r}")
-        duplicate = near_duplicate(session=session, element_in=element_in, source_id=source.id)  # type: ignore[arg-type]
+        assert source.id is not None, "a department read from the database has an id"
+        duplicate = near_duplicate(session=session, element_in=element_in, source_id=source.id)
         if duplicate is not None:
             raise ImportFailed(
                 f"near-duplicate of {duplicate[0].code!r} ({duplicate[2]}, {duplicate[1]:.0f}): "
@@ -150,18 +151,19 @@ def _item_row(session: Session, raw: dict[str, Any], actor: Actor, report: Impor
 def export_document(*, session: Session) -> dict[str, Any]:
     """The whole catalogue as one JSON document (the import format)."""
     alias_rows: dict[int, list[dict[str, str]]] = {}
-    for alias in session.exec(select(ElementAlias).order_by(ElementAlias.id)):
+    for alias in session.exec(select(ElementAlias).order_by(col(ElementAlias.id))):
         alias_rows.setdefault(alias.element_id, []).append(
             AliasCreate.model_validate(alias, from_attributes=True).model_dump()
         )
     element_docs = []
-    for element in session.exec(select(DataElement).order_by(DataElement.code)):
+    for element in session.exec(select(DataElement).order_by(col(DataElement.code))):
         read = elements.to_read(session=session, element=element)
         doc = read.model_dump(mode="json", include=set(ELEMENT_COLUMNS) - {"aliases"})
-        element_docs.append(doc | {"aliases": alias_rows.get(element.id, [])})  # type: ignore[arg-type]
+        assert element.id is not None, "an element read from the database has an id"
+        element_docs.append(doc | {"aliases": alias_rows.get(element.id, [])})
     items = [
         service_items.to_read(session=session, item=item).model_dump(mode="json", exclude={"created_at"})
-        for item in session.exec(select(ServiceItem).order_by(ServiceItem.code))
+        for item in session.exec(select(ServiceItem).order_by(col(ServiceItem.code)))
     ]
     return {"elements": element_docs, "service_items": items}
 

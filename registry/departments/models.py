@@ -3,7 +3,6 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
 from protocol.clock import utcnow
@@ -37,7 +36,8 @@ class Department(DepartmentBase, table=True):
 class DepartmentCreate(DepartmentBase):
     """Body of POST /v1/departments."""
 
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    # A plain dict: SQLModel types model_config as its own SQLModelConfig, which ConfigDict is not.
+    model_config = {"extra": "forbid"}
 
 
 class DepartmentRead(DepartmentBase):

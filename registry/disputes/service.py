@@ -55,9 +55,11 @@ def open_(
         # The same claim again (for a near-duplicate: of the same proposed code) is the open dispute.
         if kind == "claim" or (same.proposal or {}).get("code") == proposed_code:
             return same
+    assert element.id is not None, "an element read from the database has an id"
+    assert claimant.id is not None, "a department read from the database has an id"
     dispute = SourceDispute(
-        element_id=element.id,  # type: ignore[arg-type]
-        claimant_department_id=claimant.id,  # type: ignore[arg-type]
+        element_id=element.id,
+        claimant_department_id=claimant.id,
         kind=kind,
         proposal=proposal.model_dump(mode="json") if proposal else None,
         score=score,
@@ -136,7 +138,8 @@ def list_(
             col(SourceDispute.element_id).in_(select(DataElement.id).where(DataElement.code == element))
         )
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    return list(session.exec(stmt.order_by(SourceDispute.id).offset(page.offset).limit(page.limit))), total
+    rows = session.exec(stmt.order_by(col(SourceDispute.id)).offset(page.offset).limit(page.limit))
+    return list(rows), total
 
 
 def to_read(*, session: Session, dispute: SourceDispute) -> DisputeRead:

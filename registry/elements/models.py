@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, CheckConstraint, Column
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from protocol.clock import utcnow
 
@@ -82,14 +82,15 @@ class DataElement(ElementBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # One row per code and a NOT NULL source column: the database itself refuses a second source.
     code: str = Field(max_length=80, unique=True, index=True)
-    subject_type: str = Field(max_length=16)
-    value_type: str = Field(default="string", max_length=16)
+    # The Literal fields of ElementBase, stored as plain strings (the same columns as `str` with max_length).
+    subject_type: SubjectTypeField = Field(sa_type=AutoString(length=16))
+    value_type: ValueType = Field(default="string", sa_type=AutoString(length=16))
     value_schema: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
-    sensitivity: str = Field(default="internal", max_length=32)
-    grade: str = Field(default="general", max_length=16)
-    sharing_type: str = Field(default="unconditional", max_length=16)
-    update_frequency: str = Field(default="on_change", max_length=16)
-    status: str = Field(default="recorded", max_length=16)
+    sensitivity: Sensitivity = Field(default="internal", sa_type=AutoString(length=32))
+    grade: DataGrade = Field(default="general", sa_type=AutoString(length=16))
+    sharing_type: SharingType = Field(default="unconditional", sa_type=AutoString(length=16))
+    update_frequency: UpdateFrequency = Field(default="on_change", sa_type=AutoString(length=16))
+    status: RegistrationStatus = Field(default="recorded", sa_type=AutoString(length=16))
     source_department_id: int = Field(foreign_key="department.id", nullable=False, index=True)
     superseded_by_id: int | None = Field(default=None, foreign_key="data_element.id", nullable=True)
     version: int = Field(default=1)
@@ -114,7 +115,8 @@ class ElementHistory(SQLModel, table=True):
 class ElementCreate(ElementBase):
     """Body of POST /v1/elements."""
 
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    # A plain dict: SQLModel types model_config as its own SQLModelConfig, which ConfigDict is not.
+    model_config = {"extra": "forbid"}
     source: str = Field(description="Code of the single source department")
     reason: str = Field(default="", max_length=2000, description="why it is registered (written to history)")
 

@@ -81,12 +81,13 @@ def record_change(
     reason: str = "",
 ) -> None:
     """Bump the element's version and write the history entry and the change event."""
+    assert element.id is not None, "only a stored element has changes to record"
     element.version += 1
     element.updated_at = utcnow()
     session.add(element)
     session.add(
         ElementHistory(
-            element_id=element.id,  # type: ignore[arg-type]
+            element_id=element.id,
             version=element.version,
             action=action,
             actor=actor.label(),
@@ -114,10 +115,11 @@ def create(*, session: Session, element_in: ElementCreate, actor: Actor = ANONYM
     )
     session.add(element)
     session.flush()
+    assert element.id is not None, "a flushed element has an id"
     snapshot = element_in.model_dump(exclude={"reason"}, mode="json")
     session.add(
         ElementHistory(
-            element_id=element.id,  # type: ignore[arg-type]
+            element_id=element.id,
             version=1,
             action="created",
             actor=actor.label(),
@@ -228,7 +230,8 @@ def set_source(
 ) -> DataElement:
     """Change the single source (a handover or a dispute outcome), recorded in history."""
     old = source_code(session=session, element=element)
-    element.source_department_id = department.id  # type: ignore[assignment]
+    assert department.id is not None, "a department read from the database has an id"
+    element.source_department_id = department.id
     record_change(
         session=session,
         element=element,
@@ -279,7 +282,7 @@ def list_(
         # autoescape: a search for "_" or "%" means those characters, not LIKE's wildcards.
         term = q.casefold()
         alias_hit = exists().where(
-            ElementAlias.element_id == DataElement.id,
+            col(ElementAlias.element_id) == DataElement.id,
             or_(
                 func.lower(ElementAlias.local_name).contains(term, autoescape=True),
                 func.lower(ElementAlias.local_code).contains(term, autoescape=True),
@@ -288,13 +291,13 @@ def list_(
         stmt = stmt.where(
             or_(
                 func.lower(DataElement.code).contains(term, autoescape=True),
-                DataElement.name_zh.contains(q, autoescape=True),  # type: ignore[attr-defined]
+                col(DataElement.name_zh).contains(q, autoescape=True),
                 func.lower(DataElement.name_en).contains(term, autoescape=True),
                 alias_hit,
             )
         )
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = session.exec(stmt.order_by(DataElement.code).offset(page.offset).limit(page.limit))
+    rows = session.exec(stmt.order_by(col(DataElement.code)).offset(page.offset).limit(page.limit))
     return list(rows), total
 
 

@@ -46,10 +46,12 @@ def propose(*, session: Session, element: DataElement, to: str, actor: Actor, re
         raise InvalidState(f"element {element.code!r} is {element.status}")
     if open_for(session=session, element=element) is not None:
         raise Conflict(f"element {element.code!r} already has a handover waiting for a decision")
+    assert element.id is not None, "an element read from the database has an id"
+    assert receiver.id is not None, "a department read from the database has an id"
     handover = SourceHandover(
-        element_id=element.id,  # type: ignore[arg-type]
+        element_id=element.id,
         from_department_id=element.source_department_id,
-        to_department_id=receiver.id,  # type: ignore[arg-type]
+        to_department_id=receiver.id,
         reason=reason,
         proposed_by=actor.label(),
     )

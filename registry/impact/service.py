@@ -70,7 +70,7 @@ def impact_of(*, session: Session, element: DataElement) -> ImpactReport:
         .join(Material, col(Material.service_item_id) == ServiceItem.id)
         .join(MaterialElement, col(MaterialElement.material_id) == Material.id)
         .where(MaterialElement.element_id == element.id)
-        .order_by(ServiceItem.code, Material.position)
+        .order_by(col(ServiceItem.code), col(Material.position))
     ):
         items.setdefault(
             item.code, ItemImpact(code=item.code, name=item.name, materials=[])
@@ -79,7 +79,7 @@ def impact_of(*, session: Session, element: DataElement) -> ImpactReport:
     item_codes = {i.id: i.code for i in session.exec(select(ServiceItem))}
     agreements = [
         AgreementImpact(
-            id=a.id,  # type: ignore[arg-type]
+            id=a.id,
             consumer=depts[a.consumer_department_id],
             service_item=item_codes[a.service_item_id],
             status=a.status,
@@ -90,17 +90,17 @@ def impact_of(*, session: Session, element: DataElement) -> ImpactReport:
                 SharingAgreement.element_id == element.id,
                 col(SharingAgreement.status).in_(LIVE_AGREEMENT_STATUSES),
             )
-            .order_by(SharingAgreement.id)
+            .order_by(col(SharingAgreement.id))
         )
     ]
     subscriptions = [
         SubscriptionImpact(
             id=s.id, subscriber=depts[s.subscriber_department_id], event_types=list(s.event_types)
-        )  # type: ignore[arg-type]
+        )
         for s in session.exec(
             select(Subscription)
             .where(Subscription.source_department_id == element.source_department_id)
-            .order_by(Subscription.id)
+            .order_by(col(Subscription.id))
         )
     ]
     aliases = [

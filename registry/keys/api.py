@@ -1,6 +1,6 @@
 """REST API of department keys: register, list, revoke, and each department's JWKS."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/departments/{code}", tags=["registry: department 
 
 Code = Annotated[str, Path(pattern=DEPT_CODE_PATTERN, max_length=32)]
 Kid = Annotated[str, Path(pattern=KID_PATTERN)]
-_PROBLEM = {"content": {PROBLEM_JSON: {}}}
+_PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 
 
 @router.post(

@@ -13,7 +13,7 @@ from typing import Any
 
 from joserfc.jwk import Key
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from protocol.clock import utcnow
 from protocol.crypto_profile import DEFAULT, CryptoProfile, KeyUse
@@ -47,7 +47,7 @@ class KeySnapshot:
     def valid(self, department: str, use: KeyUse, *, at: datetime | None = None) -> list[KeyView]:
         """The keys of this use that are valid now (not pending, expired or revoked)."""
         now = at or utcnow()
-        return [k for k in self.keys.get((department, use), ()) if status_at(k, now) == "valid"]  # type: ignore[arg-type]
+        return [k for k in self.keys.get((department, use), ()) if status_at(k, now) == "valid"]
 
     def find(self, department: str, use: KeyUse, kid: str) -> KeyView | None:
         """A valid key of this department, use and kid, or None."""
@@ -69,8 +69,8 @@ def load_keys(engine: Engine, *, profile: CryptoProfile = DEFAULT) -> KeySnapsho
     with Session(engine) as session:
         stmt = (
             select(DepartmentKey, Department.code)
-            .join(Department, Department.id == DepartmentKey.department_id)  # type: ignore[arg-type]
-            .order_by(DepartmentKey.not_before, DepartmentKey.id)  # type: ignore[arg-type]
+            .join(Department, col(Department.id) == DepartmentKey.department_id)
+            .order_by(col(DepartmentKey.not_before), col(DepartmentKey.id))
         )
         for key, code in session.exec(stmt):
             grouped[(code, key.use)].append(

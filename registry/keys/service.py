@@ -2,8 +2,9 @@
 
 import re
 from datetime import datetime
+from typing import Protocol
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from protocol.clock import utcnow
 from protocol.crypto_profile import DEFAULT, CryptoProfile
@@ -16,7 +17,18 @@ from registry.keys.models import KID_PATTERN, DepartmentKey, KeyCreate, KeyRead
 _KID = re.compile(KID_PATTERN)
 
 
-def status_at(key: DepartmentKey, now: datetime) -> str:
+class Validity(Protocol):
+    """What decides a key's status: a stored DepartmentKey or the gateway's cached KeyView."""
+
+    @property
+    def not_before(self) -> datetime: ...
+    @property
+    def not_after(self) -> datetime | None: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+def status_at(key: Validity, now: datetime) -> str:
     """`revoked`, `pending` (not yet valid), `expired` or `valid` at a moment."""
     if key.revoked_at is not None and key.revoked_at <= now:
         return "revoked"
@@ -32,12 +44,12 @@ def to_read(*, key: DepartmentKey, department: str, now: datetime | None = None)
     return KeyRead(
         department=department,
         kid=key.kid,
-        use=key.use,  # type: ignore[arg-type]
+        use=key.use,
         jwk=key.jwk,
         not_before=key.not_before,
         not_after=key.not_after,
         revoked_at=key.revoked_at,
-        status=status_at(key, now or utcnow()),  # type: ignore[arg-type]
+        status=status_at(key, now or utcnow()),
     )
 
 
@@ -59,10 +71,11 @@ def register(
     not_before = key_in.not_before or now
     if key_in.not_after is not None and key_in.not_after <= not_before:
         raise InvalidRequest("not_after must be later than not_before")
-    if get(session=session, department_id=dept.id, kid=kid) is not None:  # type: ignore[arg-type]
+    assert dept.id is not None, "a department read from the database has an id"
+    if get(session=session, department_id=dept.id, kid=kid) is not None:
         raise Conflict(f"department {department!r} already has a key {kid!r}")
     key = DepartmentKey(
-        department_id=dept.id,  # type: ignore[arg-type]
+        department_id=dept.id,
         kid=kid,
         use=key_in.use,
         # Stored as re-exported from the key itself: only public members, nothing else the caller sent.
@@ -88,7 +101,7 @@ def list_for(*, session: Session, department: str) -> list[DepartmentKey]:
     stmt = (
         select(DepartmentKey)
         .where(DepartmentKey.department_id == dept.id)
-        .order_by(DepartmentKey.not_before, DepartmentKey.id)  # type: ignore[arg-type]
+        .order_by(col(DepartmentKey.not_before), col(DepartmentKey.id))
     )
     return list(session.exec(stmt))
 
@@ -96,7 +109,8 @@ def list_for(*, session: Session, department: str) -> list[DepartmentKey]:
 def revoke(*, session: Session, department: str, kid: str) -> DepartmentKey:
     """Revoke a key now; revoking it again keeps the first revocation time."""
     dept = departments.get_by_code_or_raise(session=session, code=department)
-    key = get(session=session, department_id=dept.id, kid=kid)  # type: ignore[arg-type]
+    assert dept.id is not None, "a department read from the database has an id"
+    key = get(session=session, department_id=dept.id, kid=kid)
     if key is None:
         raise NotFound(f"department {department!r} has no key {kid[:64]!r}")
     if key.revoked_at is None:

@@ -1,7 +1,7 @@
 """Service item rules: materials and the elements that replace them."""
 
 from sqlalchemy import func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry import events
@@ -41,7 +41,8 @@ def create(*, session: Session, item_in: ServiceItemCreate) -> ServiceItem:
     if len(set(names)) != len(names):
         raise InvalidRequest("material names must be unique within a service item")
     handler = departments.get_by_code_or_raise(session=session, code=item_in.handling_department)
-    item = ServiceItem(code=item_in.code, name=item_in.name, handling_department_id=handler.id)  # type: ignore[arg-type]
+    assert handler.id is not None, "a department read from the database has an id"
+    item = ServiceItem(code=item_in.code, name=item_in.name, handling_department_id=handler.id)
     session.add(item)
     session.flush()
     _add_materials(session=session, item=item, item_in=item_in)
@@ -55,7 +56,8 @@ def replace(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) 
     if len(set(names)) != len(names):
         raise InvalidRequest("material names must be unique within a service item")
     handler = departments.get_by_code_or_raise(session=session, code=item_in.handling_department)
-    item.name, item.handling_department_id = item_in.name, handler.id  # type: ignore[assignment]
+    assert handler.id is not None, "a department read from the database has an id"
+    item.name, item.handling_department_id = item_in.name, handler.id
     for material in list(session.exec(select(Material).where(Material.service_item_id == item.id))):
         for link in list(
             session.exec(select(MaterialElement).where(MaterialElement.material_id == material.id))
@@ -70,15 +72,18 @@ def replace(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) 
 
 
 def _add_materials(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) -> None:
+    assert item.id is not None, "the service item is flushed before its materials are added"
     for position, material_in in enumerate(item_in.materials):
-        material = Material(service_item_id=item.id, name=material_in.name, position=position)  # type: ignore[arg-type]
+        material = Material(service_item_id=item.id, name=material_in.name, position=position)
         session.add(material)
         session.flush()
+        assert material.id is not None, "a flushed material has an id"
         for code in dict.fromkeys(material_in.elements):
             element = elements.get_by_code(session=session, code=code)
             if element is None:
                 raise InvalidRequest(f"material {material_in.name!r} names unknown element {code[:80]!r}")
-            session.add(MaterialElement(material_id=material.id, element_id=element.id))  # type: ignore[arg-type]
+            assert element.id is not None, "an element read from the database has an id"
+            session.add(MaterialElement(material_id=material.id, element_id=element.id))
     session.flush()
 
 
@@ -88,14 +93,15 @@ def to_read(*, session: Session, item: ServiceItem) -> ServiceItemRead:
     assert handler is not None
     rows = session.exec(
         select(Material, DataElement.code)
-        .join(MaterialElement, MaterialElement.material_id == Material.id, isouter=True)  # type: ignore[arg-type]
-        .join(DataElement, DataElement.id == MaterialElement.element_id, isouter=True)  # type: ignore[arg-type]
+        .join(MaterialElement, col(MaterialElement.material_id) == Material.id, isouter=True)
+        .join(DataElement, col(DataElement.id) == MaterialElement.element_id, isouter=True)
         .where(Material.service_item_id == item.id)
-        .order_by(Material.position, DataElement.code)
+        .order_by(col(Material.position), col(DataElement.code))
     ).all()
     materials: dict[int, MaterialIn] = {}
     for material, code in rows:
-        m = materials.setdefault(material.id, MaterialIn(name=material.name, elements=[]))  # type: ignore[index]
+        assert material.id is not None, "a material read from the database has an id"
+        m = materials.setdefault(material.id, MaterialIn(name=material.name, elements=[]))
         if code is not None:
             m.elements.append(code)
     return ServiceItemRead(
@@ -116,11 +122,11 @@ def list_(
         stmt = stmt.where(
             or_(
                 func.lower(ServiceItem.code).contains(q.casefold(), autoescape=True),
-                ServiceItem.name.contains(q, autoescape=True),  # type: ignore[attr-defined]
+                col(ServiceItem.name).contains(q, autoescape=True),
             )
         )
     if handling_department is not None:
         stmt = stmt.join(Department).where(Department.code == handling_department)
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    rows = session.exec(stmt.order_by(ServiceItem.code).offset(page.offset).limit(page.limit))
+    rows = session.exec(stmt.order_by(col(ServiceItem.code)).offset(page.offset).limit(page.limit))
     return list(rows), total

@@ -55,9 +55,10 @@ def create(*, session: Session, subscription_in: SubscriptionCreate, actor: Acto
         raise Conflict(
             f"subscription {existing.id} of {subscriber.code!r} to {source.code!r} exists: update it"
         )
+    assert subscriber.id is not None and source.id is not None, "departments read from the database have ids"
     subscription = Subscription(
-        subscriber_department_id=subscriber.id,  # type: ignore[arg-type]
-        source_department_id=source.id,  # type: ignore[arg-type]
+        subscriber_department_id=subscriber.id,
+        source_department_id=source.id,
         event_types=types,
     )
     return _stored(session, subscription, "created")
@@ -107,7 +108,8 @@ def list_(
         if code is not None:
             stmt = stmt.where(col(column).in_(select(Department.id).where(Department.code == code)))
     total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-    return list(session.exec(stmt.order_by(Subscription.id).offset(page.offset).limit(page.limit))), total
+    rows = session.exec(stmt.order_by(col(Subscription.id)).offset(page.offset).limit(page.limit))
+    return list(rows), total
 
 
 def to_read(*, session: Session, subscription: Subscription) -> SubscriptionRead:
@@ -115,7 +117,7 @@ def to_read(*, session: Session, subscription: Subscription) -> SubscriptionRead
     source = session.get(Department, subscription.source_department_id)
     assert source is not None
     return SubscriptionRead(
-        id=subscription.id,  # type: ignore[arg-type]
+        id=subscription.id,
         subscriber=_subscriber(session, subscription),
         source=source.code,
         event_types=list(subscription.event_types),

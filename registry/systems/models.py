@@ -1,7 +1,7 @@
 """Client systems: the OAuth clients of a department, each with the public keys of private_key_jwt."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import UniqueConstraint
@@ -15,7 +15,7 @@ SystemStatus = Literal["active", "disabled"]
 Scope = Literal[
     "query", "events", "corrections", "registry:read", "registry:write", "registry:steward", "audit:read"
 ]
-SCOPES: tuple[str, ...] = Scope.__args__  # type: ignore[attr-defined]
+SCOPES: tuple[str, ...] = get_args(Scope)
 CLIENT_ID_PATTERN = r"^[a-z][a-z0-9_-]{2,63}$"
 KID_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
 # Client assertions are signed with Ed25519 or P-256 only (no RSA, no HMAC: no shared secrets).
@@ -88,7 +88,7 @@ class SystemCreate(BaseModel):
     client_id: str = Field(pattern=CLIENT_ID_PATTERN, description="e.g. `zjj-housing`")
     department: str = Field(max_length=32, description="Code of the owning department")
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(default_factory=lambda: ["query"], max_length=len(SCOPES))
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["query"]), max_length=len(SCOPES))
     keys: list[KeyCreate] = Field(default_factory=list, max_length=10)
 
 

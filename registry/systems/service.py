@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
@@ -44,9 +44,10 @@ def create(*, session: Session, system_in: SystemCreate) -> ClientSystem:
         raise Conflict(f"client system {system_in.client_id!r} already exists")
     if len({k.jwk.kid for k in system_in.keys}) != len(system_in.keys):
         raise InvalidRequest("a kid is given twice")
+    assert dept.id is not None, "a department read from the database has an id"
     system = ClientSystem(
         client_id=system_in.client_id,
-        department_id=dept.id,  # type: ignore[arg-type]
+        department_id=dept.id,
         name=system_in.name,
         scopes=" ".join(sorted(set(system_in.scopes))),
     )
@@ -82,8 +83,9 @@ def add_key(*, session: Session, system: ClientSystem, key_in: KeyCreate) -> Cli
     valid_from = key_in.valid_from or utcnow()
     if key_in.valid_until is not None and key_in.valid_until <= valid_from:
         raise InvalidRequest("valid_until must be after valid_from")
+    assert system.id is not None, "keys are added to a stored (flushed) system"
     key = ClientKey(
-        system_id=system.id,  # type: ignore[arg-type]
+        system_id=system.id,
         kid=kid,
         jwk=key_in.jwk.model_dump_json(exclude_none=True),
         valid_from=valid_from,
@@ -111,7 +113,7 @@ def revoke_key(*, session: Session, system: ClientSystem, kid: str) -> ClientKey
 def list_keys(*, session: Session, system: ClientSystem) -> list[ClientKey]:
     """Every key of a system, oldest first."""
     return list(
-        session.exec(select(ClientKey).where(ClientKey.system_id == system.id).order_by(ClientKey.id))
+        session.exec(select(ClientKey).where(ClientKey.system_id == system.id).order_by(col(ClientKey.id)))
     )
 
 
@@ -119,7 +121,7 @@ def list_(*, session: Session, page: PageParams) -> tuple[list[ClientSystem], in
     """A page of systems ordered by client_id, and the total."""
     total = session.exec(select(func.count()).select_from(ClientSystem)).one()
     rows = session.exec(
-        select(ClientSystem).order_by(ClientSystem.client_id).offset(page.offset).limit(page.limit)
+        select(ClientSystem).order_by(col(ClientSystem.client_id)).offset(page.offset).limit(page.limit)
     )
     return list(rows), total
 
@@ -140,7 +142,7 @@ def to_read(*, session: Session, system: ClientSystem) -> SystemRead:
         client_id=system.client_id,
         department=dept.code if dept else "",
         name=system.name,
-        status=system.status,  # type: ignore[arg-type]
+        status=system.status,
         scopes=system.scopes.split(),
         keys=[
             KeyRead(
