@@ -29,6 +29,28 @@ class KafkaConfig(BaseModel):
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    # A crashed member keeps its partitions until its session times out (Kafka's default: 45 s), so a
+    # restarted connector waited that long; 10 s with a 1 s heartbeat hands them over in seconds.
+    session_timeout_ms: int = Field(
+        10_000, ge=6_000, le=300_000, description="consumer-group session timeout"
+    )
+    heartbeat_interval_ms: int = Field(
+        1_000, ge=100, le=60_000, description="heartbeat to the group coordinator"
+    )
+    group_instance_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="static membership (KIP-345): an instance restarted with the same id gets its "
+        "partitions back at once; one id per running instance",
+    )
+
+    def membership(self) -> dict[str, Any]:
+        """The consumer-group membership settings of this connector's consumer."""
+        return {
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": self.heartbeat_interval_ms,
+            "group_instance_id": self.group_instance_id,
+        }
 
     def client_config(self, department: str, *, bootstrap: str | None = None) -> dict[str, Any]:
         """kafka-python connection settings of this connector."""

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from connectors.runtime import Connector
 from kafkaio.admin import ensure_topics
+from kafkaio.commit import PendingCommits
 from protocol.clock import utcnow
 from protocol.envelope import SourceRequest, reply_address, reply_headers
 from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
@@ -33,12 +34,16 @@ class KafkaConnectorServer:
         group_id: str | None = None,
         request_partitions: int = 3,
         reply_partitions: int = 12,
+        membership: Mapping[str, Any] | None = None,
     ) -> None:
         self._connector = connector
         self._config = dict(client_config)
         self._topic = request_topic(connector.department)
         self._group_id = group_id or f"shuyuan.connector.{connector.department}"
         self._partitions = {self._topic: request_partitions, REPLY_TOPIC: reply_partitions, DLQ_TOPIC: 1}
+        # session_timeout_ms, heartbeat_interval_ms, group_instance_id (connectors/config.py KafkaConfig).
+        self._membership = dict(membership or {})
+        self.commits = PendingCommits()
         self.ready = threading.Event()
         self.handled = 0
 
@@ -55,6 +60,7 @@ class KafkaConnectorServer:
             fetch_max_wait_ms=10,
             # A stale metadata view (topic just created) must heal in seconds, not the default 5 minutes.
             metadata_max_age_ms=10_000,
+            **self._membership,
         )
         # Join the group only once our metadata shows the topic's partitions: joining earlier gets an
         # empty assignment that would last until the next metadata refresh.
@@ -68,6 +74,9 @@ class KafkaConnectorServer:
                 batches = consumer.poll(timeout_ms=200)
                 if consumer.assignment():
                     self.ready.set()
+                # A commit refused by a rebalance is retried after the next poll, never fatal
+                # (kafkaio/commit.py): a connector once exited with RebalanceInProgressError here.
+                self.commits.commit(consumer)
                 if not batches:
                     continue
                 try:
@@ -81,10 +90,10 @@ class KafkaConnectorServer:
                     for tp, records in batches.items():
                         consumer.seek(tp, records[0].offset)
                     continue
-                consumer.commit(
-                    {tp: OffsetAndMetadata(recs[-1].offset + 1, "", -1) for tp, recs in batches.items()}
-                )
+                self.commits.add({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
+                self.commits.commit(consumer)
         finally:
+            self.commits.commit(consumer)
             consumer.close()
             producer.close(timeout=5)
             self._connector.close()

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
@@ -21,6 +21,7 @@ from exchange.audit.events import AuditEvent
 from exchange.audit.keys import AuditKeyPair
 from exchange.audit.store import CheckpointPolicy
 from kafkaio.admin import ensure_topics
+from kafkaio.commit import PendingCommits
 from protocol.topics import DLQ_TOPIC
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class Sealer:
         partitions: int = 1,
         group: str = SEALER_GROUP,
         max_records: int = 2000,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 1_000,
+        group_instance_id: str | None = None,
+        max_poll_interval_ms: int = 300_000,
     ) -> None:
         self._engine = engine
         self._config = dict(client_config)
@@ -50,6 +55,17 @@ class Sealer:
         self._partitions = partitions
         self._group = group
         self._max_records = max_records
+        # A crashed member holds its partitions until the session times out (45 s by default): keep it
+        # short so a restarted sealer takes over in seconds; a static member (group_instance_id) gets its
+        # partitions back at once when it returns within the timeout (KIP-345).
+        self._membership: dict[str, Any] = {
+            "session_timeout_ms": session_timeout_ms,
+            "heartbeat_interval_ms": heartbeat_interval_ms,
+            "group_instance_id": group_instance_id,
+            # How long one batch may take before the group rebalances without this member.
+            "max_poll_interval_ms": max_poll_interval_ms,
+        }
+        self.commits = PendingCommits()
         self.ready = threading.Event()
         self.sealed = 0
 
@@ -68,6 +84,7 @@ class Sealer:
             # A group that formed before the topic's metadata arrived holds no partitions until the next
             # metadata refresh: keep that short rather than the 5 minute default.
             metadata_max_age_ms=10_000,
+            **self._membership,
         )
         # Subscribe once the topic's partitions are known, so the first assignment already holds them.
         while not consumer.partitions_for_topic(self._topic) and not stop.wait(0.1):
@@ -90,9 +107,12 @@ class Sealer:
                     continue
                 if records:
                     dlq.flush()  # a message sent to the DLQ must be durable before its offset moves on
-                    consumer.commit()
+                    self.commits.add(_next_offsets(records))
+                # A commit refused by a rebalance is retried here after the next poll, never fatal.
+                self.commits.commit(consumer)
         finally:
             self._checkpoint(force=True)
+            self.commits.commit(consumer)
             consumer.close()
             dlq.close(5)
 
@@ -114,6 +134,15 @@ class Sealer:
                 store.maybe_checkpoint(conn, key=self._key, policy=self._policy, force=force)
         except Exception:
             log.exception("final audit checkpoint failed")
+
+
+def _next_offsets(records: list[Any]) -> dict[TopicPartition, int]:
+    """The offset to resume from of each partition in a batch: its last record's offset + 1."""
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+    return offsets
 
 
 def _rewind(consumer: KafkaConsumer) -> None:

@@ -85,6 +85,7 @@ class World:
         *,
         wrap: Callable[[Connector], Connector] | None = None,
         client_config: dict[str, Any] | None = None,
+        membership: dict[str, Any] | None = None,
     ) -> KafkaConnectorServer:
         """Run a sample department's connector against the broker until the test ends."""
         config = load_config(sample_connector_configs()[code], base_dir=self.data_dir)
@@ -93,6 +94,7 @@ class World:
         server = KafkaConnectorServer(
             wrap(connector) if wrap else connector,
             client_config or {"bootstrap_servers": self.bootstrap.split(",")},
+            membership=membership,
         )
         stop = threading.Event()
         thread = threading.Thread(target=server.serve, args=(stop,), daemon=True, name=f"connector-{code}")
