@@ -161,7 +161,7 @@ def main() -> None:
         size = results["bundle_bytes"]
         print(f"exported (PostgreSQL):        {results['export_per_s']:>9,} records/s ({size:,} bytes)")
         started = time.perf_counter()
-        report = verify_bundle(bundle)
+        report = verify_bundle(bundle, pinned=keys.PinnedKeys.of(key.public))
         results["verify_per_s"] = round(n / (time.perf_counter() - started))
         assert report.ok and report.records == n, report.problem
         print(f"verified offline:             {results['verify_per_s']:>9,} records/s")

@@ -44,6 +44,7 @@ def query_body(query_id: str, subject_id: str) -> dict[str, Any]:
         "subject": {"type": "person", "id": subject_id},
         "elements": ELEMENTS,
         "purpose": {"service_item": SERVICE_ITEM, "case_no": "ZJJ-BENCH-1"},
+        "on_behalf_of": "bench.caseworker",
         "requested_at": datetime.now(UTC).isoformat(),  # the gateway accepts +-5 min of skew
     }
 

@@ -75,6 +75,7 @@ def main() -> None:
         "subject": {"type": "person", "id": person},
         "elements": ["person.name", "person.household_members", "person.si_contribution_base"],
         "purpose": {"service_item": "330100-GZF-001", "case_no": "ZJJ-BENCH-1"},
+        "on_behalf_of": "bench.caseworker",
         "requested_at": "2026-11-28T09:00:00+00:00",
     }
     raw = json.dumps(body).encode()

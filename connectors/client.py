@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-import jsonschema
 from joserfc.jwk import Key
 
 from connectors.keys import DepartmentKeys
+from protocol import value_schema
 from protocol.errors import ShuyuanError
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, import_public, open_answer, subject_binding
@@ -147,10 +147,13 @@ class ConsumerClient:
         elements: list[str],
         service_item: str,
         case_no: str,
+        on_behalf_of: str,
         query_id: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> QueryAnswer:
         """POST /v1/queries and return the decrypted, verified answer; GatewayError on a 4xx/5xx.
+
+        `on_behalf_of` names the caseworker (a user id within the department) the query is made for.
 
         `extra` adds or overrides body fields (e.g. a fixed `requested_at` when re-sending).
         """
@@ -159,6 +162,7 @@ class ConsumerClient:
             "subject": {"type": subject_type, "id": subject_id},
             "elements": elements,
             "purpose": {"service_item": service_item, "case_no": case_no},
+            "on_behalf_of": on_behalf_of,
             "requested_at": datetime.now(UTC).isoformat(),  # the gateway's freshness window
             **(extra or {}),
         }
@@ -245,10 +249,6 @@ class ConsumerClient:
                 body = {}
             self._schemas[code] = body.get("value_schema") if isinstance(body, dict) else None
         schema = self._schemas[code]
-        if schema:
-            try:
-                jsonschema.validate(value, schema)
-            except (jsonschema.ValidationError, jsonschema.SchemaError) as exc:
-                raise JoseFailure(
-                    "schema_violation", f"the value does not match the schema of {code}"
-                ) from exc
+        # Fetches nothing: a remote $ref is refused, never retrieved (protocol/value_schema.py).
+        if schema and not value_schema.conforms(value, schema):
+            raise JoseFailure("schema_violation", f"the value does not match the schema of {code}")

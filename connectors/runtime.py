@@ -6,17 +6,14 @@ department's public encryption key named in the request. Values and identifiers 
 only here and at the consumer.
 """
 
-import functools
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from connectors.adapters.sql import SqlAdapter
 from connectors.config import ConnectorConfig
 from connectors.keys import DepartmentKeys
+from protocol import value_schema
 from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.jose import JoseFailure, import_public, open_subject, seal_answer, subject_binding
 
@@ -113,16 +110,6 @@ class Connector:
         self.adapter.close()
 
 
-@functools.lru_cache(maxsize=256)
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
 def _conforms(value: Any, schema: dict[str, Any] | None) -> bool:
-    """Whether a value matches the element's registered JSON Schema (no schema: anything goes)."""
-    if not schema:
-        return True
-    try:
-        return _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
-    except Exception:  # an unusable schema must not let unchecked values through
-        return False
+    """Whether a value matches the element's JSON Schema; fetches nothing (protocol/value_schema.py)."""
+    return value_schema.conforms(value, schema)

@@ -107,10 +107,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     "login.username": ("用户名", "Username"),
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Sign in"),
-    "login.invalid": ("用户名或密码不正确。", "Wrong username or password."),
-    "login.locked": (
-        "登录失败次数过多，账号已暂时锁定，请 {minutes} 分钟后再试。",
-        "Too many failed sign-ins: the account is locked, try again in {minutes} min.",
+    # One message for an unknown name, a wrong password and a locked account (console/views/auth.py).
+    "login.invalid": (
+        "用户名或密码不正确，或登录失败次数过多（请稍后再试）。",
+        "Wrong username or password, or too many failed sign-ins (try again later).",
     ),
     "login.demo_password": (
         "生产环境不允许使用演示密码，请联系管理员重设密码。",
@@ -436,6 +436,10 @@ _AUDIT: dict[str, tuple[str, str]] = {
                        "{checkpoints} signed checkpoints."),
     "audit.broken": ("验证失败", "Verification failed"),
     "audit.broken_at": ("首个损坏的记录：序号 {seq}", "First broken record: seq {seq}"),
+    "audit.trusted_key": ("信任的审计公钥（本网关配置，不取自导出包）：{fingerprint}",
+                          "Trusted audit key (configured here, not the bundle's): {fingerprint}"),
+    "audit.no_pin": ("未配置审计公钥（SHUYUAN_AUDIT_PINNED_KEYS），无法验证导出包。",
+                     "No audit key configured (SHUYUAN_AUDIT_PINNED_KEYS): nothing can be verified here."),
 }  # fmt: skip
 
 MESSAGES: dict[str, tuple[str, str]] = _ENUMS | _LABELS | _AUDIT

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from console.i18n import LANGUAGES, translator
 from console.settings import ConsoleSettings
 from console.users.models import ROLES, ConsoleUser
+from exchange.audit.events import AuditAction
 from exchange.state import GatewayState
 from registry import events
 from registry.actors import Actor
@@ -134,10 +135,24 @@ def current_user(request: Request, session: DbDep) -> ConsoleUser:
     user = session.get(ConsoleUser, uid) if isinstance(uid, int) else None
     if user is None or not user.active:
         raise LoginRequired
+    if request.session.get("sv") != user.session_version:
+        # A cookie of a session ended at sign-out (copied, replayed): refused, and on the audit chain.
+        request.session.clear()
+        _audit_apart(request, type=AuditAction.CONSOLE_LOGIN_ENDED_SESSION.value, code=user.username)
+        raise LoginRequired
     # A plain copy for the templates: error pages render after the session has rolled back and closed.
     assert user.id is not None, "an account read from the database has an id"
     request.state.user = SignedIn(user.id, user.username, user.display_name, user.role)
     return user
+
+
+def _audit_apart(request: Request, *, type: str, code: str) -> None:
+    """Record a console event in its own unit of work: the request's rolls back with its refusal."""
+    gateway = console_state(request).gateway
+    with unit_of_work(gateway.engine) as session:
+        recorded = events.pending(session)
+        events.record(session, type=type, entity="console_user", code=code[:64])
+    gateway.changes.changed(list(recorded))
 
 
 def require(*roles: str) -> Callable[..., ConsoleUser]:

@@ -1,6 +1,7 @@
 """Settings of the gateway: one typed object, built in the app factory (never at import time)."""
 
 import ssl
+from pathlib import Path
 from typing import Literal, TypedDict
 
 from pydantic import Field, SecretStr, model_validator
@@ -60,8 +61,25 @@ class GatewaySettings(BaseSettings):
     key_cache_s: float = Field(
         1.0, gt=0, le=60, description="department keys are re-read at least this often (revocation delay)"
     )
+    # Separate keys for separate jobs (docs/crypto.md); each unset one falls back to the platform key,
+    # a development convenience refused in production.
     platform_key: SecretStr = Field(
-        SecretStr(DEV_PLATFORM_KEY), description="HMAC key of subject blind indexes and at-rest encryption"
+        SecretStr(DEV_PLATFORM_KEY),
+        description="development only: the secret each unset key below comes from; refused in production",
+    )
+    token_signing_key: SecretStr | None = Field(
+        None,
+        description="access-token signing (Ed25519), comma-separated: each a PKCS#8 PEM or private JWK file, "
+        "or a secret of >= 32 characters; the first signs, every one verifies (rotation)",
+    )
+    blind_index_key: SecretStr | None = Field(
+        None,
+        description="HMAC key of subject blind indexes (>= 32 characters); rotating it means re-indexing",
+    )
+    sealing_key: SecretStr | None = Field(
+        None,
+        description="at-rest sealing of stored answers (AES-256-GCM), comma-separated secrets of >= 32 "
+        "characters; the first seals, every one unseals (by kid)",
     )
     audit_batch_max: int = Field(
         500, ge=1, description="audit rows written per database transaction, at most"
@@ -82,14 +100,20 @@ class GatewaySettings(BaseSettings):
     token_ttl_s: int = Field(300, ge=30, le=3600, description="access token lifetime, seconds")
     rate_limit_per_s: float = Field(200.0, gt=0, description="average requests per second per client system")
     rate_limit_burst: int = Field(400, ge=1, description="requests a client system may send in one burst")
+    query_record_ttl_s: int = Field(
+        24 * 3600,
+        ge=60,
+        description="a stored answer is replayed for its query_id this long, then purged; a later query with "
+        "the same id is answered afresh (docs/security.md)",
+    )
     request_max_skew_s: int = Field(
         300, ge=10, le=3600, description="a query's `requested_at` must be this close to the gateway's clock"
     )
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> "GatewaySettings":
-        if self.environment == "production" and self.platform_key.get_secret_value() == DEV_PLATFORM_KEY:
-            raise ValueError("SHUYUAN_PLATFORM_KEY must be set in production")
+        if self.environment == "production":
+            check_production_keys(self)
         if self.environment == "production" and self.public_url is None:
             # Unset, the issuer comes from the Host header, which a caller controls.
             raise ValueError("SHUYUAN_PUBLIC_URL must be set in production")
@@ -102,6 +126,18 @@ class GatewaySettings(BaseSettings):
         ):
             raise ValueError("production needs HTTPS (SHUYUAN_TLS_*) and Kafka over SSL")
         return self
+
+    def token_signing_entries(self) -> list[str]:
+        """Token keys (files or secrets), the signing one first; development: the platform key."""
+        return _entries(self.token_signing_key) or [self.platform_key.get_secret_value()]
+
+    def blind_index_secret(self) -> bytes:
+        """The blind-index secret; development: the platform key."""
+        return (self.blind_index_key or self.platform_key).get_secret_value().encode()
+
+    def sealing_secrets(self) -> list[bytes]:
+        """Sealing secrets, the current one first; development: the platform key."""
+        return [e.encode() for e in _entries(self.sealing_key) or [self.platform_key.get_secret_value()]]
 
     def uvicorn_ssl_options(self) -> UvicornTls:
         """uvicorn's TLS arguments: HTTPS when a certificate is set, client certificates when a CA is."""
@@ -127,3 +163,40 @@ class GatewaySettings(BaseSettings):
                 "ssl_check_hostname": True,
             }
         return config
+
+
+def _entries(value: SecretStr | None) -> list[str]:
+    return [e.strip() for e in value.get_secret_value().split(",") if e.strip()] if value else []
+
+
+_PLACEHOLDERS = ("change-me", "changeme", "placeholder", "development", "example", "secret")
+
+
+def check_production_keys(settings: GatewaySettings) -> None:
+    """Production: every job has its own configured key, none a placeholder, none shared (docs/crypto.md)."""
+    if settings.platform_key.get_secret_value() != DEV_PLATFORM_KEY:
+        raise ValueError(
+            "SHUYUAN_PLATFORM_KEY is a development convenience, refused in production: set SHUYUAN_"
+            "TOKEN_SIGNING_KEY, SHUYUAN_BLIND_INDEX_KEY, SHUYUAN_SEALING_KEY and SHUYUAN_AUDIT_SIGNING_KEY"
+        )
+    seen: dict[str, str] = {}
+    jobs = {
+        "SHUYUAN_TOKEN_SIGNING_KEY": settings.token_signing_key,
+        "SHUYUAN_BLIND_INDEX_KEY": settings.blind_index_key,
+        "SHUYUAN_SEALING_KEY": settings.sealing_key,
+    }
+    for name, value in jobs.items():
+        if value is None:
+            raise ValueError(f"{name} must be set in production")
+        for position, entry in enumerate(_entries(value)):
+            if name == "SHUYUAN_TOKEN_SIGNING_KEY" and Path(entry).is_file():
+                continue
+            if len(entry) < 32 or any(p in entry.lower() for p in _PLACEHOLDERS):
+                raise ValueError(f"{name}: a secret of at least 32 random characters, not a placeholder")
+            # The current keys must differ; a retired one kept to unseal or verify may be an old secret.
+            if position == 0 and seen.setdefault(entry, name) != name:
+                raise ValueError(f"{name} and {seen[entry]} share a secret: each job needs its own key")
+    if not settings.audit.uses_kafka(settings.transport) and settings.audit.signing_key is None:
+        raise ValueError(
+            "SHUYUAN_AUDIT_SIGNING_KEY must be set in production (this gateway signs checkpoints)"
+        )

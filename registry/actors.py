@@ -1,6 +1,8 @@
-"""Who is acting on the registry, for history and workflow rules.
+"""Who is acting on the registry, for history and the object-level rules of every registry write.
 
-Interim: the caller names itself in headers until OAuth2 (the identity issue) authenticates it.
+Behind the gateway the actor comes from the access token only (registry/deps.py): the department and
+system it was issued to, steward only with the `registry:steward` scope. The console's signed-in
+steward acts as a steward (console/web.py). Rules: docs/registry.md, "Who may do what".
 """
 
 from dataclasses import dataclass
@@ -34,5 +36,5 @@ def require_steward(actor: Actor, what: str) -> None:
 
 def require_steward_or(actor: Actor, department: str, what: str) -> None:
     """A steward, or someone acting for this department, may do this."""
-    if not actor.steward and actor.department != department:
-        raise Forbidden(f"only a data steward or department {department!r} may {what}")
+    if not actor.steward and (actor.department is None or actor.department != department):
+        raise Forbidden(f"only a data steward or department {department[:32]!r} may {what}")

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from registry.agreements.models import SharingAgreement
 from registry.departments.models import Department
 from registry.elements.models import DataElement
-from registry.service_items.models import Material, MaterialElement, ServiceItem
+from registry.service_items.models import Material, MaterialElement, ServiceItem, ServiceItemParticipant
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,8 @@ class Catalogue:
     departments: dict[str, str] = field(default_factory=dict)  # code -> status
     elements: dict[str, ElementView] = field(default_factory=dict)
     item_elements: dict[str, frozenset[str]] = field(default_factory=dict)  # service item -> needed elements
+    # service item -> the departments that may query for it: its handler and its participants
+    item_departments: dict[str, frozenset[str]] = field(default_factory=dict)
     agreements: dict[tuple[str, str, str], tuple[AgreementView, ...]] = field(default_factory=dict)
 
 
@@ -68,6 +70,9 @@ def read_catalogue(*, session: Session) -> Catalogue:
     elements = {e.id: e for e in session.exec(select(DataElement))}
     items = {i.id: i for i in session.exec(select(ServiceItem))}
     needed: dict[str, set[str]] = {i.code: set() for i in items.values()}
+    users: dict[str, set[str]] = {i.code: {depts[i.handling_department_id].code} for i in items.values()}
+    for p in session.exec(select(ServiceItemParticipant)):
+        users[items[p.service_item_id].code].add(depts[p.department_id].code)
     for material, link in session.exec(
         select(Material, MaterialElement).join(
             MaterialElement, col(MaterialElement.material_id) == Material.id
@@ -86,6 +91,7 @@ def read_catalogue(*, session: Session) -> Catalogue:
         departments={d.code: d.status for d in depts.values()},
         elements={e.code: view_of(e, depts[e.source_department_id].code) for e in elements.values()},
         item_elements={code: frozenset(codes) for code, codes in needed.items()},
+        item_departments={code: frozenset(codes) for code, codes in users.items()},
         agreements={k: tuple(v) for k, v in agreements.items()},
     )
 

@@ -9,10 +9,9 @@ from sqlmodel import Session
 from registry import events
 from registry.actors import ANONYMOUS, Actor
 from registry.db import unit_of_work
-from registry.errors import Forbidden
 from registry.pagination import PageParams
 from registry.settings import RegistrySettings
-from registry.state import RegistryState, state_of
+from registry.state import RegistryState, find_state, state_of
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ACTOR_HEADER = "X-Actor"
@@ -35,11 +34,12 @@ def get_session(request: Request) -> Iterator[Session]:
         recorded = events.pending(session)
         principal = getattr(request.state, "principal", None)
         if principal is not None:  # behind the gateway: the token names the department and system
+            # No user from a header: whoever holds the token could name anyone (issue 9).
             events.act_as(
                 session,
                 department=getattr(principal, "department", None),
                 system=getattr(principal, "client_id", None),
-                user=(request.headers.get("X-Actor") or None) and request.headers["X-Actor"][:64],
+                user=None,
             )
         yield session
         if not recorded and request.method not in _READ_METHODS:
@@ -76,34 +76,35 @@ def current_actor(
     request: Request,
     x_actor: Annotated[
         str | None,
-        Header(alias=ACTOR_HEADER, max_length=100, description="Acting user (interim until OAuth2)"),
+        Header(
+            alias=ACTOR_HEADER, max_length=100, description="Ignored behind the gateway (bare registry only)"
+        ),
     ] = None,
     x_actor_department: Annotated[
         str | None,
-        Header(alias=ACTOR_DEPARTMENT_HEADER, max_length=32, description="Department the user acts for"),
+        Header(alias=ACTOR_DEPARTMENT_HEADER, max_length=32, description="Ignored behind the gateway"),
     ] = None,
     x_actor_role: Annotated[
         str | None,
-        Header(alias=ACTOR_ROLE_HEADER, max_length=32, description="`steward` for a data steward"),
+        Header(alias=ACTOR_ROLE_HEADER, max_length=32, description="Ignored behind the gateway"),
     ] = None,
 ) -> Actor:
-    """The acting user: the authenticated client's department, the user named in the interim headers.
+    """The acting system: the access token's department and client, steward only by `registry:steward`.
 
-    When the gateway authenticated the caller (OAuth2, exchange/auth), its department is the acting
-    department and a different X-Actor-Department is refused, and the steward role comes only from the
-    token's `registry:steward` scope (the console passes its signed-in steward directly).
+    Behind the gateway (exchange/auth sets `request.state.principal` before any route runs) the token
+    alone names the actor: the X-Actor headers are ignored, so no header can grant a role or put a name
+    on the record. Only a bare registry app that opted in (`RegistryState.actor_headers`, set by
+    tests/registrykit.py and never by the gateway) reads them; any other caller without a token is
+    anonymous and is refused every write.
     """
     principal = getattr(request.state, "principal", None)
-    department = getattr(principal, "department", None)
-    if department is not None:
-        if x_actor_department and x_actor_department != department:
-            raise Forbidden(f"the access token acts for {department!r}, not {x_actor_department[:32]!r}")
-        name = x_actor or f"system:{getattr(principal, 'client_id', department)}"
-        # Behind the gateway the steward role is a scope granted to the steward's system, never a
-        # header a caller could set; the header only serves the bare registry app (tests, tools).
+    if principal is not None:
+        department = getattr(principal, "department", None)
         scopes: frozenset[str] = getattr(principal, "scopes", frozenset())
+        name = f"system:{getattr(principal, 'client_id', department)}"
         return Actor(name=name, department=department, steward="registry:steward" in scopes)
-    if not x_actor:
+    state = find_state(request.app, RegistryState)
+    if state is None or not state.actor_headers or not x_actor:
         return ANONYMOUS
     return Actor(name=x_actor, department=x_actor_department or None, steward=x_actor_role == "steward")
 

@@ -5,7 +5,7 @@ from collections import defaultdict
 from sqlmodel import Session, col, select
 
 from protocol.errors import Conflict
-from registry.actors import ANONYMOUS, Actor
+from registry.actors import ANONYMOUS, Actor, require_steward_or
 from registry.aliases.models import ElementAlias
 from registry.departments import service as departments
 from registry.disputes import service as disputes
@@ -27,6 +27,8 @@ def register(
     Same code, other source: a claim dispute. Same subject type, another source, names (or aliases) at
     least `threshold` alike: a near-duplicate dispute. Same code, same source: 409, it is already there.
     """
+    # A department registers (or claims) elements only as their source; a steward for any department.
+    require_steward_or(actor, element_in.source, "register an element with this source")
     claimant = departments.get_by_code_or_raise(session=session, code=element_in.source)
     existing = elements.get_by_code(session=session, code=element_in.code)
     if existing is not None:

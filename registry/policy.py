@@ -57,10 +57,24 @@ def status_reason(status: str) -> Reason | None:
     return Reason.CANDIDATE_ELEMENT
 
 
-def purpose_reason(needed: Collection[str] | None, element_code: str) -> Reason | None:
-    """The purpose checks, given the elements the service item needs (None: no such item)."""
+def purpose_reason(
+    needed: Collection[str] | None,
+    element_code: str,
+    *,
+    consumer: str | None = None,
+    users: Collection[str] | None = None,
+) -> Reason | None:
+    """The purpose checks, given the elements the service item needs (None: no such item).
+
+    With a `consumer`, the item must also be one it handles or takes part in (`users`: the handler and
+    the participants; None: nobody), checked before the element: a purpose binds the department too.
+    """
     if needed is None:
         return Reason.UNKNOWN_PURPOSE
+    if consumer is not None and (users is None or consumer not in users):
+        # Purpose binds the department (DESIGN.md §6, issue 9): a department cannot borrow another's
+        # service item to read what that item needs.
+        return Reason.NOT_NECESSARY_FOR_PURPOSE
     if element_code not in needed:
         # Minimum necessary, purpose bound (DESIGN.md §2.2).
         return Reason.NOT_NECESSARY_FOR_PURPOSE
@@ -96,7 +110,10 @@ def release_reason(
     if element is None:
         return Reason.UNKNOWN_ELEMENT
     reason = status_reason(element.status) or purpose_reason(
-        catalogue.item_elements.get(service_item), element_code
+        catalogue.item_elements.get(service_item),
+        element_code,
+        consumer=consumer,
+        users=catalogue.item_departments.get(service_item),
     )
     if reason is not None:
         return reason

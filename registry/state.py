@@ -27,6 +27,9 @@ class RegistryState:
     engine: Engine
     changes: RegistryChanges
     registry_settings: RegistrySettings
+    actor_headers: bool = False
+    """Whether the interim X-Actor headers name the actor of a request without an access token: only a
+    bare registry app (tests/registrykit.py) sets it; the gateway never does (registry/deps.py)."""
 
 
 def attach(app: Starlette, state: object) -> None:

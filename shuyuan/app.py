@@ -125,7 +125,9 @@ def create_app(
         )
         await writer.start()
         audit_registry_changes(changes, writer, gateway=settings.gateway_id)
-        platform_keys = PlatformKeys(settings.platform_key.get_secret_value().encode())
+        platform_keys = PlatformKeys(
+            blind_index_secret=settings.blind_index_secret(), sealing_secrets=settings.sealing_secrets()
+        )
         state = AppState(
             engine=engine,
             changes=changes,
@@ -147,6 +149,7 @@ def create_app(
                 source_timeout_s=settings.source_timeout_s,
                 max_elements=settings.max_elements_per_query,
                 max_skew_s=settings.request_max_skew_s,
+                record_ttl_s=settings.query_record_ttl_s,
             ),
             auth=auth,
             transparency=transparency_state(transparency_settings),

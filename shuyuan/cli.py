@@ -43,6 +43,10 @@ def _logging(level: str = "INFO") -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
+# The demo's caseworker at 住建局 (a user id of the department's own system).
+DEMO_CASEWORKER = "wang.fang"
+
+
 def demo_commands(base_url: str, demo_person: str) -> str:
     """The query a newcomer can paste, as a CLI line and as curl."""
     body = {
@@ -50,11 +54,12 @@ def demo_commands(base_url: str, demo_person: str) -> str:
         "subject": {"type": "person", "id": demo_person},
         "elements": ["person.name", "person.household_members", "person.si_contribution_base"],
         "purpose": {"service_item": "330100-GZF-001", "case_no": "ZJJ-2026-000123"},
+        "on_behalf_of": DEMO_CASEWORKER,
     }
     return (
         "Try a query (住建局 asks 公安局 and 人社局 for a public-rental-housing case):\n"
         f"  .venv/bin/shuyuan query --url {base_url} --as zjj --client zjj-housing --item 330100-GZF-001 \\\n"
-        f"      --case ZJJ-2026-000123 --person {demo_person} \\\n"
+        f"      --case ZJJ-2026-000123 --on-behalf-of {DEMO_CASEWORKER} --person {demo_person} \\\n"
         "      person.name person.household_members person.si_contribution_base\n"
         "or with curl (a token from the system's key, var/keys/systems/zjj-housing.jwk):\n"
         f"  curl -s -X POST {base_url}/v1/queries -H 'Content-Type: application/json' \\\n"
@@ -145,6 +150,7 @@ def connector_run(
         Connector(cfg, department_keys.load(folder, cfg.department)),
         client_config,
         group_id=cfg.kafka.group_id,
+        membership=cfg.kafka.membership(),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -198,6 +204,9 @@ def query(
     department: Annotated[str, typer.Option("--as", help="Code of the asking department")],
     item: Annotated[str, typer.Option("--item", help="Service item code (the purpose)")],
     case: Annotated[str, typer.Option("--case", help="Case number (办件编号)")],
+    on_behalf_of: Annotated[
+        str, typer.Option("--on-behalf-of", help="The caseworker: a user id within the asking department")
+    ],
     person: Annotated[str | None, typer.Option(help="Resident ID of the subject")] = None,
     enterprise: Annotated[str | None, typer.Option(help="Unified social credit code of the subject")] = None,
     query_id: Annotated[str | None, typer.Option(help="Idempotency key (default: a new one)")] = None,
@@ -233,6 +242,7 @@ def query(
                 elements=elements,
                 service_item=item,
                 case_no=case,
+                on_behalf_of=on_behalf_of,
                 query_id=query_id or f"cli-{uuid.uuid4().hex}",
                 extra={"requested_at": datetime.now(UTC).isoformat()},
             )

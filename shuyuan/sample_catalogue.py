@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from protocol.clock import utcnow
+from registry.actors import Actor
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate
 from registry.db import unit_of_work
@@ -182,11 +183,19 @@ HOUSING_ITEM = "330100-GZF-001"
 SOLE_TRADER_ITEM = "330100-GTH-001"
 FOOD_LICENCE_ITEM = "330100-SPJY-001"
 
+# The seed is the platform's own steward work (service items are a steward's operation, issue 9).
+SEED_STEWARD = Actor(name="sample-catalogue", steward=True)
+
+# `participants`: the departments besides the handler that take part in an item and so may query
+# for it (DESIGN.md §6). Each sample item is handled end to end by one department, which asks the
+# sources itself; the sources (psb, hrss, amr) answer but do not query, and amr only *receives*
+# `license.issued` (双告知), which is a subscription, not a query. So none has a participant.
 SERVICE_ITEMS: list[dict[str, Any]] = [
     {
         "code": HOUSING_ITEM,
         "name": "公共租赁住房申请",
         "handling_department": "zjj",
+        "participants": [],  # 住建局 alone (SCENARIOS.md C)
         "materials": [
             {"name": "申请人身份证复印件", "elements": ["person.name", "person.registered_address"]},
             {"name": "户口簿复印件", "elements": ["person.household_members"]},
@@ -205,6 +214,7 @@ SERVICE_ITEMS: list[dict[str, Any]] = [
         "code": SOLE_TRADER_ITEM,
         "name": "个体工商户设立登记",
         "handling_department": "xzsp",
+        "participants": [],  # 行政审批局 alone; 市场监管 is told by event (SCENARIOS.md A)
         "materials": [
             {
                 "name": "经营者身份证复印件",
@@ -221,6 +231,7 @@ SERVICE_ITEMS: list[dict[str, Any]] = [
         "code": FOOD_LICENCE_ITEM,
         "name": "食品经营许可",
         "handling_department": "xzsp",
+        "participants": [],  # 行政审批局 alone; the food-safety office is told by event
         "materials": [
             {
                 "name": "营业执照副本",
@@ -258,7 +269,9 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
             return False
         for code, name, name_en in DEPARTMENTS:
             departments.create(
-                session=session, department_in=DepartmentCreate(code=dept(code), name=name, name_en=name_en)
+                session=session,
+                department_in=DepartmentCreate(code=dept(code), name=name, name_en=name_en),
+                actor=SEED_STEWARD,
             )
         for code, zh, en, subject, source, value_type, sensitivity, sharing in ELEMENTS:
             element_in = ElementCreate(
@@ -273,15 +286,16 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
                 status="standard",
                 value_schema=VALUE_SCHEMAS.get(code),
             )
-            elements.create(session=session, element_in=element_in)
+            elements.create(session=session, element_in=element_in, actor=SEED_STEWARD)
         for item in SERVICE_ITEMS:
             item_in = ServiceItemCreate(
                 code=item["code"],
                 name=item["name"],
                 handling_department=dept(item["handling_department"]),
+                participants=[dept(p) for p in item["participants"]],
                 materials=[MaterialIn(**m) for m in item["materials"]],
             )
-            service_items.create(session=session, item_in=item_in)
+            service_items.create(session=session, item_in=item_in, actor=SEED_STEWARD)
         now = utcnow()
         for consumer, element, item_code, basis in AGREEMENTS:
             agreement_in = AgreementCreate(
@@ -293,7 +307,7 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
                 valid_until=now + timedelta(days=365),
                 status="approved",
             )
-            agreements.create(session=session, agreement_in=agreement_in)
+            agreements.create(session=session, agreement_in=agreement_in, actor=SEED_STEWARD)
     return True
 
 
@@ -310,6 +324,8 @@ def register_keys(engine: Engine, department_keys: Iterable["DepartmentKeys"]) -
             for jwk in dept_keys.public_jwks():
                 if keys_service.get(session=session, department_id=dept.id, kid=jwk["kid"]) is None:
                     key_in = KeyCreate(use=jwk["use"], jwk=jwk)
-                    keys_service.register(session=session, department=dept_keys.department, key_in=key_in)
+                    keys_service.register(
+                        session=session, department=dept_keys.department, key_in=key_in, actor=SEED_STEWARD
+                    )
                     added += 1
     return added

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connectors.client_auth import generate_key, public_part, read_key_file, write_key_file
+from registry.actors import Actor
 from registry.db import unit_of_work
 from registry.systems import service as systems
 from registry.systems.models import KeyCreate, PublicJwk, SystemCreate
@@ -57,6 +58,9 @@ def register(engine: Engine, private_keys: dict[str, dict[str, Any]], *, suffix:
             cid = f"{client_id}{suffix}"
             jwk = private_keys.get(cid)
             key_in = [KeyCreate(jwk=PublicJwk.model_validate(public_part(jwk)))] if jwk else []
+            # Each system is registered as its own department would: no steward power is involved,
+            # and none of these scopes is one only a steward grants.
+            actor = Actor(name="sample-systems", department=f"{dept}{suffix}")
             system = systems.get_by_client_id(session=session, client_id=cid)
             if system is None:
                 system_in = SystemCreate(
@@ -66,11 +70,11 @@ def register(engine: Engine, private_keys: dict[str, dict[str, Any]], *, suffix:
                     scopes=scopes,
                     keys=key_in,
                 )
-                systems.create(session=session, system_in=system_in)
+                systems.create(session=session, system_in=system_in, actor=actor)
                 added += len(key_in)
             elif key_in and all(
                 k.kid != key_in[0].jwk.kid for k in systems.list_keys(session=session, system=system)
             ):
-                systems.add_key(session=session, system=system, key_in=key_in[0])
+                systems.add_key(session=session, system=system, key_in=key_in[0], actor=actor)
                 added += 1
     return added

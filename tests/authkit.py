@@ -78,12 +78,14 @@ def register_test_system(
     engine: Any, *, client_id: str, department: str, scopes: list[str] | None = None
 ) -> dict[str, Any]:
     """Register (or give a new key to) a system of a department, straight in the registry; its private JWK."""
+    from registry.actors import Actor
     from registry.db import unit_of_work
     from registry.systems import service as systems
     from registry.systems.models import SCOPES, KeyCreate, PublicJwk, SystemCreate
 
     key = generate_key()
     key_in = KeyCreate(jwk=PublicJwk.model_validate(public_part(key)))
+    setup = Actor(name="test-setup", steward=True)  # test setup: a steward grants whatever the test needs
     with unit_of_work(engine) as session:
         system = systems.get_by_client_id(session=session, client_id=client_id)
         if system is None:
@@ -95,9 +97,9 @@ def register_test_system(
                 scopes=list(scopes if scopes is not None else [s for s in SCOPES if s != "registry:steward"]),  # type: ignore[arg-type]
                 keys=[key_in],
             )
-            systems.create(session=session, system_in=system_in)
+            systems.create(session=session, system_in=system_in, actor=setup)
         else:
-            systems.add_key(session=session, system=system, key_in=key_in)
+            systems.add_key(session=session, system=system, key_in=key_in, actor=setup)
     return key
 
 
@@ -130,3 +132,18 @@ def authorize(
     engine = app_state(client.app).engine
     key = register_test_system(engine, client_id=client_id, department=department, scopes=scopes)
     client.headers["Authorization"] = bearer(client, key, client_id)["Authorization"]
+
+
+STEWARD_CLIENT = "steward-test"
+
+
+def steward_headers(client: Any, *, department: str = "xzsp") -> dict[str, str]:
+    """Authorization headers of a data steward's system (scope `registry:steward`, granted in setup)."""
+    scopes = ["registry:read", "registry:write", "registry:steward"]
+    engine = app_state(client.app).engine
+    cache = client.__dict__.setdefault("_shuyuan_steward_key", {})
+    if "key" not in cache:
+        cache["key"] = register_test_system(
+            engine, client_id=STEWARD_CLIENT, department=department, scopes=scopes
+        )
+    return bearer(client, cache["key"], STEWARD_CLIENT)

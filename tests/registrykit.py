@@ -36,7 +36,10 @@ def registry_app(
     changes = RegistryChanges()
     seen: list[RegistryEvent] = []
     changes.subscribe_events(seen.extend)
-    state = RegistryState(engine=engine, changes=changes, registry_settings=settings or RegistrySettings())
+    # The bare registry app alone trusts the X-Actor headers; the gateway takes the actor from the token.
+    state = RegistryState(
+        engine=engine, changes=changes, registry_settings=settings or RegistrySettings(), actor_headers=True
+    )
     attach(app, state)
     return app, seen
 

@@ -28,4 +28,7 @@ class ConsoleUser(SQLModel, table=True):
     failed_logins: int = Field(default=0)
     locked_until: datetime | None = Field(default=None)
     last_login_at: datetime | None = Field(default=None)
+    # Bumped at sign-out: a session cookie carries the value it was issued under, so a cookie copied
+    # before the sign-out is refused afterwards (the cookie itself cannot be recalled). Revision c3_0002.
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow)

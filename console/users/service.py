@@ -6,7 +6,7 @@ from typing import overload
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from console.settings import ConsoleSettings
@@ -88,28 +88,34 @@ def create(
 
 
 def authenticate(*, session: Session, username: str, password: str, settings: ConsoleSettings) -> SignIn:
-    """Check a username and password, counting failures and locking the account with backoff."""
+    """Check a username and password, counting failures and locking the account with backoff.
+
+    An unknown name, a wrong password and a locked account each cost one Argon2 verification, so
+    timing does not tell them apart; the sign-in page shows the same message for all three (the
+    outcome is still told apart here, for the audit record).
+    """
     now = utcnow()
     user = get_by_username(session=session, username=username[:64])
     if user is None or not user.active:
         _verify(_DUMMY_HASH, password)
         return SignIn(None, "invalid")
+    assert user.id is not None, "an account read from the database has an id"
     locked_until = aware(user.locked_until)
     if locked_until is not None and locked_until > now:
-        # Not even verified: a locked account gives an attacker no oracle.
+        # The password is not checked (a locked account is no oracle), but verified against the dummy
+        # hash all the same, so a lock takes as long to refuse as a wrong password.
+        _verify(_DUMMY_HASH, password)
         return SignIn(None, "locked", locked_until)
     if not _verify(user.password_hash, password):
-        user.failed_logins += 1
-        over = user.failed_logins - settings.max_failed_logins
-        if over >= 0:
-            # Backoff: the lock doubles with each failure past the threshold, up to lockout_max_s.
-            seconds = min(settings.lockout_s * 2 ** min(over, 16), settings.lockout_max_s)
-            user.locked_until = now + timedelta(seconds=seconds)
-        session.add(user)
-        session.flush()
-        if user.locked_until is not None and aware(user.locked_until) > now:
-            return SignIn(None, "locked", aware(user.locked_until))
-        return SignIn(None, "invalid")
+        failed = _count_failure(session=session, user_id=user.id)
+        over = failed - settings.max_failed_logins
+        if over < 0:
+            return SignIn(None, "invalid")
+        # Backoff: the lock doubles with each failure past the threshold, up to lockout_max_s.
+        seconds = min(settings.lockout_s * 2 ** min(over, 16), settings.lockout_max_s)
+        until = now + timedelta(seconds=seconds)
+        _lock_until(session=session, user_id=user.id, until=until)
+        return SignIn(None, "locked", until)
     if settings.production and password in DEMO_PASSWORDS:
         return SignIn(None, "demo_password")
     if _hasher.check_needs_rehash(user.password_hash):
@@ -120,6 +126,36 @@ def authenticate(*, session: Session, username: str, password: str, settings: Co
     session.add(user)
     session.flush()
     return SignIn(user)
+
+
+def _count_failure(*, session: Session, user_id: int) -> int:
+    """Add one failed sign-in in the database itself (no read-modify-write: parallel failures all count)."""
+    counted = session.exec(
+        update(ConsoleUser)
+        .where(col(ConsoleUser.id) == user_id)
+        .values(failed_logins=col(ConsoleUser.failed_logins) + 1)
+        .returning(col(ConsoleUser.failed_logins))
+    )
+    return int(counted.scalar_one())
+
+
+def _lock_until(*, session: Session, user_id: int, until: datetime) -> None:
+    """Lock the account until `until`, never shortening a longer lock a parallel failure just set."""
+    locked = col(ConsoleUser.locked_until)
+    session.exec(
+        update(ConsoleUser)
+        .where(col(ConsoleUser.id) == user_id, or_(locked.is_(None), locked < until))
+        .values(locked_until=until)
+    )
+
+
+def end_sessions(*, session: Session, user_id: int) -> None:
+    """Sign the account out everywhere: every session cookie issued before now is refused."""
+    session.exec(
+        update(ConsoleUser)
+        .where(col(ConsoleUser.id) == user_id)
+        .values(session_version=col(ConsoleUser.session_version) + 1)
+    )
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -21,7 +21,7 @@ from console.web import Officer, console_state, render
 from exchange.audit import checkpoint, export, records, service
 from exchange.audit.api import AuditFilter
 from exchange.audit.export import ExportFilter
-from exchange.audit.keys import load_public_pem
+from exchange.audit.keys import PinnedKeys, load_public_pem
 from exchange.audit.verify import verify_bundle
 from protocol.errors import InvalidRequest
 
@@ -71,14 +71,27 @@ async def record_page(request: Request, officer: Officer, seq: int) -> HTMLRespo
     verdict = None
     if proof is not None:
         cp = proof["checkpoint"]
-        keys = {k["kid"]: k["public_key_pem"] for k in service.public_keys(engine=_engine(request))}
-        signed = cp["kid"] in keys and checkpoint.signature_ok(cp, load_public_pem(keys[cp["kid"]]))
+        signed = _signed_by_pinned_key(request, cp)
         included = checkpoint.proof_ok(
             proof["record"]["hash"], proof["leaf_index"], proof["tree_size"], proof["path"], cp["merkle_root"]
         )
         verdict = signed and included
     context = {"active": "audit", "seq": seq, "proof": proof, "verdict": verdict, "detail": detail}
     return render(request, "audit_record.html", context, status=200 if proof or not detail else 404)
+
+
+def _pins(request: Request) -> PinnedKeys:
+    """The gateway's configured audit key (its settings), never the database's or a bundle's."""
+    return console_state(request).gateway.settings.audit.gateway_pins()
+
+
+def _signed_by_pinned_key(request: Request, cp: dict[str, Any]) -> bool:
+    pins = _pins(request)
+    key = pins.by_kid(cp["kid"])
+    if key is None and pins.fingerprints:  # pinned by fingerprint: the stored key must match it
+        stored = {k["kid"]: k["public_key_pem"] for k in service.public_keys(engine=_engine(request))}
+        key = load_public_pem(stored[cp["kid"]]) if cp["kid"] in stored else None
+    return key is not None and pins.trusts(key) and checkpoint.signature_ok(cp, key)
 
 
 @router.get("/bundle")
@@ -121,8 +134,9 @@ async def _audit_export(request: Request, username: str, f: ExportFilter, manife
 
 @router.get("/verify", response_class=HTMLResponse)
 async def verify_page(request: Request, officer: Officer) -> HTMLResponse:
-    """The upload form."""
-    return render(request, "audit_verify.html", {"active": "audit", "report": None})
+    """The upload form, naming the audit key the page trusts."""
+    context = {"active": "audit", "report": None, "trusted": _pins(request).trusted()}
+    return render(request, "audit_verify.html", context)
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -134,11 +148,13 @@ async def verify_upload(request: Request, officer: Officer, bundle: UploadFile) 
             await asyncio.to_thread(shutil.copyfileobj, bundle.file, out, 1024 * 1024)
         if os.path.getsize(name) > MAX_UPLOAD:
             raise InvalidRequest("the bundle is too large to verify here; use `shuyuan audit verify`")
-        report = await asyncio.to_thread(verify_bundle, Path(name))
+        pins = _pins(request)
+        report = await asyncio.to_thread(verify_bundle, Path(name), pinned=pins)
     finally:
         os.unlink(name)
     status = 200 if report.ok else 422
-    return render(request, "audit_verify.html", {"active": "audit", "report": report}, status=status)
+    context = {"active": "audit", "report": report, "trusted": pins.trusted()}
+    return render(request, "audit_verify.html", context, status=status)
 
 
 def _engine(request: Request) -> Engine:

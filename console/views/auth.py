@@ -2,7 +2,6 @@
 
 import secrets
 import time
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -47,20 +46,27 @@ def login(
     outcome = "console.login" if result.user is not None else f"console.login_{result.failure}"
     events.record(session, type=outcome[:32], entity="console_user", code=username.strip()[:64])
     if result.user is None:
+        # An unknown name, a wrong password and a locked account get the same page and status, so
+        # the sign-in form does not tell which usernames exist (the audit record tells them apart).
+        failure = "demo_password" if result.failure == "demo_password" else "invalid"
         context = {
             "next": _safe_next(request, next),
             "expired": False,
             "username": username.strip()[:64],
-            "error": f"login.{result.failure}",
-            "minutes": _minutes_left(result.locked_until),
+            "error": f"login.{failure}",
         }
-        status = 429 if result.failure == "locked" else 401
-        return render(request, "login.html", context, status=status)
+        return render(request, "login.html", context, status=401)
     lang = request.session.get("lang")
     request.session.clear()
     now = time.time()
     request.session.update(
-        {"uid": result.user.id, "iat": now, "seen": now, "csrf": secrets.token_urlsafe(32)}
+        {
+            "uid": result.user.id,
+            "sv": result.user.session_version,  # refused once sign-out bumps it (console/web.py)
+            "iat": now,
+            "seen": now,
+            "csrf": secrets.token_urlsafe(32),
+        }
     )
     if lang:
         request.session["lang"] = lang
@@ -68,17 +74,12 @@ def login(
     return RedirectResponse(_safe_next(request, next), status_code=303)
 
 
-def _minutes_left(until: datetime | None) -> int:
-    from protocol.clock import utcnow
-
-    if until is None:
-        return 0
-    return max(1, int((until - utcnow()).total_seconds() // 60) + 1)
-
-
 @router.post("/logout")
-def logout(request: Request) -> RedirectResponse:
-    """End the session (the language preference stays)."""
+def logout(request: Request, session: DbDep) -> RedirectResponse:
+    """End the session, here and on the server: a copy of the cookie is refused from now on."""
+    uid = request.session.get("uid")
+    if isinstance(uid, int):
+        users.end_sessions(session=session, user_id=uid)
     lang = request.session.get("lang")
     request.session.clear()
     if lang:

@@ -1,7 +1,9 @@
 """Audit API for security officers: search, record proof, export stream, bundle, public keys.
 
 The app factory includes this router with `include_protected(..., require_scope("audit:read"))`: every
-route needs an access token granting `audit:read` (REQUIRED_SCOPE).
+route needs an access token granting `audit:read` (REQUIRED_SCOPE). That scope alone shows the
+token's own department's records; `audit:read:all` (granted by a steward only) shows every
+department's, for the platform security officer (service.scoped, docs/security.md).
 """
 
 import asyncio
@@ -27,6 +29,10 @@ _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "`invalid_request` or `invalid_subject_id`", **_PROBLEM},
     401: {"description": "`unauthenticated`", **_PROBLEM},
+    403: {
+        "description": "`insufficient_scope`; `forbidden`: other departments' records need `audit:read:all`",
+        **_PROBLEM,
+    },
     422: {"description": "`invalid_request`: a parameter does not match its schema", **_PROBLEM},
 }
 _CODE = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -47,9 +53,20 @@ class AuditFilter(BaseModel):
     subject_id: str | None = Field(None, min_length=1, max_length=32)
 
     def to_filter(self, request: Request, **extra: Any) -> ExportFilter:
-        """The export filter, the subject turned into its blind index."""
+        """The export filter, the subject turned into its blind index, narrowed to what the caller may see."""
         fields = self.model_dump(include=set(AuditFilter.model_fields))
-        return service.make_filter(keys=gateway_state(request).platform_keys, **fields, **extra)
+        f = service.make_filter(keys=gateway_state(request).platform_keys, **fields, **extra)
+        return service.scoped(f, reader_of(request))
+
+
+def reader_of(request: Request) -> service.Reader:
+    """Who reads, from the access token (exchange/auth leaves its principal on the request)."""
+    principal = getattr(request.state, "principal", None)
+    scopes: frozenset[str] = getattr(principal, "scopes", frozenset())
+    return service.Reader(
+        department=getattr(principal, "department", None),
+        all_departments=service.ALL_DEPARTMENTS_SCOPE in scopes,
+    )
 
 
 class SearchParams(AuditFilter):
@@ -102,7 +119,9 @@ async def search_records(
 )
 async def record_proof(request: Request, seq: int) -> dict[str, Any]:
     """One record with the signed checkpoint covering it and its RFC 6962 inclusion proof."""
-    return await asyncio.to_thread(service.proof, engine=gateway_state(request).engine, seq=seq)
+    return await asyncio.to_thread(
+        service.proof, engine=gateway_state(request).engine, seq=seq, reader=reader_of(request)
+    )
 
 
 @router.get(

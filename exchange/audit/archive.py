@@ -58,7 +58,8 @@ def archive(engine: Engine, *, settings: AuditSettings, now: datetime | None = N
     path = settings.archive_dir / f"audit-{first:012d}-{last:012d}.zip"
     partial = path.with_suffix(".zip.partial")
     manifest = export.write_bundle(engine, ExportFilter(seq_from=first, seq_to=last), partial)
-    report = verify_bundle(partial)
+    # Verified against the sealing key's public half or the configured pins, not the database's keys.
+    report = verify_bundle(partial, pinned=settings.gateway_pins())
     if not report.ok or manifest["first_seq"] != first or manifest["last_seq"] != last:
         partial.unlink()
         raise RuntimeError(f"the archive of seq {first}..{last} does not verify: {report.problem}")

@@ -4,19 +4,19 @@ A bundle is one ZIP file (written as a stream, so no size limit and no temporary
 
     manifest.json        what was asked for, the seq range, complete or filtered
     records.jsonl        the records, one JSON object per line, in seq order (the evidence)
-    records.csv          the same records as CSV (only with --format csv; checked against the JSONL)
+    records.csv          the same records as CSV (only with --format csv; checked against the JSONL;
+                         cells that a spreadsheet would run as formulas start with ': protocol/csv_cells.py)
     checkpoints.jsonl    every signed checkpoint covering a record of the bundle
     proofs.jsonl         filtered bundles only: each record's Merkle inclusion proof
     keys/<kid>.pem       the public audit key(s) the checkpoints were signed with
 """
 
-import csv
-import io
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from exchange.audit.chain import RECORD_FIELDS
+from protocol import csv_cells
 
 FORMAT = "shuyuan-audit-bundle"
 VERSION = 1
@@ -34,11 +34,8 @@ def csv_header() -> str:
 
 
 def csv_line(record: Mapping[str, Any]) -> str:
-    """One record as a CSV line: null is empty, the element list is a JSON array."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([_cell(f, record.get(f)) for f in RECORD_FIELDS])
-    return buf.getvalue()
+    """One record as a CSV line: null is empty, the element list is a JSON array, formulas neutralised."""
+    return csv_cells.line(_cell(f, record.get(f)) for f in RECORD_FIELDS)
 
 
 def _cell(name: str, value: Any) -> str:
@@ -46,7 +43,9 @@ def _cell(name: str, value: Any) -> str:
         return ""
     if name == "elements" and not isinstance(value, str):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
+    # A case number like =HYPERLINK(...) must not run in the officer's spreadsheet; the verifier
+    # recomputes cells through this same function, so it matches the neutralised CSV exactly.
+    return csv_cells.neutralise(str(value))
 
 
 def csv_row_of(record: Mapping[str, Any]) -> list[str]:

@@ -62,7 +62,10 @@ def export_cmd(
     from protocol.errors import ShuyuanError
 
     settings = _settings()
-    keys = PlatformKeys(settings.platform_key.get_secret_value().encode())
+    # Only the blind index is needed (a subject filter); no sealing key is used here.
+    keys = PlatformKeys(
+        blind_index_secret=settings.blind_index_secret(), sealing_secrets=settings.sealing_secrets()
+    )
     if decision not in (None, "allow", "deny"):
         raise typer.BadParameter("allow or deny", param_hint="--decision")
     try:
@@ -95,16 +98,63 @@ def verify_cmd(
     bundles: Annotated[
         list[Path], typer.Argument(help="Bundle(s); several archives are checked as one chain")
     ],
+    audit_key: Annotated[
+        list[Path] | None,
+        typer.Option("--audit-key", help="The audit public key (PEM) to trust; repeat for rotated keys"),
+    ] = None,
+    audit_key_fingerprint: Annotated[
+        list[str] | None,
+        typer.Option("--audit-key-fingerprint", help="...or its fingerprint, SHA256:<base64url>"),
+    ] = None,
+    seen_checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--seen-checkpoint",
+            help="A file of checkpoints (JSON lines, as verify prints them) seen before: the bundle "
+            "must still hold them (finds a cut tail)",
+        ),
+    ] = None,
 ) -> None:
-    """Verify bundles offline (no database, no network); exit 1 and name the first broken record."""
+    """Verify bundles offline against a pinned audit key; exit 1 and name the first broken record.
+
+    The key comes from --audit-key / --audit-key-fingerprint or SHUYUAN_AUDIT_PINNED_KEYS, never from
+    the bundle; without one nothing is called verified (exit 2).
+    """
+    import json
+
+    from exchange.audit.keys import PinnedKeys
+    from exchange.audit.settings import AuditSettings
     from exchange.audit.verify import verify_bundle, verify_chain_of_bundles
 
+    try:
+        given = [str(p) for p in audit_key or []] + list(audit_key_fingerprint or [])
+        pinned = PinnedKeys.parse(given) if given else AuditSettings().pinned()
+        seen = [
+            json.loads(line)
+            for f in seen_checkpoint or []
+            for line in f.read_text().splitlines()
+            if line.strip()
+        ]
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not pinned:
+        typer.echo(
+            "NOT VERIFIED: no pinned audit key. The keys a bundle ships prove nothing (whoever holds the "
+            "database can put their own there). Give --audit-key FILE or --audit-key-fingerprint "
+            "SHA256:... (from `shuyuan audit public-key` on the sealer's host), or set "
+            "SHUYUAN_AUDIT_PINNED_KEYS.",
+            err=True,
+        )
+        raise typer.Exit(2)
     if len(bundles) == 1:
         with _progress() as bar:
             task = bar.add_task("verifying", total=None)
-            reports = [verify_bundle(bundles[0], progress=lambda n: bar.advance(task, n))]
+            reports = [
+                verify_bundle(bundles[0], pinned=pinned, seen=seen, progress=lambda n: bar.advance(task, n))
+            ]
     else:
-        reports = verify_chain_of_bundles(bundles)
+        reports = verify_chain_of_bundles(bundles, pinned=pinned, seen=seen)
     failed = False
     for path, r in zip(bundles, reports, strict=True):
         if r.ok:
@@ -113,6 +163,11 @@ def verify_cmd(
                 f"OK {path}: {r.records} records (seq {r.first_seq}..{r.last_seq}), "
                 f"{r.checkpoints} signed checkpoints, {kind} verified"
             )
+            typer.echo(f"   trusted audit key: {', '.join(r.trusted)}")
+            if r.last_checkpoint is not None:
+                # Without a witness a cut tail is not visible in the bundle: keep this line and pass
+                # it to the next verify with --seen-checkpoint, or compare it with a published one.
+                typer.echo(f"   last checkpoint: {json.dumps(r.last_checkpoint, sort_keys=True)}")
             for note in r.notes:
                 typer.echo(f"   note: {note}")
         else:
@@ -126,19 +181,22 @@ def verify_cmd(
 @audit_app.command("sealer")
 def sealer_cmd() -> None:
     """Consume the audit topic and chain it into the database (SHUYUAN_* settings)."""
-    from exchange.audit import keys
     from exchange.audit.sealer import Sealer
     from exchange.audit.wiring import policy_of
 
     settings = _settings()
     audit = settings.audit
+    if settings.environment == "production" and audit.signing_key is None:
+        typer.echo("error: SHUYUAN_AUDIT_SIGNING_KEY must be set in production (docs/crypto.md)", err=True)
+        raise typer.Exit(2)
     config = settings.kafka_client_config()
     if audit.kafka_bootstrap:
         config["bootstrap_servers"] = audit.kafka_bootstrap.split(",")
     engine = _engine(settings.database_url)
     sealer = Sealer(
-        engine, config, key=keys.load_or_create(audit.key_dir), policy=policy_of(audit),
+        engine, config, key=audit.signing_pair(), policy=policy_of(audit),
         topic=audit.topic, partitions=audit.partitions,
+        session_timeout_ms=audit.sealer_session_timeout_ms, group_instance_id=audit.sealer_instance_id,
     )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -179,6 +237,7 @@ def public_key_cmd() -> None:
     """Print the audit public key (PEM) and its key id."""
     from exchange.audit import keys
 
-    pair = keys.load_or_create(_settings().audit.key_dir)
+    pair = _settings().audit.signing_pair()
     typer.echo(f"kid: {pair.kid}")
+    typer.echo(f"fingerprint: {keys.fingerprint(pair.public)}")
     typer.echo(keys.public_pem(pair.public), nl=False)

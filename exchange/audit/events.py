@@ -44,12 +44,15 @@ class AuditAction(StrEnum):
     CONSOLE_LOGIN_INVALID = "console.login_invalid"
     CONSOLE_LOGIN_LOCKED = "console.login_locked"
     CONSOLE_LOGIN_DEMO_PASSWORD = "console.login_demo_password"  # noqa: S105 (an action, not a secret)
+    # A session cookie replayed after its sign-out (console/web.py current_user): refused.
+    CONSOLE_LOGIN_ENDED_SESSION = "console.login_ended_session"
     # A security officer's bundle download (console/views/audit.py).
     AUDIT_EXPORTED = "audit.exported"
     # Citizen transparency (exchange/transparency/api.py).
     TRANSPARENCY_VIEWED = "transparency.viewed"
     TRANSPARENCY_HIDDEN = "transparency.hidden"
     TRANSPARENCY_RESTRICTED = "transparency.restricted"
+    TRANSPARENCY_APPROVED = "transparency.approved"  # a long restriction approved by a reviewer
 
 
 REGISTRY_PREFIX = "registry."

@@ -45,14 +45,15 @@ def query_step(
     request_id: str,
     elements: Sequence[str],
     system: str | None = None,
+    user: str | None = None,
     decision: AuditDecision | None = None,
     reason: str | None = None,
     source: str | None = None,
     response_digest: str | None = None,
     time: datetime | None = None,
 ) -> AuditRecord:
-    """One step of a query by `department` (and its client `system`) about a subject, for a purpose;
-    `request_id` is the query id."""
+    """One step of a query by `department` (its client `system`, for its caseworker `user`) about a
+    subject, for a purpose; `request_id` is the query id."""
     if action not in QUERY_STEPS:
         raise ValueError(f"{action} is not a step of a query")
     return AuditRecord(
@@ -60,6 +61,7 @@ def query_step(
         gateway=gateway,
         actor_department=department,
         actor_system=system,
+        actor_user=user,
         action=action,
         subject_index=subject_index,
         elements=list(elements),
@@ -235,4 +237,27 @@ def transparency_restricted(
         decision="deny",
         reason="restricted",
         request_id=request_id,
+    )
+
+
+def transparency_approved(
+    *,
+    gateway: str | None,
+    department: str,
+    system: str | None,
+    subject_index: str | None,
+    request_id: str,
+    restricting_department: str,
+) -> AuditRecord:
+    """A steward or the security officer approved a restriction beyond the default (before it is stored)."""
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        action=AuditAction.TRANSPARENCY_APPROVED,
+        subject_index=subject_index,
+        decision="deny",  # the access stays hidden from the citizen
+        reason="restricted",
+        request_id=request_id,
+        source=restricting_department,
     )

@@ -1,5 +1,6 @@
 """Audit read services: search, one record's inclusion proof, filters from what an officer types."""
 
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +13,37 @@ from exchange.crypto import PlatformKeys
 from protocol.errors import InvalidRequest, NotFound
 from protocol.identifiers import InvalidSubjectId, SubjectType, normalise_subject_id
 from protocol.reasons import Reason
+from registry.errors import Forbidden
 
 E, CP = store.E, store.CP
+ALL_DEPARTMENTS_SCOPE = "audit:read:all"
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads the audit log: a department's officer (its own records) or the platform's (every one)."""
+
+    department: str | None
+    all_departments: bool = False
+
+
+def scoped(f: ExportFilter, reader: Reader) -> ExportFilter:
+    """The filter narrowed to what this reader may see: a department officer sees its own department only.
+
+    `audit:read` alone is a department's officer: records whose acting department is its own (asking
+    for another department is `403 forbidden`, not an empty page, so the attempt is on the chain).
+    `audit:read:all`, granted by a steward only, is the platform security officer (docs/security.md).
+    """
+    if reader.all_departments:
+        return f
+    if reader.department is None:
+        raise Forbidden("an audit reader without a department sees nothing")
+    if f.department is not None and f.department != reader.department:
+        raise Forbidden(
+            f"audit:read shows department {reader.department!r}'s records only; "
+            f"{f.department[:32]!r} needs audit:read:all"
+        )
+    return replace(f, department=reader.department)
 
 
 def make_filter(
@@ -65,12 +95,17 @@ def search(*, engine: Engine, f: ExportFilter, after_seq: int, limit: int) -> li
         return [store.record_from_row(r) for r in rows]
 
 
-def proof(*, engine: Engine, seq: int) -> dict[str, Any]:
-    """One record, the signed checkpoint covering it, and its Merkle inclusion proof."""
+def proof(*, engine: Engine, seq: int, reader: Reader | None = None) -> dict[str, Any]:
+    """One record, the signed checkpoint covering it, and its Merkle inclusion proof.
+
+    With a `reader`, a department's officer gets only its own department's records (else `forbidden`).
+    """
     with engine.connect() as conn:
         row = conn.execute(select(E).where(E.seq == seq)).first()
         if row is None:
             raise NotFound(f"no audit record with seq {seq} online (it may be archived)")
+        if reader is not None and not reader.all_departments and row.actor_department != reader.department:
+            raise Forbidden(f"audit record {seq} is not of department {reader.department!r}")
         cp_row = conn.execute(select(CP).where(CP.c.first_seq <= seq, CP.c.last_seq >= seq).limit(1)).first()
         if cp_row is None:
             raise NotFound(f"audit record {seq} is not yet covered by a signed checkpoint; retry shortly")

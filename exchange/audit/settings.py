@@ -3,9 +3,10 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from exchange.audit import keys
 from protocol.topics import AUDIT_TOPIC
 
 # 网络安全法 第二十一条(三): network logs are kept for no less than six months.
@@ -30,7 +31,33 @@ class AuditSettings(BaseSettings):
     delivery_timeout_s: float = Field(
         10.0, gt=0, le=120, description="how long a query waits for the broker's audit acknowledgement"
     )
-    key_dir: Path = Field(Path("var/keys/audit"), description="where the Ed25519 audit key lives (0600)")
+    key_dir: Path = Field(
+        Path("var/keys/audit"),
+        description="development: where the Ed25519 audit key is created at first start (0600) when "
+        "SHUYUAN_AUDIT_SIGNING_KEY is unset",
+    )
+    signing_key: SecretStr | None = Field(
+        None,
+        description="the Ed25519 audit signing key of the sealing process: a PKCS#8 PEM file (0600) or "
+        "the PEM itself; required in production (docs/crypto.md)",
+    )
+    pinned_keys: str = Field(
+        "",
+        description="audit public keys verification trusts, comma-separated: PEM files or SHA256:... "
+        "fingerprints (docs/audit.md); never the keys a bundle or the database ships",
+    )
+    sealer_session_timeout_ms: int = Field(
+        10_000,
+        ge=6_000,
+        le=300_000,
+        description="consumer-group session of a sealer: a crashed sealer's partitions move on after this",
+    )
+    sealer_instance_id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="static group membership (KIP-345): a sealer restarted with the same id takes its "
+        "partitions back at once; one id per running sealer",
+    )
     checkpoint_every: int = Field(1000, ge=1, description="sign a checkpoint after this many records")
     checkpoint_interval_s: float = Field(60.0, gt=0, description="... or after this many seconds")
     retention_days: int = Field(
@@ -39,6 +66,29 @@ class AuditSettings(BaseSettings):
         description="records stay online at least this long (网络安全法 第二十一条: >= 180 days)",
     )
     archive_dir: Path = Field(Path("var/audit-archive"), description="where archived ranges are written")
+
+    def signing_pair(self) -> keys.AuditKeyPair:
+        """The audit signing key: SHUYUAN_AUDIT_SIGNING_KEY, else the key of key_dir (created if missing)."""
+        if self.signing_key is not None:
+            return keys.load_private(self.signing_key.get_secret_value())
+        return keys.load_or_create(self.key_dir)
+
+    def pinned(self) -> keys.PinnedKeys:
+        """The configured pins (SHUYUAN_AUDIT_PINNED_KEYS); empty when none is configured."""
+        return keys.PinnedKeys.parse(self.pinned_keys.split(","))
+
+    def gateway_pins(self) -> keys.PinnedKeys:
+        """What the gateway's console trusts: the configured pins, else its own signing key's public half.
+
+        Never created here and never read from the database or an uploaded bundle.
+        """
+        pinned = self.pinned()
+        if pinned:
+            return pinned
+        if self.signing_key is not None:
+            return keys.PinnedKeys.of(self.signing_pair().public)
+        own = keys.existing_public(self.key_dir)
+        return keys.PinnedKeys.of(own) if own is not None else pinned
 
     def uses_kafka(self, transport: str) -> bool:
         """Whether the gateway publishes audit events to Kafka."""

@@ -1,6 +1,7 @@
 """`shuyuan audit verify BUNDLE`: check an export offline — no database, no network.
 
-Checks every checkpoint's signature, the chain (each record's hash over its content, each
+Checks every checkpoint's signature against a pinned audit key (given by the officer or configured,
+never a key shipped in the bundle: docs/audit.md), the chain (each record's hash over its content, each
 prev_hash against the record before it, seq order), each checkpoint's Merkle root (complete bundles)
 or each record's inclusion proof (filtered bundles), and the CSV copy against the JSON Lines. It
 stops at the first broken record and names it by seq.
@@ -10,14 +11,14 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
 from exchange.audit import bundle, chain, checkpoint
-from exchange.audit.keys import load_public_pem
+from exchange.audit.keys import PinnedKeys, fingerprint, load_public_pem
 
 
 class Broken(Exception):
@@ -42,6 +43,8 @@ class Report:
     problem: str | None = None
     broken_seq: int | None = None
     notes: list[str] = field(default_factory=list)
+    trusted: list[str] = field(default_factory=list)  # fingerprints of the pinned keys that signed
+    last_checkpoint: dict[str, Any] | None = None  # to compare with a published one (tail truncation)
 
 
 class _Bundle:
@@ -76,16 +79,30 @@ class _Bundle:
             self._zip.close()
 
 
-def verify_bundle(path: Path, *, progress: Callable[[int], None] | None = None) -> Report:
-    """Verify one bundle; the report names the first broken record."""
+def verify_bundle(
+    path: Path,
+    *,
+    pinned: PinnedKeys,
+    seen: Sequence[dict[str, Any]] = (),
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Verify one bundle against the pinned audit keys; the report names the first broken record.
+
+    `seen`: checkpoints the officer saw before (an earlier export, a published one): a complete
+    bundle must still hold each of them unchanged, so a cut tail or a rewritten range is found.
+    """
     report = Report(ok=False)
+    if not pinned:
+        report.problem = "no pinned audit key: the keys a bundle ships prove nothing about who signed it"
+        return report
     try:
         b = _Bundle(path)
     except (OSError, zipfile.BadZipFile) as exc:
         report.problem = f"not a readable bundle: {exc}"
         return report
     try:
-        _verify(b, report, progress)
+        _verify(b, report, pinned, progress)
+        _check_seen(b, report, pinned, seen)
         report.ok = True
     except Broken as exc:
         report.problem, report.broken_seq = str(exc), exc.seq
@@ -96,7 +113,7 @@ def verify_bundle(path: Path, *, progress: Callable[[int], None] | None = None) 
     return report
 
 
-def _verify(b: _Bundle, report: Report, progress: Callable[[int], None] | None) -> None:
+def _verify(b: _Bundle, report: Report, pinned: PinnedKeys, progress: Callable[[int], None] | None) -> None:
     manifest = json.loads(b.text(bundle.MANIFEST))
     if manifest.get("format") != bundle.FORMAT or manifest.get("version") != bundle.VERSION:
         raise Broken("not a Shuyuan audit bundle of a known version")
@@ -108,13 +125,25 @@ def _verify(b: _Bundle, report: Report, progress: Callable[[int], None] | None) 
     }
     cps = [json.loads(line) for _, line in b.lines(bundle.CHECKPOINTS)]
     cps.sort(key=lambda c: c["first_seq"])
+    trusted: set[str] = set()
     for cp in cps:
-        key = keys.get(cp["kid"])
+        # The bundle's own key must verify its checkpoint (else the bundle was altered) and must be
+        # pinned (else someone else signed it); a bundle lacking the key is checked with the pin.
+        key = keys.get(cp["kid"]) or pinned.by_kid(cp["kid"])
         if key is None:
             raise Broken(f"checkpoint {_span(cp)} is signed with key {cp['kid']!r}, which the bundle lacks")
         if not checkpoint.signature_ok(cp, key):
             raise Broken(f"checkpoint {_span(cp)}: the signature does not verify (checkpoint altered)")
+        if not pinned.trusts(key):
+            raise Broken(
+                f"checkpoint {_span(cp)} is signed by key {fingerprint(key)} (kid {cp['kid']}), which is not "
+                f"the pinned audit key ({', '.join(pinned.trusted())}): re-signed by someone else",
+                cp["first_seq"],
+            )
+        trusted.add(fingerprint(key))
     report.checkpoints = len(cps)
+    report.trusted = sorted(trusted) or pinned.trusted()
+    report.last_checkpoint = cps[-1] if cps else None
     for earlier, later in pairwise(cps):
         if later["first_seq"] <= earlier["last_seq"]:
             raise Broken(f"checkpoints {_span(earlier)} and {_span(later)} overlap")
@@ -128,6 +157,40 @@ def _verify(b: _Bundle, report: Report, progress: Callable[[int], None] | None) 
         raise Broken(
             f"the manifest announces {manifest.get('records')} records, the bundle holds {report.records}"
         )
+
+
+def _check_seen(b: _Bundle, report: Report, pinned: PinnedKeys, seen: Sequence[dict[str, Any]]) -> None:
+    """Each checkpoint seen before, signed by a pinned key, must be in a complete bundle unchanged."""
+    if not seen:
+        return
+    if not report.complete:
+        report.notes.append("filtered bundle: checkpoints seen before are checked on complete bundles only")
+        return
+    keys = {Path(n).stem: load_public_pem(b.text(n)) for n in b.names() if n.startswith(bundle.KEYS_DIR)}
+    held = {
+        (c["first_seq"], c["last_seq"]): c
+        for _, line in b.lines(bundle.CHECKPOINTS)
+        if (c := json.loads(line))
+    }
+    for cp in sorted(seen, key=lambda c: c["last_seq"]):
+        key = pinned.by_kid(cp["kid"]) or keys.get(cp["kid"])
+        if key is None or not pinned.trusts(key) or not checkpoint.signature_ok(cp, key):
+            raise Broken(f"the checkpoint {_span(cp)} given as seen is not signed by the pinned audit key")
+        last = report.last_seq or 0
+        if cp["last_seq"] > last:
+            raise Broken(
+                f"the bundle ends at seq {last}, but checkpoint {_span(cp)} was signed before: "
+                f"the log was truncated (record seq {last + 1} onwards is missing)",
+                last + 1,
+            )
+        if report.first_seq is None or cp["first_seq"] < report.first_seq:
+            continue  # archived before this bundle begins
+        mine = held.get((cp["first_seq"], cp["last_seq"]))
+        if mine is None or mine["merkle_root"] != cp["merkle_root"] or mine["last_hash"] != cp["last_hash"]:
+            raise Broken(
+                f"checkpoint {_span(cp)} seen before is not in the bundle as it was: history rewritten",
+                cp["first_seq"],
+            )
 
 
 def _span(cp: dict[str, Any]) -> str:
@@ -275,9 +338,15 @@ def _verify_csv(b: _Bundle) -> None:
             raise Broken(f"{bundle.RECORDS_CSV} holds more rows than {bundle.RECORDS}")
 
 
-def verify_chain_of_bundles(paths: list[Path]) -> list[Report]:
-    """Verify several archive bundles and that each one's first record links to the one before."""
-    reports = [verify_bundle(p) for p in paths]
+def verify_chain_of_bundles(
+    paths: list[Path], *, pinned: PinnedKeys, seen: Sequence[dict[str, Any]] = ()
+) -> list[Report]:
+    """Verify several archive bundles and that each one's first record links to the one before.
+
+    The checkpoints seen before are checked against the last bundle (the newest, e.g. what is online).
+    """
+    last = len(paths) - 1
+    reports = [verify_bundle(p, pinned=pinned, seen=seen if i == last else ()) for i, p in enumerate(paths)]
     for (pa, ra), (pb, rb) in pairwise(zip(paths, reports, strict=True)):
         if ra.ok and rb.ok and rb.anchor is not None and rb.anchor != _last_hash(pa):
             rb.ok = False

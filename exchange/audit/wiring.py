@@ -2,7 +2,6 @@
 
 from sqlalchemy import Engine
 
-from exchange.audit import keys
 from exchange.audit.publisher import AuditPublisher
 from exchange.audit.settings import AuditSettings
 from exchange.audit.store import CheckpointPolicy
@@ -38,5 +37,5 @@ def build_audit_path(
             gateway_id=gateway_id,
             delivery_timeout_s=audit.delivery_timeout_s,
         )
-    key = keys.load_or_create(audit.key_dir)
+    key = audit.signing_pair()
     return AuditWriter(engine, key=key, policy=policy_of(audit), max_batch=max_batch)

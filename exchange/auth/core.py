@@ -14,12 +14,15 @@ revocation), leaves jti storage and the assertion lifetime to the caller. Each o
 here, named after its RFC item, with jti kept in the database so every gateway instance sees it.
 """
 
+import hashlib
+import hmac
 import json
 import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from joserfc import jws, jwt
@@ -109,6 +112,32 @@ def signing_key_from_seed(seed: bytes) -> OKPKey:
     return key
 
 
+TOKEN_KEY_LABEL = b"shuyuan/access-token-signing/v1"
+
+
+def token_signing_keys(entries: Iterable[str]) -> list[OKPKey]:
+    """The gateway's token keys from SHUYUAN_TOKEN_SIGNING_KEY, in order (the first signs).
+
+    Each entry is a file (a PKCS#8 PEM or a private JWK, Ed25519) or a secret whose HMAC-SHA256 with
+    the token label is the Ed25519 seed, so every instance given the same secret holds the same key.
+    """
+    keys: list[OKPKey] = []
+    for entry in entries:
+        path = Path(entry) if len(entry) < 4096 and "\n" not in entry else None
+        if path is not None and path.is_file():
+            text = path.read_text()
+            key = OKPKey.import_key(json.loads(text) if text.lstrip().startswith("{") else text)
+            if key.curve_name != "Ed25519" or not key.is_private:
+                raise ValueError(f"{path}: the token signing key must be a private Ed25519 key")
+            key.ensure_kid()
+        else:
+            key = signing_key_from_seed(hmac.new(entry.encode(), TOKEN_KEY_LABEL, hashlib.sha256).digest())
+        keys.append(key)
+    if not keys:
+        raise ValueError("no token signing key")
+    return keys
+
+
 class TokenAuthority:
     """Authenticates clients, issues access tokens and validates them."""
 
@@ -120,17 +149,22 @@ class TokenAuthority:
         audience: str,
         token_ttl_s: int = 300,
         max_assertion_lifetime_s: int = 300,
+        verify_keys: Iterable[OKPKey] = (),
     ) -> None:
         self._store = store
         self._key = signing_key
-        self._keys = KeySet([signing_key])
+        # Rotation: tokens of the keys being retired (or about to sign) verify too, chosen by kid.
+        others = [k for k in verify_keys if k.kid != signing_key.kid]
+        self._keys = KeySet([signing_key, *others])
         self.audience = audience
         self.token_ttl_s = token_ttl_s
         self._max_assertion_s = max_assertion_lifetime_s
 
     def jwks(self) -> dict[str, Any]:
         """The public JWKS of the gateway's token keys."""
-        return {"keys": [self._key.as_dict(private=False) | {"use": "sig", "alg": TOKEN_ALG}]}
+        return {
+            "keys": [k.as_dict(private=False) | {"use": "sig", "alg": TOKEN_ALG} for k in self._keys.keys]
+        }
 
     # -- client authentication (RFC 7523) ---------------------------------------------------------
 

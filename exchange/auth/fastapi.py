@@ -6,8 +6,6 @@ route that bypasses it (so a new router cannot be exposed by accident).
 """
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
@@ -26,7 +24,7 @@ from exchange.auth.core import (
     InvalidToken,
     Principal,
     TokenAuthority,
-    signing_key_from_seed,
+    token_signing_keys,
 )
 from exchange.auth.store import AuthStore
 from exchange.ratelimit import RateLimiter
@@ -217,13 +215,13 @@ async def metadata(request: Request) -> dict[str, Any]:
 def start_auth(app: FastAPI, *, settings: GatewaySettings, engine: Engine) -> AuthState:
     """Authentication of a starting app (from its lifespan): refuses to start with an open route."""
     assert_all_protected(app)
-    secret = settings.platform_key.get_secret_value().encode()
-    # Derived from the platform key, so every gateway instance signs and verifies with the same key.
-    seed = hmac.new(secret, b"shuyuan/access-token-signing/v1", hashlib.sha256).digest()
+    # SHUYUAN_TOKEN_SIGNING_KEY (the platform key in development): every instance holds the same keys.
+    signing, *others = token_signing_keys(settings.token_signing_entries())
     return AuthState(
         token_authority=TokenAuthority(
             store=AuthStore(engine),
-            signing_key=signing_key_from_seed(seed),
+            signing_key=signing,
+            verify_keys=others,
             audience=settings.token_audience,
             token_ttl_s=settings.token_ttl_s,
         ),

@@ -19,6 +19,8 @@ ELEMENT_CODE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 # letters and digits of any script and a few separators; no spaces, quotes, markup or control characters.
 CASE_NO_PATTERN = r"^\w[\w\-./:#()（）〔〕【】]{0,63}$"
 SERVICE_ITEM_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# The caseworker's user id within the consumer department (e.g. `wang.li@zjj`), as its own system knows it.
+ON_BEHALF_OF_PATTERN = r"^[A-Za-z0-9._@-]{1,64}$"
 ElementCode = Annotated[str, Field(max_length=80, pattern=ELEMENT_CODE)]
 
 
@@ -50,6 +52,11 @@ class QueryIn(BaseModel):
         min_length=1, max_length=500, description="Element codes, e.g. `person.name`"
     )
     purpose: PurposeIn
+    on_behalf_of: str = Field(
+        pattern=ON_BEHALF_OF_PATTERN,
+        description="The caseworker (经办人) the system asks for: a user id within the consumer "
+        "department, written to every audit record of the query (`actor_user`)",
+    )
     requested_at: AwareDatetime = Field(
         description="When the caller sent the query (RFC 3339 with offset): outside the gateway's freshness "
         "window (SHUYUAN_REQUEST_MAX_SKEW_S, ±5 min) it is refused, so a captured request cannot be "
@@ -104,6 +111,7 @@ def idempotency_record(
         "query_id": query_id,
         "request_digest": request_digest,
         "response_sealed": response_sealed,
+        "created_at": utcnow(),  # the record expires SHUYUAN_QUERY_RECORD_TTL_S after this
     }
     # `__table__` is set by SQLAlchemy but undeclared in SQLModel's typing.
     return IdempotentInsert(QueryRecord.__table__, values)  # type: ignore[attr-defined]

@@ -2,14 +2,15 @@
 
 import asyncio
 import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlmodel import col
 
 from exchange.audit import records
@@ -21,12 +22,16 @@ from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
 from exchange.queries.models import ElementResult, QueryIn, QueryOut, QueryRecord, idempotency_record
 from exchange.transport.base import SourceTimeout, Transport
+from protocol.clock import utcnow
 from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.errors import Conflict, Denied, InvalidRequest, Unauthenticated
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, peek_header, public_jwk, seal_subject
 from protocol.reasons import Reason
+from registry.catalogue import Catalogue
 from registry.keys.directory import KeyDirectory, KeySnapshot
+
+DEFAULT_RECORD_TTL_S = 24 * 3600
 
 
 @dataclass
@@ -37,6 +42,7 @@ class QueryContext:
     consumer: str
     query: QueryIn
     subject_index: str
+    system: str | None = None  # the calling system's client_id, from its access token
 
     def record(
         self,
@@ -53,6 +59,8 @@ class QueryContext:
             action,
             gateway=self.gateway,
             department=self.consumer,
+            system=self.system,
+            user=self.query.on_behalf_of,
             subject_index=self.subject_index,
             service_item=self.query.purpose.service_item,
             case_no=self.query.purpose.case_no,
@@ -81,6 +89,7 @@ class QueryService:
         source_timeout_s: float,
         max_elements: int,
         max_skew_s: float = 300.0,
+        record_ttl_s: float = DEFAULT_RECORD_TTL_S,
     ) -> None:
         self._engine = engine
         self._catalogue = catalogue
@@ -92,9 +101,13 @@ class QueryService:
         self._timeout = source_timeout_s
         self._max_elements = max_elements
         self._max_skew_s = max_skew_s
+        self._record_ttl = timedelta(seconds=record_ttl_s)
+        # Expired records are purged at most this often (and one at a time when met on a replay).
+        self._purge_every_s = min(max(record_ttl_s / 24, 60.0), 3600.0)
+        self._last_purge = float("-inf")
 
-    async def run(self, *, consumer: str, query: QueryIn) -> QueryOut:
-        """Answer a query for this consumer, each element decided and audited."""
+    async def run(self, *, consumer: str, query: QueryIn, system: str | None = None) -> QueryOut:
+        """Answer a query for this consumer, sent by its client `system`; each element decided and audited."""
         skew = abs((datetime.now(UTC) - query.requested_at).total_seconds())
         if skew > self._max_skew_s:
             # Freshness window: a captured request cannot be replayed later (docs/security.md).
@@ -108,7 +121,7 @@ class QueryService:
         except InvalidSubjectId as exc:
             raise InvalidRequest(exc.detail, reason=Reason.INVALID_SUBJECT_ID) from exc
         ctx = QueryContext(
-            self._gateway_id, consumer, query, self._keys.blind_index(query.subject.type, subject_id)
+            self._gateway_id, consumer, query, self._keys.blind_index(query.subject.type, subject_id), system
         )
         digest = _request_digest(consumer, query, subject_id)
 
@@ -129,12 +142,19 @@ class QueryService:
                 f"department {consumer[:32]!r} may not query", reason=refused, audited=True
             )
 
+        await self._maybe_purge()
         replay = await self._replay(consumer, query.query_id, digest)
         if replay is not None:
+            stored, stored_digest = replay
+            await self._recheck_replay(ctx, catalogue, stored)
             await self._writer.write(
-                [ctx.record(AuditAction.QUERY_REPLAYED, elements=query.elements, response_digest=replay[1])]
+                [
+                    ctx.record(
+                        AuditAction.QUERY_REPLAYED, elements=query.elements, response_digest=stored_digest
+                    )
+                ]
             )
-            return replay[0]
+            return stored
 
         decisions = [
             decide(
@@ -181,9 +201,73 @@ class QueryService:
         await self._writer.write(steps, idempotency)
         return out
 
+    async def _recheck_replay(self, ctx: QueryContext, catalogue: Catalogue, stored: QueryOut) -> None:
+        """Refuse a replay whose stored answer the consumer may no longer receive (docs/security.md).
+
+        Every element the stored answer did not deny was allowed when it was answered; each is decided
+        again under the current catalogue (an agreement revoked or lapsed, a purpose the department no
+        longer takes part in, a retired element ...). If any is now refused, nothing is replayed: the
+        stored answer is one signed whole, and changing it would give one query_id two answers.
+        """
+        again = [
+            decide(
+                catalogue,
+                consumer=ctx.consumer,
+                element_code=r.code,
+                service_item=ctx.query.purpose.service_item,
+                subject_type=ctx.query.subject.type,
+            )
+            for r in stored.results
+            if r.status != "denied"
+        ]
+        refused = [d for d in again if not d.allowed]
+        if not refused:
+            return
+        reason = refused[0].reason or Reason.NOT_NECESSARY_FOR_PURPOSE
+        await self._writer.write(
+            [
+                ctx.record(
+                    AuditAction.QUERY_REFUSED,
+                    elements=[d.element for d in refused],
+                    decision="deny",
+                    reason=reason.value,
+                )
+            ]
+        )
+        raise Denied(  # audited just above: not again (auth/denials.py)
+            f"query_id {ctx.query.query_id!r}: the stored answer holds elements the consumer may no "
+            f"longer receive ({', '.join(d.element for d in refused)[:200]}); send a new query",
+            reason=reason,
+            audited=True,
+        )
+
+    async def _maybe_purge(self) -> None:
+        if time.monotonic() - self._last_purge >= self._purge_every_s:
+            self._last_purge = time.monotonic()
+            await self.purge_expired()
+
+    async def purge_expired(self) -> int:
+        """Delete the idempotency records older than the TTL; returns how many were deleted."""
+        return await asyncio.to_thread(self._delete_records_before, utcnow() - self._record_ttl)
+
+    def _delete_records_before(
+        self, cutoff: datetime, *, consumer: str | None = None, query_id: str = ""
+    ) -> int:
+        stmt = delete(QueryRecord).where(col(QueryRecord.created_at) < cutoff)
+        if consumer is not None:
+            stmt = stmt.where(col(QueryRecord.consumer) == consumer, col(QueryRecord.query_id) == query_id)
+        with self._engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount or 0)
+
     async def _replay(self, consumer: str, query_id: str, digest: str) -> tuple[QueryOut, str] | None:
         row = await asyncio.to_thread(self._find_record, consumer, query_id)
         if row is None:
+            return None
+        cutoff = utcnow() - self._record_ttl
+        if _aware(row.created_at) < cutoff:
+            # Expired: never replayed. The record is purged and the query answered afresh, decided and
+            # audited as a new one (docs/security.md).
+            await asyncio.to_thread(self._delete_records_before, cutoff, consumer=consumer, query_id=query_id)
             return None
         if row.request_digest != digest:
             raise Conflict(f"query_id {query_id!r} was already used for a different query")
@@ -192,9 +276,9 @@ class QueryService:
 
     def _find_record(self, consumer: str, query_id: str) -> Any:
         with self._engine.connect() as conn:
-            stmt = select(col(QueryRecord.request_digest), col(QueryRecord.response_sealed)).where(
-                col(QueryRecord.consumer) == consumer, col(QueryRecord.query_id) == query_id
-            )
+            stmt = select(
+                col(QueryRecord.request_digest), col(QueryRecord.response_sealed), col(QueryRecord.created_at)
+            ).where(col(QueryRecord.consumer) == consumer, col(QueryRecord.query_id) == query_id)
             return conn.execute(stmt).first()
 
     async def _ask_sources(
@@ -371,6 +455,11 @@ def _request_digest(consumer: str, query: QueryIn, subject_id: str) -> str:
     body = query.model_dump(exclude={"requested_at"})  # a retry may carry a new time
     body["subject"]["id"] = subject_id
     return hashlib.sha256(rfc8785.dumps({"consumer": consumer, "query": body})).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _seal_context(consumer: str, query_id: str) -> bytes:

@@ -3,20 +3,21 @@
 GET /v1/transparency/accesses is authenticated by the citizen's OpenID Connect ID token (oidc.py), not
 by a department's access token: its path is on the public list of exchange/auth/fastapi.py and this
 module's `signed_in_citizen` dependency is its authentication. POST /v1/transparency/restrictions is
-included with `include_protected(..., require_scope("query"))` like the query API.
+included with `include_protected(..., require_scope("query"))` like the query API; the review routes
+(list, approve) with `restriction_reviewer`: a data steward or the platform security officer.
 """
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from exchange.audit import records
-from exchange.auth.core import Principal
-from exchange.auth.fastapi import include_protected, require_scope
+from exchange.auth.core import InsufficientScope, Principal
+from exchange.auth.fastapi import authenticated_client, include_protected, require_scope
 from exchange.deps import GatewayStateDep
 from exchange.queries.models import QUERY_ID_PATTERN
 from exchange.state import TransparencyState
@@ -33,6 +34,8 @@ _bearer = HTTPBearer(auto_error=False, description="An ID token of the identity 
 _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 citizen_router = APIRouter(tags=["exchange: transparency"])
 department_router = APIRouter(tags=["exchange: transparency"])
+review_router = APIRouter(tags=["exchange: transparency"])
+RESTRICTIONS_PATH = "/v1/transparency/restrictions"
 
 
 async def signed_in_citizen(
@@ -86,7 +89,7 @@ class RestrictionIn(BaseModel):
 
 
 class RestrictionOut(BaseModel):
-    """A stored restriction."""
+    """A stored restriction, and whether its length waits for a reviewer's approval."""
 
     id: int
     query_id: str
@@ -95,6 +98,28 @@ class RestrictionOut(BaseModel):
     reason: str
     created_at: datetime
     created_by: str
+    approval: Literal["not_needed", "pending", "approved"] = Field(
+        description="`pending`: longer than the default, hidden for the default only until approved"
+    )
+    hides_until: datetime = Field(description="when the access shows again, as things stand")
+    approved_at: datetime | None = None
+    approved_by: str | None = Field(None, description="the reviewer's client system")
+
+
+class RestrictionList(BaseModel):
+    """Restrictions for review, newest first."""
+
+    restrictions: list[RestrictionOut]
+
+
+def restriction_reviewer(principal: Annotated[Principal, Depends(authenticated_client)]) -> Principal:
+    """A data steward (`registry:steward`) or the platform security officer (`audit:read:all`)."""
+    if not (principal.has("registry:steward") or principal.has("audit:read:all")):
+        raise InsufficientScope("registry:steward")
+    return principal
+
+
+Reviewer = Annotated[Principal, Depends(restriction_reviewer)]
 
 
 @citizen_router.get(
@@ -138,7 +163,7 @@ async def list_accesses(
 
 
 @department_router.post(
-    "/v1/transparency/restrictions",
+    RESTRICTIONS_PATH,
     status_code=status.HTTP_201_CREATED,
     response_model=RestrictionOut,
     responses={
@@ -182,6 +207,68 @@ async def create_restriction(
         embargo_until=body.embargo_until,
         reason=body.reason,
         now=now,
+        approval_after_days=settings.approval_after_days,
+    )
+
+
+@review_router.get(RESTRICTIONS_PATH, response_model=RestrictionList)
+async def list_restrictions(
+    state: GatewayStateDep,
+    _reviewer: Reviewer,
+    which: Annotated[
+        Literal["pending", "all"], Query(alias="status", description="`pending`: awaiting approval")
+    ] = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Departments' restrictions, for a steward's or the security officer's review (newest first)."""
+    found = await asyncio.to_thread(
+        service.list_restrictions,
+        engine=state.engine,
+        approval_after_days=state.transparency.settings.approval_after_days,
+        pending_only=which == "pending",
+        limit=limit,
+    )
+    return {"restrictions": found}
+
+
+@review_router.post(
+    RESTRICTIONS_PATH + "/{restriction_id}/approve",
+    response_model=RestrictionOut,
+    responses={
+        404: {"description": "`not_found`: no such restriction", **_PROBLEM},
+        409: {"description": "`conflict`: already approved, or within the default", **_PROBLEM},
+    },
+)
+async def approve_restriction(
+    state: GatewayStateDep, restriction_id: Annotated[int, Path(ge=1)], reviewer: Reviewer
+) -> dict[str, Any]:
+    """Approve a restriction longer than the default: the access stays hidden until its embargo."""
+    days = state.transparency.settings.approval_after_days
+    engine = state.engine
+    found = await asyncio.to_thread(
+        service.get_restriction_or_raise, engine=engine, restriction_id=restriction_id
+    )
+    service.check_approvable(found, approval_after_days=days)
+    subject_index = await asyncio.to_thread(
+        service.subject_index_of, engine=engine, department=found.department, query_id=found.query_id
+    )
+    # Audited before it is stored, like the restriction itself.
+    record = records.transparency_approved(
+        gateway=state.settings.gateway_id,
+        department=reviewer.department,
+        system=reviewer.client_id,
+        subject_index=subject_index,
+        request_id=found.query_id,
+        restricting_department=found.department,
+    )
+    await state.audit_writer.write([record])
+    return await asyncio.to_thread(
+        service.approve,
+        engine=engine,
+        restriction_id=restriction_id,
+        approved_by=reviewer.client_id,
+        now=utcnow(),
+        approval_after_days=days,
     )
 
 
@@ -194,3 +281,4 @@ def install_transparency(app: FastAPI) -> None:
     """Mount the transparency routes on the gateway app (called by the app factory)."""
     app.include_router(citizen_router)  # authenticated by signed_in_citizen (ID token), see module doc
     include_protected(app, department_router, require_scope("query"))
+    include_protected(app, review_router, restriction_reviewer)

@@ -18,3 +18,7 @@ class TransparencyRestriction(SQLModel, table=True):
     reason: str = Field(max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str = Field(max_length=64, description="the client system that asked for it")
+    # Beyond the short default (approval_after_days) an embargo needs a steward's or the security
+    # officer's approval: until then it hides the access for the default only. Revision t5_0002.
+    approved_at: datetime | None = Field(default=None)
+    approved_by: str | None = Field(default=None, max_length=64, description="the approving system")

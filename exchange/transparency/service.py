@@ -8,15 +8,15 @@ elements allowed by `element.decided` that did not then fail at their source. Re
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from exchange.audit.models import AuditEntry
 from exchange.queries.models import QueryRecord
 from exchange.transparency.models import TransparencyRestriction
-from protocol.errors import InvalidRequest, NotFound
+from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry.departments.models import Department
 from registry.elements.models import DataElement
 from registry.service_items.models import ServiceItem
@@ -24,12 +24,19 @@ from registry.service_items.models import ServiceItem
 # SQLModel's typing does not declare the `__table__` SQLAlchemy gives each table class, hence the ignores.
 E = AuditEntry.__table__.c  # type: ignore[attr-defined]
 R = TransparencyRestriction.__table__  # type: ignore[attr-defined]
+DEFAULT_APPROVAL_AFTER_DAYS = 30  # TransparencySettings.approval_after_days
 # Steps after which an allowed element reached the department without data from its source.
 _NOT_DELIVERED = ("source.failed", "source.timed_out", "answer.rejected")
 
 
 def accesses(
-    *, engine: Engine, subject_index: str, now: datetime, limit: int, before_seq: int | None = None
+    *,
+    engine: Engine,
+    subject_index: str,
+    now: datetime,
+    limit: int,
+    before_seq: int | None = None,
+    approval_after_days: int = DEFAULT_APPROVAL_AFTER_DAYS,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
     """A page of the subject's accesses, newest first: (shown, hidden by restriction, next cursor)."""
     stmt = select(E).where(E.subject_index == subject_index, E.action == "query.released")
@@ -50,11 +57,8 @@ def accesses(
         ).all()
         restricted = {
             (r.department, r.query_id)
-            for r in conn.execute(
-                select(R.c.department, R.c.query_id).where(
-                    R.c.query_id.in_(query_ids), R.c.embargo_until > now
-                )
-            )
+            for r in conn.execute(select(R).where(R.c.query_id.in_(query_ids), R.c.embargo_until > now))
+            if hides_until(r, approval_after_days=approval_after_days) > now
         }
         names = _names(conn, released, steps)
     allowed: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -135,6 +139,12 @@ def check_restriction(
         ).first()
         if made is None:
             raise NotFound(f"department {department!r} made no query {query_id!r}")
+    return subject_index_of(engine=engine, department=department, query_id=query_id)
+
+
+def subject_index_of(*, engine: Engine, department: str, query_id: str) -> str | None:
+    """The subject blind index of a department's released query, from the audit chain."""
+    with engine.connect() as conn:
         return conn.execute(
             select(E.subject_index).where(
                 E.actor_department == department, E.request_id == query_id, E.action == "query.released"
@@ -151,8 +161,9 @@ def add_restriction(
     embargo_until: datetime,
     reason: str,
     now: datetime,
+    approval_after_days: int = DEFAULT_APPROVAL_AFTER_DAYS,
 ) -> dict[str, Any]:
-    """Store a checked restriction (after its audit record is written)."""
+    """Store a checked restriction (after its audit record is written); as `review_view` gives it."""
     row = {
         "query_id": query_id,
         "department": department,
@@ -164,5 +175,89 @@ def add_restriction(
     with engine.begin() as conn:
         key = conn.execute(insert(R).values(**row)).inserted_primary_key
         assert key is not None, "a single-row INSERT reports its primary key"
-        row["id"] = key[0]
+        stored = conn.execute(select(R).where(R.c.id == key[0])).one()
+    return review_view(stored, approval_after_days=approval_after_days)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def needs_approval(restriction: Any, *, approval_after_days: int) -> bool:
+    """Whether the embargo runs past the short default a department may set alone."""
+    default_end = _aware(restriction.created_at) + timedelta(days=approval_after_days)
+    return _aware(restriction.embargo_until) > default_end
+
+
+def hides_until(restriction: Any, *, approval_after_days: int) -> datetime:
+    """When the restriction stops hiding its access: the embargo, cut to the default until approved."""
+    embargo = _aware(restriction.embargo_until)
+    if restriction.approved_at is not None or not needs_approval(
+        restriction, approval_after_days=approval_after_days
+    ):
+        return embargo
+    return _aware(restriction.created_at) + timedelta(days=approval_after_days)
+
+
+def review_view(restriction: Any, *, approval_after_days: int) -> dict[str, Any]:
+    """A restriction as a reviewer (and the department) sees it, with its approval state."""
+    row = dict(restriction._mapping)
+    if not needs_approval(restriction, approval_after_days=approval_after_days):
+        approval = "not_needed"
+    else:
+        approval = "approved" if restriction.approved_at is not None else "pending"
+    return row | {
+        "approval": approval,
+        "hides_until": hides_until(restriction, approval_after_days=approval_after_days),
+    }
+
+
+def list_restrictions(
+    *, engine: Engine, approval_after_days: int, pending_only: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Restrictions for review, newest first: all, or only those waiting for an approval."""
+    with engine.connect() as conn:
+        stmt = select(R).order_by(R.c.id.desc())
+        if pending_only:
+            stmt = stmt.where(R.c.approved_at.is_(None))
+        out = []
+        for r in conn.execute(stmt):
+            view = review_view(r, approval_after_days=approval_after_days)
+            if not pending_only or view["approval"] == "pending":
+                out.append(view)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def get_restriction_or_raise(*, engine: Engine, restriction_id: int) -> Any:
+    """The stored restriction with this id, or NotFound."""
+    with engine.connect() as conn:
+        row = conn.execute(select(R).where(R.c.id == restriction_id)).first()
+    if row is None:
+        raise NotFound(f"no restriction {restriction_id}")
     return row
+
+
+def check_approvable(restriction: Any, *, approval_after_days: int) -> None:
+    """Refuse to approve a restriction that needs no approval or already has one."""
+    if restriction.approved_at is not None:
+        raise Conflict(f"restriction {restriction.id} is already approved")
+    if not needs_approval(restriction, approval_after_days=approval_after_days):
+        raise Conflict(f"restriction {restriction.id} is within the default and needs no approval")
+
+
+def approve(
+    *, engine: Engine, restriction_id: int, approved_by: str, now: datetime, approval_after_days: int
+) -> dict[str, Any]:
+    """Record the approval (after its audit record is written); only a pending one is changed."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(R)
+            .where(R.c.id == restriction_id, R.c.approved_at.is_(None))
+            .values(approved_at=now, approved_by=approved_by)
+        )
+        if done.rowcount != 1:
+            raise Conflict(f"restriction {restriction_id} is already approved")
+        row = conn.execute(select(R).where(R.c.id == restriction_id)).one()
+    return review_view(row, approval_after_days=approval_after_days)

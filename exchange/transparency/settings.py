@@ -29,6 +29,12 @@ class TransparencySettings(BaseSettings):
     max_embargo_days: int = Field(
         3 * 365, ge=1, description="a restriction may hide an access for at most this many days"
     )
+    approval_after_days: int = Field(
+        30,
+        ge=1,
+        description="a restriction hides an access this many days on the department's word alone; "
+        "longer only once a data steward or the platform security officer approves it",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> "TransparencySettings":

@@ -25,8 +25,9 @@ def create_agreement(
     """Request an agreement for a conditional element (the source must decide within the deadline).
 
     `agreement_not_needed` for unconditional elements, `not_shared` for not-shared ones,
-    `not_necessary_for_purpose` when the service item does not need the element. `status: approved`
-    records an agreement decided outside the system (interim, until OAuth2 restricts it to stewards).
+    `not_necessary_for_purpose` when the service item does not need the element. A department requests
+    only as the consumer; `status: approved` records an agreement decided outside the system and is
+    for a data steward only (`403 forbidden`).
     """
     if body.status == "requested":
         agreement = service.request(

@@ -10,7 +10,7 @@ from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from protocol.reasons import Reason
 from registry import events, policy
-from registry.actors import ANONYMOUS, Actor, require_steward_or
+from registry.actors import ANONYMOUS, Actor, require_steward, require_steward_or
 from registry.agreements.deadlines import add_working_days
 from registry.agreements.models import (
     AgreementCreate,
@@ -22,7 +22,7 @@ from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.elements import service as elements
 from registry.elements.models import DataElement
-from registry.errors import AgreementNotNeeded, InvalidState
+from registry.errors import AgreementNotNeeded, Forbidden, InvalidState
 from registry.pagination import PageParams
 from registry.policy import SharingRule
 from registry.service_items import service as service_items
@@ -104,6 +104,8 @@ def request(
     holidays: Collection[date] = (),
 ) -> SharingAgreement:
     """A consumer asks for a conditional element for a purpose; the source must decide by the deadline."""
+    # A department asks only for itself: naming another consumer would put words in its mouth.
+    require_steward_or(actor, agreement_in.consumer, "request an agreement for this consumer")
     now = now or utcnow()
     if agreement_in.valid_until <= now:
         raise InvalidRequest("the requested validity must end in the future")
@@ -129,6 +131,7 @@ def create(
     """Request an agreement, or record one approved outside the system (status `approved`)."""
     if agreement_in.status == "requested":
         return request(session=session, agreement_in=agreement_in, actor=actor, now=now)
+    require_steward(actor, "record an agreement as approved")
     now = now or utcnow()
     consumer_id, element_id, item_id = _check_request(session=session, agreement_in=agreement_in, now=now)
     agreement = SharingAgreement(
@@ -165,6 +168,10 @@ def _decide(session: Session, agreement: SharingAgreement, actor: Actor, what: s
     require_steward_or(
         actor, _source_of(session, agreement), f"{what} this agreement (the source department decides)"
     )
+    consumer = session.get(Department, agreement.consumer_department_id)
+    if not actor.steward and consumer is not None and actor.department == consumer.code:
+        # Never the consumer, even when it is also the source: nobody decides its own request.
+        raise Forbidden(f"the consumer may not {what} its own agreement request")
     if agreement.status != "requested":
         raise InvalidState(f"agreement {agreement.id} is {agreement.status}, not requested")
 

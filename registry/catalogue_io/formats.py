@@ -3,7 +3,9 @@
 JSON: {"elements": [element + "aliases": [...]], "service_items": [item with materials]}.
 CSV: elements.csv, one element per row, aliases as `scope_type:scope:local_code:local_name` joined by
 `;`, value_schema as JSON text; service_items.csv, one material per row (an item without materials
-has one row with an empty `material`), the replacing elements' codes separated by spaces.
+has one row with an empty `material`), the replacing elements' codes separated by spaces. A cell that
+would start a spreadsheet formula is written with a leading `'` and read back without it
+(protocol/csv_cells.py).
 """
 
 import csv
@@ -11,6 +13,9 @@ import io
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from protocol import csv_cells
+from protocol.csv_cells import neutralise, restore
 
 ELEMENT_COLUMNS = (
     "code",
@@ -98,7 +103,8 @@ def _csv_rows(
         if None in record:
             errors.append(RowError(name, reader.line_num, "", "more cells than columns"))
             continue
-        out.append((reader.line_num, {k: (v or "").strip() for k, v in record.items() if k in columns}))
+        cells = {k: restore((v or "").strip()) for k, v in record.items() if k in columns}
+        out.append((reader.line_num, cells))
     return out
 
 
@@ -158,9 +164,7 @@ def parse_csv(elements_csv: str | None, items_csv: str | None) -> Rows:
 
 
 def to_csv(header: tuple[str, ...], records: list[dict[str, Any]]) -> str:
-    """A CSV text with a header line."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    return out.getvalue()
+    """A CSV text with a header line; cells a spreadsheet would run as formulas start with `'`."""
+    # An element named =HYPERLINK(...) must not run in a steward's spreadsheet; import restores it.
+    rows = ([neutralise("" if r.get(k) is None else str(r[k])) for k in header] for r in records)
+    return csv_cells.line(header) + "".join(csv_cells.line(cells) for cells in rows)

@@ -141,10 +141,10 @@ def _item_row(session: Session, raw: dict[str, Any], actor: Actor, report: Impor
     item_in = ServiceItemCreate.model_validate(raw)
     item = service_items.get_by_code(session=session, code=item_in.code)
     if item is None:
-        service_items.create(session=session, item_in=item_in)
+        service_items.create(session=session, item_in=item_in, actor=actor)
         report.items_created += 1
     else:
-        service_items.replace(session=session, item=item, item_in=item_in)
+        service_items.replace(session=session, item=item, item_in=item_in, actor=actor)
         report.items_replaced += 1
 
 

@@ -4,17 +4,17 @@ from fastapi import APIRouter, status
 
 from registry.departments import service
 from registry.departments.models import DepartmentCreate, DepartmentRead
-from registry.deps import PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, SessionDep
 from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/departments", tags=["registry: departments"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DepartmentRead)
-def create_department(body: DepartmentCreate, session: SessionDep) -> DepartmentRead:
-    """Register a department."""
+def create_department(body: DepartmentCreate, session: SessionDep, actor: ActorDep) -> DepartmentRead:
+    """Register a department (a data steward only: `403 forbidden` otherwise)."""
     return DepartmentRead.model_validate(
-        service.create(session=session, department_in=body), from_attributes=True
+        service.create(session=session, department_in=body, actor=actor), from_attributes=True
     )
 
 

@@ -4,6 +4,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from protocol.errors import Conflict, NotFound
+from registry.actors import Actor, require_steward
 from registry.departments.models import Department, DepartmentCreate
 from registry.pagination import PageParams
 
@@ -21,8 +22,9 @@ def get_by_code_or_raise(*, session: Session, code: str) -> Department:
     return dept
 
 
-def create(*, session: Session, department_in: DepartmentCreate) -> Department:
-    """Register a department."""
+def create(*, session: Session, department_in: DepartmentCreate, actor: Actor) -> Department:
+    """Register a department (a steward only: a department never creates another one)."""
+    require_steward(actor, "register a department")
     if get_by_code(session=session, code=department_in.code) is not None:
         raise Conflict(f"department {department_in.code!r} already exists")
     dept = Department.model_validate(department_in)

@@ -8,7 +8,7 @@ from sqlmodel import Session, col, select
 from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry import events
-from registry.actors import Actor, require_steward
+from registry.actors import Actor, require_steward, require_steward_or
 from registry.aliases import service as aliases
 from registry.aliases.models import AliasCreate
 from registry.departments.models import Department
@@ -41,6 +41,7 @@ def open_(
     matched: str = "",
 ) -> SourceDispute:
     """Open a dispute (or return the same claimant's open one for this element: claims are idempotent)."""
+    require_steward_or(actor, claimant.code, "claim an element for this department")
     if claimant.id == element.source_department_id:
         raise Conflict(f"{claimant.code!r} is already the source of {element.code!r}")
     proposed_code = proposal.code if proposal else None

@@ -6,6 +6,7 @@ import jsonschema
 from sqlalchemy import exists, func, or_
 from sqlmodel import Session, col, select
 
+from protocol import value_schema
 from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry import events
@@ -59,11 +60,13 @@ def element_code_repr(code: str) -> str:
 
 
 def check_value_schema(schema: dict[str, Any] | None) -> None:
-    """Refuse a value schema that is not itself a valid JSON Schema (checked against its meta-schema)."""
+    """Refuse a value schema that is invalid, refers outside itself or has a costly pattern."""
     if schema is None:
         return
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        value_schema.check(schema)  # the rules: protocol/value_schema.py, docs/security.md
+    except value_schema.UnsafeValueSchema as exc:
+        raise InvalidValueSchema(f"value_schema is refused: {exc}") from exc
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         raise InvalidValueSchema(
@@ -103,6 +106,7 @@ def record_change(
 
 def create(*, session: Session, element_in: ElementCreate, actor: Actor = ANONYMOUS) -> DataElement:
     """Register a new element under its single source (no duplicate check: see registry/flows.py)."""
+    require_steward_or(actor, element_in.source, "register an element with this source")
     source = departments.get_by_code_or_raise(session=session, code=element_in.source)
     if get_by_code(session=session, code=element_in.code) is not None:
         raise Conflict(f"element {element_in.code!r} already exists")

@@ -5,7 +5,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 
 from protocol.clock import utcnow
-from registry.actors import require_steward_or
 from registry.departments.models import DEPT_CODE_PATTERN
 from registry.deps import ActorDep, SessionDep
 from registry.keys import service
@@ -32,8 +31,7 @@ _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 )
 def register_key(code: Code, body: KeyCreate, session: SessionDep, actor: ActorDep) -> KeyRead:
     """Register a public signing or encryption key of a department (rotation: add the new key first)."""
-    require_steward_or(actor, code, "register keys of this department")
-    key = service.register(session=session, department=code, key_in=body)
+    key = service.register(session=session, department=code, key_in=body, actor=actor)
     return service.to_read(key=key, department=code)
 
 
@@ -59,8 +57,8 @@ def list_keys(code: Code, session: SessionDep) -> list[KeyRead]:
 )
 def revoke_key(code: Code, kid: Kid, session: SessionDep, actor: ActorDep) -> KeyRead:
     """Revoke a key at once: no gateway encrypts to it and no client accepts its signatures any more."""
-    require_steward_or(actor, code, "revoke keys of this department")
-    return service.to_read(key=service.revoke(session=session, department=code, kid=kid), department=code)
+    key = service.revoke(session=session, department=code, kid=kid, actor=actor)
+    return service.to_read(key=key, department=code)
 
 
 @router.get("/jwks.json", response_model=Jwks, responses={404: {"description": "`not_found`", **_PROBLEM}})

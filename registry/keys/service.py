@@ -11,6 +11,7 @@ from protocol.crypto_profile import DEFAULT, CryptoProfile
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from protocol.jose import JoseFailure, import_public, public_jwk
 from registry import events
+from registry.actors import Actor, require_steward_or
 from registry.departments import service as departments
 from registry.keys.models import KID_PATTERN, DepartmentKey, KeyCreate, KeyRead
 
@@ -54,9 +55,15 @@ def to_read(*, key: DepartmentKey, department: str, now: datetime | None = None)
 
 
 def register(
-    *, session: Session, department: str, key_in: KeyCreate, profile: CryptoProfile = DEFAULT
+    *,
+    session: Session,
+    department: str,
+    key_in: KeyCreate,
+    actor: Actor,
+    profile: CryptoProfile = DEFAULT,
 ) -> DepartmentKey:
-    """Register a department's public key; the JWK must be public and of the profile's key type."""
+    """Register a department's public key (the department or a steward); public, of the profile's type."""
+    require_steward_or(actor, department, "register keys of this department")
     dept = departments.get_by_code_or_raise(session=session, code=department)
     kid = key_in.jwk.get("kid")
     if not isinstance(kid, str) or not _KID.match(kid):
@@ -106,8 +113,9 @@ def list_for(*, session: Session, department: str) -> list[DepartmentKey]:
     return list(session.exec(stmt))
 
 
-def revoke(*, session: Session, department: str, kid: str) -> DepartmentKey:
-    """Revoke a key now; revoking it again keeps the first revocation time."""
+def revoke(*, session: Session, department: str, kid: str, actor: Actor) -> DepartmentKey:
+    """Revoke a key now (the department or a steward); revoking again keeps the first revocation time."""
+    require_steward_or(actor, department, "revoke keys of this department")
     dept = departments.get_by_code_or_raise(session=session, code=department)
     assert dept.id is not None, "a department read from the database has an id"
     key = get(session=session, department_id=dept.id, kid=kid)

@@ -17,6 +17,8 @@ REGISTRY_TABLES = frozenset(
     | {"client_system", "client_key"}
     # the console issue: local accounts of the stewards' console (revision c3_0001)
     | {"console_user"}
+    # the trust-boundaries issue: departments taking part in a service item (revision p9_0001)
+    | {"service_item_participant"}
 )
 
 

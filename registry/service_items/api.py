@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from protocol.errors import InvalidRequest
-from registry.deps import PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, SessionDep
 from registry.pagination import Page
 from registry.service_items import service
 from registry.service_items.models import ServiceItemCreate, ServiceItemRead
@@ -14,9 +14,11 @@ router = APIRouter(prefix="/v1/service-items", tags=["registry: service items"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ServiceItemRead)
-def create_service_item(body: ServiceItemCreate, session: SessionDep) -> ServiceItemRead:
-    """Register a service item with its required materials and the elements that replace them."""
-    return service.to_read(session=session, item=service.create(session=session, item_in=body))
+def create_service_item(body: ServiceItemCreate, session: SessionDep, actor: ActorDep) -> ServiceItemRead:
+    """Register a service item with its required materials, the elements that replace them and the
+    departments that take part (a steward's operation: the item decides who may read for it)."""
+    item = service.create(session=session, item_in=body, actor=actor)
+    return service.to_read(session=session, item=item)
 
 
 @router.get("", response_model=Page[ServiceItemRead])
@@ -39,9 +41,12 @@ def read_service_item(code: str, session: SessionDep) -> ServiceItemRead:
 
 
 @router.put("/{code}", response_model=ServiceItemRead)
-def replace_service_item(code: str, body: ServiceItemCreate, session: SessionDep) -> ServiceItemRead:
-    """Replace a service item's name, handling department and materials (the body's code must match)."""
+def replace_service_item(
+    code: str, body: ServiceItemCreate, session: SessionDep, actor: ActorDep
+) -> ServiceItemRead:
+    """Replace a service item's name, departments and materials (the body's code must match; stewards)."""
     item = service.get_by_code_or_raise(session=session, code=code)
     if body.code != item.code:
         raise InvalidRequest("the body's code must be the item's code")
-    return service.to_read(session=session, item=service.replace(session=session, item=item, item_in=body))
+    replaced = service.replace(session=session, item=item, item_in=body, actor=actor)
+    return service.to_read(session=session, item=replaced)

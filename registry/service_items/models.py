@@ -41,6 +41,15 @@ class MaterialElement(SQLModel, table=True):
     element_id: int = Field(foreign_key="data_element.id", primary_key=True)
 
 
+class ServiceItemParticipant(SQLModel, table=True):
+    """A department that takes part in a service item besides its handler (e.g. a step of a 一件事)."""
+
+    __tablename__ = "service_item_participant"
+    # The pair is the key: a department takes part in an item once.
+    service_item_id: int = Field(foreign_key="service_item.id", primary_key=True)
+    department_id: int = Field(foreign_key="department.id", primary_key=True)
+
+
 class MaterialIn(BaseModel):
     """A material and the codes of the elements that replace it."""
 
@@ -56,6 +65,11 @@ class ServiceItemCreate(BaseModel):
     code: str = Field(max_length=64, schema_extra={"pattern": ITEM_CODE_PATTERN})
     name: str = Field(min_length=1, max_length=200)
     handling_department: str
+    participants: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Codes of the other departments that take part (and so may query for it)",
+    )
     materials: list[MaterialIn] = Field(default_factory=list, max_length=100)
 
 
@@ -65,5 +79,6 @@ class ServiceItemRead(BaseModel):
     code: str
     name: str
     handling_department: str
+    participants: list[str]
     materials: list[MaterialIn]
     created_at: datetime

@@ -5,6 +5,7 @@ from sqlmodel import Session, col, select
 
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry import events
+from registry.actors import Actor, require_steward
 from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.elements import service as elements
@@ -16,6 +17,7 @@ from registry.service_items.models import (
     MaterialIn,
     ServiceItem,
     ServiceItemCreate,
+    ServiceItemParticipant,
     ServiceItemRead,
 )
 
@@ -33,8 +35,10 @@ def get_by_code_or_raise(*, session: Session, code: str) -> ServiceItem:
     return item
 
 
-def create(*, session: Session, item_in: ServiceItemCreate) -> ServiceItem:
-    """Register a service item with its materials, each mapped to existing elements."""
+def create(*, session: Session, item_in: ServiceItemCreate, actor: Actor) -> ServiceItem:
+    """Register a service item with its materials, each mapped to existing elements (stewards only)."""
+    # Who handles or takes part in an item decides who may read for it (policy.py): issue 9.
+    require_steward(actor, "register service items")
     if get_by_code(session=session, code=item_in.code) is not None:
         raise Conflict(f"service item {item_in.code!r} already exists")
     names = [m.name for m in item_in.materials]
@@ -45,13 +49,15 @@ def create(*, session: Session, item_in: ServiceItemCreate) -> ServiceItem:
     item = ServiceItem(code=item_in.code, name=item_in.name, handling_department_id=handler.id)
     session.add(item)
     session.flush()
+    _add_participants(session=session, item=item, item_in=item_in)
     _add_materials(session=session, item=item, item_in=item_in)
     events.record(session, type="service_item.created", entity="service_item", code=item.code)
     return item
 
 
-def replace(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) -> ServiceItem:
-    """Replace a service item's name, handling department and materials (the code stays)."""
+def replace(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate, actor: Actor) -> ServiceItem:
+    """Replace a service item's name, departments and materials (the code stays; stewards only)."""
+    require_steward(actor, "change service items")
     names = [m.name for m in item_in.materials]
     if len(set(names)) != len(names):
         raise InvalidRequest("material names must be unique within a service item")
@@ -65,10 +71,38 @@ def replace(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) 
             session.delete(link)
         session.flush()
         session.delete(material)
+    for participant in list(
+        session.exec(select(ServiceItemParticipant).where(ServiceItemParticipant.service_item_id == item.id))
+    ):
+        session.delete(participant)
     session.flush()
+    _add_participants(session=session, item=item, item_in=item_in)
     _add_materials(session=session, item=item, item_in=item_in)
     events.record(session, type="service_item.replaced", entity="service_item", code=item.code)
     return item
+
+
+def _add_participants(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) -> None:
+    assert item.id is not None, "the service item is flushed before its participants are added"
+    for code in dict.fromkeys(item_in.participants):
+        department = departments.get_by_code(session=session, code=code)
+        if department is None:
+            raise InvalidRequest(f"participant {code[:32]!r} is not a registered department")
+        if department.id == item.handling_department_id:
+            raise InvalidRequest(f"{code!r} handles the item: it is not also a participant")
+        assert department.id is not None, "a department read from the database has an id"
+        session.add(ServiceItemParticipant(service_item_id=item.id, department_id=department.id))
+
+
+def participant_codes(*, session: Session, item: ServiceItem) -> list[str]:
+    """The codes of the departments taking part in an item besides its handler, sorted."""
+    rows = session.exec(
+        select(Department.code)
+        .join(ServiceItemParticipant, col(ServiceItemParticipant.department_id) == Department.id)
+        .where(ServiceItemParticipant.service_item_id == item.id)
+        .order_by(col(Department.code))
+    )
+    return list(rows)
 
 
 def _add_materials(*, session: Session, item: ServiceItem, item_in: ServiceItemCreate) -> None:
@@ -108,6 +142,7 @@ def to_read(*, session: Session, item: ServiceItem) -> ServiceItemRead:
         code=item.code,
         name=item.name,
         handling_department=handler.code,
+        participants=participant_codes(session=session, item=item),
         materials=list(materials.values()),
         created_at=item.created_at,
     )

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/subscriptions", tags=["registry: subscriptions"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionRead)
 def create_subscription(body: SubscriptionCreate, session: SessionDep, actor: ActorDep) -> SubscriptionRead:
-    """Subscribe a department to event types of a source (steward or the subscriber)."""
+    """Subscribe a department to event types of a source (a data steward only)."""
     return service.to_read(
         session=session, subscription=service.create(session=session, subscription_in=body, actor=actor)
     )
@@ -49,7 +49,7 @@ def read_subscription(subscription_id: int, session: SessionDep) -> Subscription
 def update_subscription(
     subscription_id: int, body: SubscriptionUpdate, session: SessionDep, actor: ActorDep
 ) -> SubscriptionRead:
-    """Replace the event types."""
+    """Replace the event types (a data steward only)."""
     subscription = service.get_or_raise(session=session, subscription_id=subscription_id)
     updated = service.update(
         session=session, subscription=subscription, event_types=body.event_types, actor=actor
@@ -59,7 +59,7 @@ def update_subscription(
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_subscription(subscription_id: int, session: SessionDep, actor: ActorDep) -> None:
-    """End a subscription."""
+    """End a subscription (a data steward only)."""
     service.delete(
         session=session,
         subscription=service.get_or_raise(session=session, subscription_id=subscription_id),

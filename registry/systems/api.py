@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from registry.deps import PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, SessionDep
 from registry.pagination import Page
 from registry.systems import service
 from registry.systems.models import (
@@ -22,9 +22,14 @@ Kid = Annotated[str, Path(pattern=KID_PATTERN)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SystemRead)
-def create_system(body: SystemCreate, session: SessionDep) -> SystemRead:
-    """Register a department's system (OAuth client) with its public keys for private_key_jwt."""
-    return service.to_read(session=session, system=service.create(session=session, system_in=body))
+def create_system(body: SystemCreate, session: SessionDep, actor: ActorDep) -> SystemRead:
+    """Register a department's system (OAuth client) with its public keys for private_key_jwt.
+
+    Only for the caller's own department (or by a steward); `registry:steward`, `audit:read` and
+    `audit:read:all` are granted by a steward only (`403 forbidden`).
+    """
+    system = service.create(session=session, system_in=body, actor=actor)
+    return service.to_read(session=session, system=system)
 
 
 @router.get("", response_model=Page[SystemRead])
@@ -43,25 +48,27 @@ def read_system(client_id: ClientId, session: SessionDep) -> SystemRead:
 
 
 @router.patch("/{client_id}", response_model=SystemRead)
-def update_system(client_id: ClientId, body: SystemUpdate, session: SessionDep) -> SystemRead:
+def update_system(
+    client_id: ClientId, body: SystemUpdate, session: SessionDep, actor: ActorDep
+) -> SystemRead:
     """Disable or re-enable a system, or change its scopes; effective from its next request."""
     system = service.get_by_client_id_or_raise(session=session, client_id=client_id)
     return service.to_read(
-        session=session, system=service.update(session=session, system=system, system_in=body)
+        session=session, system=service.update(session=session, system=system, system_in=body, actor=actor)
     )
 
 
 @router.post("/{client_id}/keys", status_code=status.HTTP_201_CREATED, response_model=SystemRead)
-def add_key(client_id: ClientId, body: KeyCreate, session: SessionDep) -> SystemRead:
+def add_key(client_id: ClientId, body: KeyCreate, session: SessionDep, actor: ActorDep) -> SystemRead:
     """Add a public key (rotation: register the new key, switch, then revoke the old one)."""
     system = service.get_by_client_id_or_raise(session=session, client_id=client_id)
-    service.add_key(session=session, system=system, key_in=body)
+    service.add_key(session=session, system=system, key_in=body, actor=actor)
     return service.to_read(session=session, system=system)
 
 
 @router.post("/{client_id}/keys/{kid}/revoke", response_model=SystemRead)
-def revoke_key(client_id: ClientId, kid: Kid, session: SessionDep) -> SystemRead:
+def revoke_key(client_id: ClientId, kid: Kid, session: SessionDep, actor: ActorDep) -> SystemRead:
     """Revoke a key: refused at once by every gateway instance."""
     system = service.get_by_client_id_or_raise(session=session, client_id=client_id)
-    service.revoke_key(session=session, system=system, kid=kid)
+    service.revoke_key(session=session, system=system, kid=kid, actor=actor)
     return service.to_read(session=session, system=system)

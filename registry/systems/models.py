@@ -13,9 +13,19 @@ from protocol.clock import utcnow
 SystemStatus = Literal["active", "disabled"]
 # The scopes a system may be granted; a token carries a subset (RFC 6749 §3.3).
 Scope = Literal[
-    "query", "events", "corrections", "registry:read", "registry:write", "registry:steward", "audit:read"
+    "query",
+    "events",
+    "corrections",
+    "registry:read",
+    "registry:write",
+    "registry:steward",
+    "audit:read",
+    "audit:read:all",
 ]
 SCOPES: tuple[str, ...] = get_args(Scope)
+# Powers over other departments: only a data steward grants them (docs/security.md, registry privilege).
+# `audit:read:all` widens `audit:read` from the system's own department to every department's records.
+STEWARD_GRANTED_SCOPES = frozenset({"registry:steward", "audit:read", "audit:read:all"})
 CLIENT_ID_PATTERN = r"^[a-z][a-z0-9_-]{2,63}$"
 KID_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
 # Client assertions are signed with Ed25519 or P-256 only (no RSA, no HMAC: no shared secrets).

@@ -1,6 +1,7 @@
 """Client system rules: who may call the exchange, with which keys and scopes."""
 
 import json
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from sqlalchemy import func
@@ -8,9 +9,11 @@ from sqlmodel import Session, col, select
 
 from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
+from registry.actors import Actor, require_steward, require_steward_or
 from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.pagination import PageParams
+from registry.systems.models import STEWARD_GRANTED_SCOPES as PRIVILEGED
 from registry.systems.models import (
     ClientKey,
     ClientSystem,
@@ -37,8 +40,32 @@ def get_by_client_id_or_raise(*, session: Session, client_id: str) -> ClientSyst
     return system
 
 
-def create(*, session: Session, system_in: SystemCreate) -> ClientSystem:
-    """Register a department's system with its public keys."""
+def _require_manager(
+    *, session: Session, system: ClientSystem, actor: Actor, what: str, widens: bool = True
+) -> None:
+    """A department's systems manage only that department's systems (a steward manages every one).
+
+    A system holding a steward-granted scope is changed and given keys by a steward only: a key added
+    to it would hand its power to whoever holds that key. Revoking its keys (`widens=False`) stays
+    with its department too, so a leaked key is stopped without waiting for a steward.
+    """
+    dept = session.get(Department, system.department_id)
+    require_steward_or(actor, dept.code if dept else "", what)
+    if widens and set(system.scopes.split()) & PRIVILEGED:
+        require_steward(actor, f"{what} (it holds a scope only a steward grants)")
+
+
+def _require_grant(*, actor: Actor, granted: Collection[str]) -> None:
+    """Steward and officer powers are never self-granted (DESIGN.md §8): only a steward grants them."""
+    privileged = sorted(PRIVILEGED.intersection(granted))
+    if privileged:
+        require_steward(actor, f"grant {' '.join(privileged)}")
+
+
+def create(*, session: Session, system_in: SystemCreate, actor: Actor) -> ClientSystem:
+    """Register a department's system with its public keys (the department itself or a steward)."""
+    require_steward_or(actor, system_in.department, "register a system of this department")
+    _require_grant(actor=actor, granted=set(system_in.scopes))
     dept = departments.get_by_code_or_raise(session=session, code=system_in.department)
     if get_by_client_id(session=session, client_id=system_in.client_id) is not None:
         raise Conflict(f"client system {system_in.client_id!r} already exists")
@@ -54,12 +81,15 @@ def create(*, session: Session, system_in: SystemCreate) -> ClientSystem:
     session.add(system)
     session.flush()
     for key_in in system_in.keys:
-        add_key(session=session, system=system, key_in=key_in)
+        _add_key(session=session, system=system, key_in=key_in)
     return system
 
 
-def update(*, session: Session, system: ClientSystem, system_in: SystemUpdate) -> ClientSystem:
+def update(*, session: Session, system: ClientSystem, system_in: SystemUpdate, actor: Actor) -> ClientSystem:
     """Change status, name or scopes; a disabled system is refused from its next request on."""
+    _require_manager(session=session, system=system, actor=actor, what="change this system")
+    if system_in.scopes is not None:
+        _require_grant(actor=actor, granted=set(system_in.scopes) - set(system.scopes.split()))
     if system_in.status is not None:
         system.status = system_in.status
     if system_in.name is not None:
@@ -72,8 +102,13 @@ def update(*, session: Session, system: ClientSystem, system_in: SystemUpdate) -
     return system
 
 
-def add_key(*, session: Session, system: ClientSystem, key_in: KeyCreate) -> ClientKey:
+def add_key(*, session: Session, system: ClientSystem, key_in: KeyCreate, actor: Actor) -> ClientKey:
     """Register a public key (a rotation adds the new key while the old one is still valid)."""
+    _require_manager(session=session, system=system, actor=actor, what="add a key to this system")
+    return _add_key(session=session, system=system, key_in=key_in)
+
+
+def _add_key(*, session: Session, system: ClientSystem, key_in: KeyCreate) -> ClientKey:
     kid = key_in.jwk.kid
     keys = list_keys(session=session, system=system)
     if any(k.kid == kid for k in keys):
@@ -96,8 +131,11 @@ def add_key(*, session: Session, system: ClientSystem, key_in: KeyCreate) -> Cli
     return key
 
 
-def revoke_key(*, session: Session, system: ClientSystem, kid: str) -> ClientKey:
+def revoke_key(*, session: Session, system: ClientSystem, kid: str, actor: Actor) -> ClientKey:
     """Revoke a key at once: assertions and tokens made with it are refused from now on."""
+    _require_manager(
+        session=session, system=system, actor=actor, what="revoke a key of this system", widens=False
+    )
     key = session.exec(
         select(ClientKey).where(ClientKey.system_id == system.id, ClientKey.kid == kid)
     ).first()

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from typer.testing import CliRunner
 
+from exchange.audit import keys
 from exchange.audit.cli import audit_app
 from tests.authkit import now_iso, register_test_system, token_with_key
 
@@ -34,6 +35,7 @@ def _queries(console_server) -> str:  # type: ignore[no-untyped-def]
                 "subject": {"type": "person", "id": embedded.subjects.demo_person},
                 "elements": elements,
                 "purpose": {"service_item": "330100-GZF-001", "case_no": case_no},
+                "on_behalf_of": "wang.fang",
                 "requested_at": now_iso(),
             }
             response = http.post("/v1/queries", json=body, headers={"Authorization": f"Bearer {token}"})
@@ -76,13 +78,18 @@ def test_officer_searches_proves_exports_and_verifies(
         page.click("#download-bundle")
     bundle = tmp_path / "officer.zip"
     download.value.save_as(bundle)
-    result = CliRunner().invoke(audit_app, ["verify", str(bundle)])
+    # The officer pins the gateway's audit key, received out of band, never the bundle's.
+    audit_key = console_server.embedded.state.settings.audit.signing_pair().public
+    pem = tmp_path / "audit.pub.pem"
+    pem.write_text(keys.public_pem(audit_key))
+    result = CliRunner().invoke(audit_app, ["verify", str(bundle), "--audit-key", str(pem)])
     assert result.exit_code == 0 and "OK" in result.output, result.output
     with zipfile.ZipFile(bundle) as z:
         records = [json.loads(line) for line in z.read("records.jsonl").decode().splitlines()]
     assert any(r["case_no"] == case_no for r in records)
 
     page.click("#verify-link")
+    expect(page.locator("#trusted-key")).to_contain_text(keys.fingerprint(audit_key))
     page.set_input_files("#verify-form input[type=file]", str(bundle))
     page.click("#verify-form button[type=submit]")
     expect(page.locator("#verify-result")).to_contain_text("验证通过")

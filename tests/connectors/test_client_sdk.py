@@ -40,6 +40,7 @@ def _ask(sdk: ConsumerClient, embedded: Embedded, elements: list[str], subject_i
         elements=elements,
         service_item=HOUSING_ITEM,
         case_no="ZJJ-SDK-1",
+        on_behalf_of="wang.fang",
     )
 
 

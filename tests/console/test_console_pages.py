@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from console.settings import ConsoleSettings
 from console.users import service as users
 from protocol.clock import utcnow
+from registry.actors import Actor
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate
 from registry.db import unit_of_work
@@ -192,7 +193,8 @@ def test_agreements_are_approved_or_rejected_with_a_reason(steward: TestClient, 
                 valid_from=now,
                 valid_until=now + timedelta(days=30),
             )
-            ids.append(agreements.request(session=session, agreement_in=request_in).id)
+            clerk = Actor(name="clerk", department=consumer)
+            ids.append(agreements.request(session=session, agreement_in=request_in, actor=clerk).id)
     queue = steward.get("/console/agreements").text
     assert all(f'data-agreement="{i}"' in queue for i in ids)
     blank = post(steward, f"/console/agreements/{ids[0]}/reject", {"reason": "  "})
@@ -295,6 +297,7 @@ def test_dashboard_counts_follow_the_registry(steward: TestClient, engine: Engin
     with unit_of_work(engine) as session:
         agreements.request(
             session=session,
+            actor=Actor(name="clerk", department="psb"),
             agreement_in=AgreementCreate(
                 consumer="psb",
                 element="person.si_contribution_base",
@@ -310,6 +313,7 @@ def test_dashboard_counts_follow_the_registry(steward: TestClient, engine: Engin
     with unit_of_work(engine) as session:
         late = agreements.request(
             session=session,
+            actor=Actor(name="clerk", department="psb"),
             agreement_in=AgreementCreate(
                 consumer="psb",
                 element="person.si_months_paid",

@@ -112,7 +112,7 @@ def test_gateway_and_connectors_as_processes(
                 *cli,
                 *("--keys-dir", str(tmp_path / "keys" / "departments" / "zjj")),
                 *("--system-keys", str(tmp_path / "keys" / "systems"), "--item", "330100-GZF-001"),
-                *("--case", "ZJJ-E2E-1", "--person", person),
+                *("--case", "ZJJ-E2E-1", "--on-behalf-of", "wang.fang", "--person", person),
                 *("--query-id", f"e2e-{os.getpid()}-{attempt:04d}"),
                 *("person.name", "person.si_status"),
             ],

@@ -41,6 +41,7 @@ def query_body(
         "subject": {"type": subject_type, "id": subject_id},
         "elements": elements,
         "purpose": {"service_item": item, "case_no": case_no},
+        "on_behalf_of": "wang.fang",
         "requested_at": now_iso(),
     }
 

@@ -19,7 +19,8 @@ from exchange.audit.verify import verify_bundle
 from protocol.clock import utcnow
 from registry.events import RegistryEvent
 from shuyuan.embedded import Embedded
-from tests.authkit import bearer, register_test_system
+from tests.auditkit import pins
+from tests.authkit import bearer, register_test_system, steward_headers
 from tests.exchange.conftest import query_body
 
 
@@ -103,14 +104,16 @@ def test_a_downloaded_bundle_verifies_offline_with_the_cli(
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     path = tmp_path / "download.zip"
     path.write_bytes(response.content)
-    assert verify_bundle(path).ok
+    assert verify_bundle(path, pinned=pins(tmp_path / "audit-keys")).ok
     with zipfile.ZipFile(path) as z:
         assert {"manifest.json", "records.jsonl", "records.csv", "checkpoints.jsonl"} <= set(z.namelist())
-    result = CliRunner().invoke(audit_app, ["verify", str(path)])
+    pem = tmp_path / "audit.pem"
+    pem.write_text(keys.public_pem(pins(tmp_path / "audit-keys").keys[0]))
+    result = CliRunner().invoke(audit_app, ["verify", str(path), "--audit-key", str(pem)])
     assert result.exit_code == 0 and "OK" in result.output, result.output
     filtered = client.get("/v1/audit/bundle", params={"element": "person.name"})
     path.write_bytes(filtered.content)
-    result = CliRunner().invoke(audit_app, ["verify", str(path)])
+    result = CliRunner().invoke(audit_app, ["verify", str(path), "--audit-key", str(pem)])
     assert result.exit_code == 0 and "inclusion proofs" in result.output, result.output
 
 
@@ -127,8 +130,9 @@ def test_the_audit_api_needs_the_audit_scope(gateway: tuple[Embedded, TestClient
 
 def test_a_registry_change_is_recorded_on_the_chain(gateway: tuple[Embedded, TestClient]) -> None:
     embedded, client = gateway
+    steward = steward_headers(client)  # departments are a steward's (issue 9)
     before = len(client.get("/v1/audit/records", params={"limit": 1000}).json()["records"])
-    created = client.post("/v1/departments", json={"code": "wjw", "name": "卫健委"})
+    created = client.post("/v1/departments", json={"code": "wjw", "name": "卫健委"}, headers=steward)
     assert created.status_code == 201, created.text
     # Services that name their change (elements, agreements, ...) give it a type; other writes are
     # recorded as `registry.changed` with their path.

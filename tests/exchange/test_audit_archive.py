@@ -18,6 +18,7 @@ from exchange.audit.settings import AuditSettings
 from exchange.audit.verify import verify_bundle, verify_chain_of_bundles
 from protocol.clock import utcnow
 from registry import db
+from tests.auditkit import pins
 
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
 NOW = utcnow()
@@ -52,7 +53,7 @@ def aged_log(tmp_path: Path) -> Engine:
 
 
 def settings(tmp_path: Path, days: int = 180) -> AuditSettings:
-    return AuditSettings(retention_days=days, archive_dir=tmp_path / "archive")
+    return AuditSettings(retention_days=days, archive_dir=tmp_path / "archive", key_dir=tmp_path / "keys")
 
 
 def test_retention_shorter_than_180_days_is_refused(tmp_path: Path) -> None:
@@ -76,15 +77,17 @@ def test_old_ranges_move_to_archives_that_chain_into_the_online_log(aged_log: En
 
     online = tmp_path / "online.zip"
     write_bundle(aged_log, ExportFilter(), online)
-    report = verify_bundle(online)
+    report = verify_bundle(online, pinned=pins(tmp_path / "keys"))
     assert report.ok and report.first_seq == 41, report.problem
-    reports = verify_chain_of_bundles([first.path, online])
+    reports = verify_chain_of_bundles([first.path, online], pinned=pins(tmp_path / "keys"))
     assert all(r.ok for r in reports), [r.problem for r in reports]
 
     later = archive(aged_log, settings=settings(tmp_path), now=NOW + timedelta(days=200))
     assert later is not None and (later.first_seq, later.last_seq) == (41, 60)
-    assert all(r.ok for r in verify_chain_of_bundles([first.path, later.path]))
-    swapped = verify_chain_of_bundles([later.path, first.path])
+    assert all(
+        r.ok for r in verify_chain_of_bundles([first.path, later.path], pinned=pins(tmp_path / "keys"))
+    )
+    swapped = verify_chain_of_bundles([later.path, first.path], pinned=pins(tmp_path / "keys"))
     assert not swapped[1].ok and "does not continue" in (swapped[1].problem or "")
 
 
@@ -93,18 +96,23 @@ def test_the_retention_period_is_honoured(aged_log: Engine, tmp_path: Path) -> N
     assert done is not None and done.last_seq == 20  # only the 400-day-old records
 
 
-def test_cli_archive_and_verify_of_a_chain_of_archives(aged_log: Engine, tmp_path: Path) -> None:
+def test_cli_archive_and_verify_of_a_chain_of_archives(
+    aged_log: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHUYUAN_AUDIT_KEY_DIR", str(tmp_path / "keys"))  # the archiver's own key
     url = aged_log.url.render_as_string(hide_password=False)
     runner = CliRunner()
+    pem = tmp_path / "audit.pem"
+    pem.write_text(keys.public_pem(keys.load_or_create(tmp_path / "keys").public))
     out = runner.invoke(audit_app, ["archive", "--database-url", url, "--archive-dir", str(tmp_path / "a")])
     assert out.exit_code == 0 and "archived seq 1..40" in out.output, out.output
     bundle = tmp_path / "online.zip"
     out = runner.invoke(audit_app, ["export", "--database-url", url, "--out", str(bundle)])
     assert out.exit_code == 0, out.output
     archived = next((tmp_path / "a").glob("*.zip"))
-    out = runner.invoke(audit_app, ["verify", str(archived), str(bundle)])
-    assert out.exit_code == 0 and out.output.count("OK") == 2, out.output
-    out = runner.invoke(audit_app, ["verify", str(bundle), str(archived)])
+    out = runner.invoke(audit_app, ["verify", str(archived), str(bundle), "--audit-key", str(pem)])
+    assert out.exit_code == 0 and sum(line.startswith("OK ") for line in out.output.splitlines()) == 2, out.output
+    out = runner.invoke(audit_app, ["verify", str(bundle), str(archived), "--audit-key", str(pem)])
     assert out.exit_code == 1 and "does not continue" in out.output
 
 
@@ -122,5 +130,6 @@ def test_cli_export_filters_by_subject_and_refuses_a_bad_identifier(aged_log: En
         audit_app, ["export", "--database-url", url, "--out", str(out), "--department", "zjj", "--csv"]
     )
     assert ok.exit_code == 0 and "filtered, with inclusion proofs" in ok.output, ok.output
-    verified = runner.invoke(audit_app, ["verify", str(out)])
+    fingerprint = keys.fingerprint(keys.load_or_create(tmp_path / "keys").public)
+    verified = runner.invoke(audit_app, ["verify", str(out), "--audit-key-fingerprint", fingerprint])
     assert verified.exit_code == 0 and "inclusion proofs verified" in verified.output, verified.output

@@ -297,8 +297,9 @@ def test_every_action_in_use_is_in_the_enum() -> None:
         "query.received", "element.decided", "source.dispatched", "source.answered", "source.timed_out",
         "source.failed", "answer.rejected", "query.released", "query.replayed", "query.refused",
         "query.denied", "request.denied", "token.denied", "console.login", "console.login_invalid",
-        "console.login_locked", "console.login_demo_password", "audit.exported", "transparency.viewed",
-        "transparency.hidden", "transparency.restricted",
+        "console.login_locked", "console.login_demo_password", "console.login_ended_session",
+        "audit.exported", "transparency.viewed",
+        "transparency.hidden", "transparency.restricted", "transparency.approved",
     }  # fmt: skip
     assert {a.value for a in AuditAction} == used
     assert all(len(a) <= 32 for a in AuditAction)

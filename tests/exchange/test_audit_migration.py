@@ -7,6 +7,7 @@ from sqlalchemy import Engine, text
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.verify import verify_bundle
 from registry import db
+from tests.auditkit import pins
 
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
 
@@ -42,7 +43,7 @@ def chain_legacy_rows(engine: Engine, tmp_path: Path) -> None:
         )
     path = tmp_path / "legacy.zip"
     write_bundle(engine, ExportFilter(), path)
-    assert verify_bundle(path).ok
+    assert verify_bundle(path, pinned=pins(tmp_path / "k")).ok
     db.downgrade(engine, "g0001", script_location=EXCHANGE_MIGRATIONS)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM audit_entry")).scalar() == 3

@@ -15,6 +15,7 @@ from exchange.audit.events import AuditAction, AuditRecord
 from exchange.audit.export import ExportFilter
 from exchange.audit.verify import Report, verify_bundle
 from registry import db
+from tests.auditkit import pins
 
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
 
@@ -87,7 +88,7 @@ def broken(report: Report, seq: int | None, *words: str) -> None:
 
 def test_an_untouched_export_verifies_with_its_csv(log: Engine, tmp_path: Path) -> None:
     path = export_to(log, tmp_path / "b.zip", formats=("jsonl", "csv"))
-    report = verify_bundle(path)
+    report = verify_bundle(path, pinned=pins(tmp_path / "keys"))
     assert report.ok, report.problem
     assert (report.records, report.checkpoints, report.first_seq, report.last_seq) == (95, 10, 1, 95)
     assert report.anchor == chain.GENESIS
@@ -96,7 +97,7 @@ def test_an_untouched_export_verifies_with_its_csv(log: Engine, tmp_path: Path) 
 def test_a_changed_record_in_an_export_is_named(log: Engine, tmp_path: Path) -> None:
     good = export_to(log, tmp_path / "b.zip")
     bad = rewrite(good, tmp_path / "x.zip", bundle.RECORDS, lambda ls: edit_record(ls, 41, decision="deny"))
-    broken(verify_bundle(bad), 42, "record seq 42", "changed")
+    broken(verify_bundle(bad, pinned=pins(tmp_path / "keys")), 42, "record seq 42", "changed")
 
 
 def test_a_changed_record_whose_chain_was_recomputed_fails_its_signed_checkpoint(
@@ -117,19 +118,19 @@ def test_a_changed_record_whose_chain_was_recomputed_fails_its_signed_checkpoint
         return out
 
     bad = rewrite(good, tmp_path / "x.zip", bundle.RECORDS, rechain)
-    broken(verify_bundle(bad), 41, "seq 41..50", "Merkle root")
+    broken(verify_bundle(bad, pinned=pins(tmp_path / "keys")), 41, "seq 41..50", "Merkle root")
 
 
 def test_a_deleted_record_in_an_export_is_named(log: Engine, tmp_path: Path) -> None:
     good = export_to(log, tmp_path / "b.zip")
     bad = rewrite(good, tmp_path / "x.zip", bundle.RECORDS, lambda ls: ls[:29] + ls[30:])
-    broken(verify_bundle(bad), 30, "record seq 30 is missing")
+    broken(verify_bundle(bad, pinned=pins(tmp_path / "keys")), 30, "record seq 30 is missing")
 
 
 def test_reordered_records_in_an_export_are_named(log: Engine, tmp_path: Path) -> None:
     good = export_to(log, tmp_path / "b.zip")
     bad = rewrite(good, tmp_path / "x.zip", bundle.RECORDS, lambda ls: [*ls[:60], ls[61], ls[60], *ls[62:]])
-    broken(verify_bundle(bad), 61, "record seq 61")
+    broken(verify_bundle(bad, pinned=pins(tmp_path / "keys")), 61, "record seq 61")
 
 
 def test_an_inserted_record_in_an_export_is_named(log: Engine, tmp_path: Path) -> None:
@@ -142,34 +143,36 @@ def test_an_inserted_record_in_an_export_is_named(log: Engine, tmp_path: Path) -
         return [*lines[:10], chain.to_json_line(forged) + "\n", *lines[10:]]
 
     bad = rewrite(good, tmp_path / "x.zip", bundle.RECORDS, insert)
-    broken(verify_bundle(bad), 11, "record seq 11")
+    broken(verify_bundle(bad, pinned=pins(tmp_path / "keys")), 11, "record seq 11")
     dup = rewrite(good, tmp_path / "y.zip", bundle.RECORDS, lambda ls: [*ls[:10], ls[9], *ls[10:]])
-    broken(verify_bundle(dup), 10, "record seq 10 is out of order or repeated")
+    broken(
+        verify_bundle(dup, pinned=pins(tmp_path / "keys")), 10, "record seq 10 is out of order or repeated"
+    )
 
 
 def test_a_truncated_export_and_altered_checkpoints_or_keys_are_found(log: Engine, tmp_path: Path) -> None:
     good = export_to(log, tmp_path / "b.zip")
     cut = rewrite(good, tmp_path / "cut.zip", bundle.RECORDS, lambda ls: ls[:-1])
-    broken(verify_bundle(cut), 95, "missing")
+    broken(verify_bundle(cut, pinned=pins(tmp_path / "keys")), 95, "missing")
     root = rewrite(
         good,
         tmp_path / "cp.zip",
         bundle.CHECKPOINTS,
         lambda ls: [ls[0].replace('"first_seq": 1', '"first_seq": 2'), *ls[1:]],
     )
-    broken(verify_bundle(root), None, "checkpoint", "signature")
+    broken(verify_bundle(root, pinned=pins(tmp_path / "keys")), None, "checkpoint", "signature")
     other = keys.load_or_create(tmp_path / "other-key")
     with zipfile.ZipFile(good) as z:
         kid = next(n for n in z.namelist() if n.startswith(bundle.KEYS_DIR))
     swapped = rewrite(good, tmp_path / "key.zip", kid, lambda _: [keys.public_pem(other.public)])
-    broken(verify_bundle(swapped), None, "signature does not verify")
+    broken(verify_bundle(swapped, pinned=pins(tmp_path / "keys")), None, "signature does not verify")
 
 
 def test_a_whole_checkpoint_range_cut_out_of_an_export_is_named(log: Engine, tmp_path: Path) -> None:
     good = export_to(log, tmp_path / "b.zip")
     cut = rewrite(good, tmp_path / "r.zip", bundle.RECORDS, lambda ls: [*ls[:20], *ls[30:]])
     both = rewrite(cut, tmp_path / "c.zip", bundle.CHECKPOINTS, lambda ls: [*ls[:2], *ls[3:]])
-    broken(verify_bundle(both), 21, "record seq 21 is missing")
+    broken(verify_bundle(both, pinned=pins(tmp_path / "keys")), 21, "record seq 21 is missing")
 
 
 def test_a_changed_csv_row_is_found(log: Engine, tmp_path: Path) -> None:
@@ -180,20 +183,20 @@ def test_a_changed_csv_row_is_found(log: Engine, tmp_path: Path) -> None:
         bundle.RECORDS_CSV,
         lambda ls: [*ls[:5], ls[5].replace("zjj", "amr"), *ls[6:]],
     )
-    broken(verify_bundle(bad), 5, "records.csv", "seq 5")
+    broken(verify_bundle(bad, pinned=pins(tmp_path / "keys")), 5, "records.csv", "seq 5")
 
 
 def test_a_filtered_export_proves_each_record_and_names_a_forged_one(log: Engine, tmp_path: Path) -> None:
     f = ExportFilter(department="zjj", decision="allow")
     good = export_to(log, tmp_path / "f.zip", f)
-    report = verify_bundle(good)
+    report = verify_bundle(good, pinned=pins(tmp_path / "keys"))
     assert report.ok and not report.complete, report.problem
     with zipfile.ZipFile(good) as z:
         records = [json.loads(line) for line in z.read(bundle.RECORDS).decode().splitlines()]
     assert records and all(r["actor_department"] == "zjj" and r["decision"] == "allow" for r in records)
     third = records[2]["seq"]
     changed = rewrite(good, tmp_path / "c.zip", bundle.RECORDS, lambda ls: edit_record(ls, 2, case_no="X"))
-    broken(verify_bundle(changed), third, f"record seq {third}")
+    broken(verify_bundle(changed, pinned=pins(tmp_path / "keys")), third, f"record seq {third}")
 
     def forge(lines: list[str]) -> list[str]:
         r = json.loads(lines[2])
@@ -202,10 +205,15 @@ def test_a_filtered_export_proves_each_record_and_names_a_forged_one(log: Engine
         return lines
 
     rehashed = rewrite(good, tmp_path / "r.zip", bundle.RECORDS, forge)
-    broken(verify_bundle(rehashed), third, "is not in signed checkpoint")
+    broken(verify_bundle(rehashed, pinned=pins(tmp_path / "keys")), third, "is not in signed checkpoint")
     swapped = rewrite(good, tmp_path / "s.zip", bundle.RECORDS, lambda ls: [ls[1], ls[0], *ls[2:]])
     # The first line is now seq 5 while the first proof is seq 3's: the moved record is named.
-    broken(verify_bundle(swapped), records[1]["seq"], f"record seq {records[1]['seq']}", "moved")
+    broken(
+        verify_bundle(swapped, pinned=pins(tmp_path / "keys")),
+        records[1]["seq"],
+        f"record seq {records[1]['seq']}",
+        "moved",
+    )
 
 
 def test_a_subject_filter_selects_by_blind_index(log: Engine, tmp_path: Path) -> None:
@@ -214,7 +222,7 @@ def test_a_subject_filter_selects_by_blind_index(log: Engine, tmp_path: Path) ->
     with zipfile.ZipFile(path) as z:
         records = [json.loads(line) for line in z.read(bundle.RECORDS).decode().splitlines()]
     assert [r["seq"] for r in records] == [6]  # body(5) is the only one with index 5 among 95
-    assert verify_bundle(path).ok
+    assert verify_bundle(path, pinned=pins(tmp_path / "keys")).ok
 
 
 def test_an_element_filter_treats_underscores_literally(log: Engine, tmp_path: Path) -> None:
@@ -223,7 +231,7 @@ def test_an_element_filter_treats_underscores_literally(log: Engine, tmp_path: P
         records = [json.loads(line) for line in z.read(bundle.RECORDS).decode().splitlines()]
     assert len(records) == 32 and all(r["elements"] == ["person.si_contribution_base"] for r in records)
     nothing = export_to(log, tmp_path / "n.zip", ExportFilter(element="person.si_contribution_bas_"))
-    assert verify_bundle(nothing).records == 0
+    assert verify_bundle(nothing, pinned=pins(tmp_path / "keys")).records == 0
 
 
 def tamper_db(engine: Engine, *statements: str) -> None:
@@ -234,12 +242,21 @@ def tamper_db(engine: Engine, *statements: str) -> None:
 
 def test_a_changed_record_in_the_database_is_named(log: Engine, tmp_path: Path) -> None:
     tamper_db(log, "UPDATE audit_entry SET decision = 'deny' WHERE seq = 25")
-    broken(verify_bundle(export_to(log, tmp_path / "b.zip")), 25, "record seq 25", "changed")
+    broken(
+        verify_bundle(export_to(log, tmp_path / "b.zip"), pinned=pins(tmp_path / "keys")),
+        25,
+        "record seq 25",
+        "changed",
+    )
 
 
 def test_a_deleted_record_in_the_database_is_named(log: Engine, tmp_path: Path) -> None:
     tamper_db(log, "DELETE FROM audit_entry WHERE seq = 57")
-    broken(verify_bundle(export_to(log, tmp_path / "b.zip")), 57, "record seq 57 is missing")
+    broken(
+        verify_bundle(export_to(log, tmp_path / "b.zip"), pinned=pins(tmp_path / "keys")),
+        57,
+        "record seq 57 is missing",
+    )
 
 
 def test_reordered_records_in_the_database_are_named(log: Engine, tmp_path: Path) -> None:
@@ -250,7 +267,9 @@ def test_reordered_records_in_the_database_are_named(log: Engine, tmp_path: Path
         "UPDATE audit_entry SET seq = 70 WHERE seq = 71",
         "UPDATE audit_entry SET seq = 71 WHERE seq = -70",
     )
-    broken(verify_bundle(export_to(log, tmp_path / "b.zip")), 70, "record seq 70")
+    broken(
+        verify_bundle(export_to(log, tmp_path / "b.zip"), pinned=pins(tmp_path / "keys")), 70, "record seq 70"
+    )
 
 
 def test_an_inserted_record_in_the_database_is_named(log: Engine, tmp_path: Path) -> None:
@@ -264,14 +283,16 @@ def test_an_inserted_record_in_the_database_is_named(log: Engine, tmp_path: Path
     )
     with log.begin() as conn:
         conn.execute(store.AuditEntry.__table__.insert(), store.columns_of(forged))  # type: ignore[attr-defined]
-    broken(verify_bundle(export_to(log, tmp_path / "b.zip")), 35, "record seq 35")
+    broken(
+        verify_bundle(export_to(log, tmp_path / "b.zip"), pinned=pins(tmp_path / "keys")), 35, "record seq 35"
+    )
 
 
 def test_an_untouched_export_of_100000_records_verifies(tmp_path: Path) -> None:
     # Records are made through the chain code directly (not 100,000 HTTP queries); about 30 s on 2 cores.
     engine = make_log(tmp_path, 100_000, every=1000, batch=2000)
     path = export_to(engine, tmp_path / "big.zip")
-    report = verify_bundle(path)
+    report = verify_bundle(path, pinned=pins(tmp_path / "keys"))
     assert report.ok, report.problem
     assert (report.records, report.checkpoints, report.first_seq, report.last_seq) == (
         100_000,

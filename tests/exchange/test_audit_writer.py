@@ -17,6 +17,7 @@ from exchange.audit.verify import verify_bundle
 from exchange.audit.writer import AuditUnavailable, AuditWriter, IdempotentInsert
 from exchange.queries.models import idempotency_record
 from registry import db
+from tests.auditkit import pins
 
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
 
@@ -84,7 +85,7 @@ def test_concurrent_writes_share_transactions_and_form_one_chain(engine: Engine,
     assert got[0]["elements"] == ["person.name"] and got[0]["actor_department"] == "zjj"
     # Each query's two records are adjacent: a query's rows are appended together.
     assert all(got[i]["request_id"] == got[i + 1]["request_id"] for i in range(0, 120, 2))
-    report = verify_bundle(_export(engine, tmp_path))
+    report = verify_bundle(_export(engine, tmp_path), pinned=pins(tmp_path / "k"))
     assert report.ok and report.records == 120, report.problem
 
 
@@ -128,7 +129,7 @@ def test_audit_store_down_fails_closed_and_the_denial_is_recorded_once_back(
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT query_id FROM query_record ORDER BY query_id")).scalars().all()
     assert stored == ["q-ok-00001"]  # nothing of the failed query was half-written
-    assert verify_bundle(_export(engine, tmp_path)).ok
+    assert verify_bundle(_export(engine, tmp_path), pinned=pins(tmp_path / "k")).ok
 
 
 def test_a_stopped_writer_refuses_and_a_record_only_writer_takes_no_audit_rows(

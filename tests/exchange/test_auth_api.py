@@ -15,7 +15,7 @@ from connectors.client_auth import generate_key, make_assertion, public_part
 from exchange.auth.fastapi import assert_all_protected, include_protected, is_public
 from exchange.settings import GatewaySettings
 from shuyuan.embedded import Embedded, build_embedded
-from tests.authkit import bearer, register_test_system, token_form, token_with_key
+from tests.authkit import bearer, register_test_system, steward_headers, token_form, token_with_key
 
 PROBLEM = "application/problem+json"
 TOKEN_URL = "http://testserver/oauth/token"
@@ -122,8 +122,12 @@ def test_registry_reads_and_writes_need_their_scopes(client: TestClient, embedde
     assert refused.status_code == 403 and refused.json()["reason"] == "insufficient_scope"
     query_only = bearer(client, embedded.system_keys["zjj-housing"], "zjj-housing", scope="query")
     assert client.get("/v1/elements", headers=query_only).json()["reason"] == "insufficient_scope"
-    # The default test client holds registry:write.
-    assert client.post("/v1/departments", json={"code": "dsj", "name": "大数据局"}).status_code == 201
+    # A steward's token (registry:write and registry:steward) may create a department.
+    steward = steward_headers(client)
+    assert (
+        client.post("/v1/departments", json={"code": "dsj", "name": "大数据局"}, headers=steward).status_code
+        == 201
+    )
 
 
 def test_systems_are_registered_rotated_revoked_and_disabled_through_the_api(client: TestClient) -> None:
@@ -223,6 +227,7 @@ def _fresh_body(embedded: Embedded, requested_at: str, query_id: str = "q-fresh-
         "subject": {"type": "person", "id": embedded.subjects.demo_person},
         "elements": ["person.name"],
         "purpose": {"service_item": "330100-GZF-001", "case_no": "ZJJ-1"},
+        "on_behalf_of": "wang.fang",
         "requested_at": requested_at,
     }
 
@@ -252,7 +257,13 @@ def test_requested_at_needs_a_time_zone_and_is_not_part_of_the_idempotency_key(
 
 def test_a_production_gateway_needs_its_public_url() -> None:
     with pytest.raises(ValueError, match="SHUYUAN_PUBLIC_URL"):
-        GatewaySettings(environment="production", platform_key="p" * 40)  # type: ignore[arg-type]
+        GatewaySettings(
+            environment="production",
+            token_signing_key="t" * 40,  # type: ignore[arg-type]
+            blind_index_key="b" * 40,  # type: ignore[arg-type]
+            sealing_key="s" * 40,  # type: ignore[arg-type]
+            audit={"path": "kafka"},  # type: ignore[arg-type]
+        )
 
 
 def test_with_a_public_url_the_host_header_does_not_choose_the_audience(tmp_path: Any) -> None:

@@ -1,5 +1,8 @@
 """The authentication core without a web framework: RFC 7523 client assertions, RFC 9068 tokens."""
 
+import hashlib
+import hmac
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -7,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from joserfc import jws
+from joserfc.jwk import OKPKey
 from sqlalchemy import Engine, func, select
 
 from connectors.client_auth import generate_key, make_assertion, public_part
@@ -16,11 +21,14 @@ from exchange.auth.core import (
     InvalidToken,
     TokenAuthority,
     signing_key_from_seed,
+    token_signing_keys,
 )
 from exchange.auth.models import UsedAssertion
 from exchange.auth.store import AuthStore
+from exchange.settings import DEV_PLATFORM_KEY
 from protocol.errors import InvalidRequest
 from registry import db
+from registry.actors import Actor
 from registry.departments import service as departments
 from registry.departments.models import Department, DepartmentCreate
 from registry.systems import service as systems
@@ -30,6 +38,7 @@ from tests.authkit import assertion_claims, hs256_with_public_key, signed, unsig
 ISSUER = "https://exchange.test"
 TOKEN_URL = f"{ISSUER}/oauth/token"
 CLIENT = "zjj-app"
+STEWARD = Actor(name="test-setup", steward=True)  # registers the test's department and system
 EXCHANGE_MIGRATIONS = Path(__file__).resolve().parents[2] / "exchange" / "migrations"
 
 
@@ -50,7 +59,9 @@ def keys() -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def authority(engine: Engine, keys: dict[str, dict[str, Any]]) -> TokenAuthority:
     with db.unit_of_work(engine) as session:
-        departments.create(session=session, department_in=DepartmentCreate(code="zjj", name="住建局"))
+        departments.create(
+            session=session, department_in=DepartmentCreate(code="zjj", name="住建局"), actor=STEWARD
+        )
         system_in = SystemCreate(
             client_id=CLIENT,
             department="zjj",
@@ -58,7 +69,7 @@ def authority(engine: Engine, keys: dict[str, dict[str, Any]]) -> TokenAuthority
             scopes=["query", "registry:read"],
             keys=[KeyCreate(jwk=PublicJwk.model_validate(public_part(k))) for k in keys.values()],
         )
-        systems.create(session=session, system_in=system_in)
+        systems.create(session=session, system_in=system_in, actor=STEWARD)
     return TokenAuthority(
         store=AuthStore(engine),
         signing_key=signing_key_from_seed(b"k" * 32),
@@ -158,7 +169,7 @@ def test_a_revoked_key_stops_assertions_and_its_tokens(
     token = _token(authority, keys)
     with db.unit_of_work(engine) as session:
         system = systems.get_by_client_id_or_raise(session=session, client_id=CLIENT)
-        systems.revoke_key(session=session, system=system, kid="ed-1")
+        systems.revoke_key(session=session, system=system, kid="ed-1", actor=STEWARD)
     with pytest.raises(InvalidClient, match="unknown, expired or revoked"):
         _authenticate(authority, make_assertion(keys["ed"], client_id=CLIENT, audience=TOKEN_URL))
     with pytest.raises(InvalidToken, match="revoked"):
@@ -175,7 +186,7 @@ def test_a_key_outside_its_validity_window_is_refused(authority: TokenAuthority,
             jwk=PublicJwk.model_validate(public_part(later)),
             valid_from=datetime.now(UTC) + timedelta(hours=1),
         )
-        systems.add_key(session=session, system=system, key_in=key_in)
+        systems.add_key(session=session, system=system, key_in=key_in, actor=STEWARD)
     with pytest.raises(InvalidClient):
         _authenticate(authority, make_assertion(later, client_id=CLIENT, audience=TOKEN_URL))
 
@@ -188,7 +199,9 @@ def test_disabling_takes_effect_on_the_next_call(
     with db.unit_of_work(engine) as session:
         if what == "system":
             system = systems.get_by_client_id_or_raise(session=session, client_id=CLIENT)
-            systems.update(session=session, system=system, system_in=SystemUpdate(status="disabled"))
+            systems.update(
+                session=session, system=system, system_in=SystemUpdate(status="disabled"), actor=STEWARD
+            )
         else:
             dept = session.exec(select(Department).where(Department.code == "zjj")).one()  # type: ignore[call-overload]
             dept[0].status = "disabled"
@@ -255,3 +268,36 @@ def test_every_bad_token_is_refused(authority: TokenAuthority, keys: dict) -> No
 def test_the_jwks_holds_only_the_public_token_key(authority: TokenAuthority) -> None:
     (key,) = authority.jwks()["keys"]
     assert "d" not in key and key["kty"] == "OKP" and key["alg"] == "Ed25519" and key["kid"]
+
+
+def test_token_keys_rotate_the_first_signs_and_every_one_verifies(
+    authority: TokenAuthority, engine: Engine, keys: dict[str, dict[str, Any]]
+) -> None:
+    old_token = _token(authority, keys)  # signed with the old key (b"k" * 32)
+    old = signing_key_from_seed(b"k" * 32)
+    new, *_ = token_signing_keys(["a new token signing secret of 32+ chars"])
+    rotated = TokenAuthority(store=AuthStore(engine), signing_key=new, verify_keys=[old], audience="urn:test")
+    assert {k["kid"] for k in rotated.jwks()["keys"]} == {new.kid, old.kid}
+    assert rotated.validate(old_token, issuer=ISSUER).client_id == CLIENT  # during the overlap
+    new_token = _token(rotated, keys)
+    assert jws.extract_compact(new_token.encode()).protected["kid"] == new.kid
+    retired = TokenAuthority(store=AuthStore(engine), signing_key=new, audience="urn:test")
+    with pytest.raises(InvalidToken):
+        retired.validate(old_token, issuer=ISSUER)  # the old key removed: its tokens are refused
+
+
+def test_token_keys_from_secrets_and_files(tmp_path: Path) -> None:
+    (from_dev,) = token_signing_keys([DEV_PLATFORM_KEY])
+    # The development key is the one derived from the platform key before keys were separated.
+    seed = hmac.new(DEV_PLATFORM_KEY.encode(), b"shuyuan/access-token-signing/v1", hashlib.sha256).digest()
+    assert from_dev.kid == signing_key_from_seed(seed).kid
+    made = OKPKey.generate_key("Ed25519")
+    jwk_file, pem_file = tmp_path / "token.jwk", tmp_path / "token.pem"
+    jwk_file.write_text(json.dumps(made.as_dict(private=True)))
+    pem_file.write_bytes(made.as_pem(private=True))
+    a, b = token_signing_keys([str(jwk_file), str(pem_file)])
+    assert a.kid == b.kid == made.thumbprint()
+    public_only = tmp_path / "public.jwk"
+    public_only.write_text(json.dumps(made.as_dict(private=False)))
+    with pytest.raises(ValueError, match="private Ed25519"):
+        token_signing_keys([str(public_only)])

@@ -39,12 +39,15 @@ def catalogue(
     needed: dict[str, set[str]] | None = None,
     agreements: dict[tuple[str, str, str], tuple[AgreementView, ...]] | None = None,
     departments: dict[str, str] | None = None,
+    users: frozenset[str] = frozenset({"zjj"}),
 ) -> Catalogue:
-    """A hand-built catalogue; by default ITEM needs every element given."""
+    """A hand-built catalogue; by default ITEM needs every element given; zjj may use every item."""
+    needs = needed or {ITEM: {e.code for e in elements}}
     return Catalogue(
         departments=departments if departments is not None else {"psb": "active", "zjj": "active"},
         elements={e.code: e for e in elements},
-        item_elements={k: frozenset(v) for k, v in (needed or {ITEM: {e.code for e in elements}}).items()},
+        item_elements={k: frozenset(v) for k, v in needs.items()},
+        item_departments=dict.fromkeys(needs, users),
         agreements=agreements or {},
     )
 
@@ -91,6 +94,12 @@ def test_a_candidate_is_not_served() -> None:
 def test_unknown_purpose() -> None:
     decision = run(catalogue(element("person.name")), "person.name", item="NO-SUCH-ITEM")
     assert decision == Decision("person.name", False, Reason.UNKNOWN_PURPOSE, "psb")
+
+
+def test_an_item_the_consumer_neither_handles_nor_takes_part_in_is_not_necessary() -> None:
+    cat = catalogue(element("person.name"), users=frozenset({"xzsp"}))
+    assert run(cat, "person.name") == Decision("person.name", False, Reason.NOT_NECESSARY_FOR_PURPOSE, "psb")
+    assert run(cat, "person.name", consumer="xzsp").allowed
 
 
 def test_not_necessary_for_purpose() -> None:

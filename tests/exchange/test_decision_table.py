@@ -19,7 +19,10 @@ from fastapi.testclient import TestClient
 from exchange.transport.memory import MemoryTransport
 from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.identifiers import resident_id_check_char, uscc_check_char
+from shuyuan.app import app_state
 from shuyuan.embedded import Embedded
+from shuyuan.sample_catalogue import SERVICE_ITEMS
+from tests.authkit import bearer, register_test_system
 from tests.exchange.conftest import as_department, open_response
 
 HOUSING = "330100-GZF-001"
@@ -79,6 +82,20 @@ def _counting(transport: MemoryTransport, embedded: Embedded, dept: str) -> list
     return seen
 
 
+def _steward(client: TestClient) -> dict[str, str]:
+    # Service items are a steward's (issue 9): a steward system of the test registers them.
+    steward_scopes = ["registry:read", "registry:write", "registry:steward"]
+    key = register_test_system(
+        app_state(client.app).engine, client_id="steward-test", department="xzsp", scopes=steward_scopes
+    )
+    return bearer(client, key, "steward-test")
+
+
+def _put_item(client: TestClient, item: dict[str, Any]) -> None:
+    response = client.put(f"/v1/service-items/{item['code']}", json=item, headers=_steward(client))
+    assert response.status_code == 200, response.text
+
+
 def _create_item(client: TestClient, code: str, handler: str, elements: list[str]) -> None:
     response = client.post(
         "/v1/service-items",
@@ -88,6 +105,7 @@ def _create_item(client: TestClient, code: str, handler: str, elements: list[str
             "handling_department": handler,
             "materials": [{"name": "材料", "elements": elements}],
         },
+        headers=_steward(client),
     )
     assert response.status_code == 201, response.text
 
@@ -123,6 +141,7 @@ SCHEMA_VIOLATIONS = {
     "unknown purpose field": (_set("purpose.legal_basis", "x"), ["body", "purpose", "legal_basis"]),
     "missing purpose": (_delete("purpose"), ["body", "purpose"]),
     "missing case_no": (_delete("purpose.case_no"), ["body", "purpose", "case_no"]),
+    "missing on_behalf_of": (_delete("on_behalf_of"), ["body", "on_behalf_of"]),
     "missing elements": (_delete("elements"), ["body", "elements"]),
     "missing query_id": (_delete("query_id"), ["body", "query_id"]),
     "query_id too short": (_set("query_id", "q-1234"), ["body", "query_id"]),
@@ -525,6 +544,7 @@ def _agreement(
             "valid_until": end.isoformat(),
             "status": status,
         },
+        headers=_steward(client),  # recording an agreement for another department is a steward's (issue 9)
     )
     assert response.status_code == 201, response.text
 
@@ -612,8 +632,15 @@ def test_an_agreement_that_starts_in_the_future_is_no_agreement(
     _assert_denied(response, "person.si_months_paid", "no_agreement", "hrss")
 
 
-def test_another_departments_agreement_does_not_count(ask: Any, embedded: Embedded) -> None:
-    # zjj's agreements are for its housing item; xzsp asking under that item has none of its own.
+def test_another_departments_agreement_does_not_count(
+    client: TestClient, ask: Any, embedded: Embedded
+) -> None:
+    # zjj's agreements are for its housing item; xzsp asking under that item has none of its own: not
+    # even once a steward makes it a participant of the item (before, the purpose alone refuses it).
+    response = ask("xzsp", embedded.subjects.demo_person, ["person.si_contribution_base"], item=HOUSING)
+    _assert_denied(response, "person.si_contribution_base", "not_necessary_for_purpose", "hrss")
+    housing = next(i for i in SERVICE_ITEMS if i["code"] == HOUSING)
+    _put_item(client, housing | {"participants": ["xzsp"]})
     response = ask("xzsp", embedded.subjects.demo_person, ["person.si_contribution_base"], item=HOUSING)
     _assert_denied(response, "person.si_contribution_base", "no_agreement", "hrss")
 

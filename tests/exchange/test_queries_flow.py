@@ -489,7 +489,7 @@ def test_the_openapi_document_describes_post_v1_queries(client: TestClient) -> N
     ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     schemas = doc["components"]["schemas"]
     query_in = schemas[ref.rsplit("/", 1)[1]]
-    fields = {"query_id", "subject", "elements", "purpose", "requested_at"}
+    fields = {"query_id", "subject", "elements", "purpose", "on_behalf_of", "requested_at"}
     assert set(query_in["properties"]) == set(query_in["required"]) == fields
     assert query_in["additionalProperties"] is False
     ok = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]

@@ -26,6 +26,7 @@ from exchange.audit.writer import AuditUnavailable, AuditWriter
 from kafkaio.admin import ensure_topics
 from registry import db
 from shuyuan.sample_catalogue import HOUSING_ITEM
+from tests.auditkit import pins
 from tests.authkit import authorize, now_iso
 from tests.integration.conftest import World
 
@@ -155,7 +156,7 @@ def test_two_gateways_publish_and_one_sealer_keeps_one_chain(
     assert again == [] and len(actions(engine)) == 160
     path = tmp_path / "bundle.zip"
     write_bundle(engine, ExportFilter(), path)
-    report = verify_bundle(path)
+    report = verify_bundle(path, pinned=pins(settings.key_dir))
     assert report.ok and report.records == 160, report.problem
     engine.dispose()
 
@@ -166,6 +167,7 @@ def query(world: World, client: TestClient, elements: list[str]) -> Any:
         "subject": {"type": "person", "id": world.subjects.demo_person},
         "elements": elements,
         "purpose": {"service_item": HOUSING_ITEM, "case_no": "ZJJ-2026-FC-001"},
+        "on_behalf_of": "wang.fang",
         "requested_at": now_iso(),
     }
     return body["query_id"], client.post("/v1/queries", json=body)
@@ -215,7 +217,7 @@ def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sea
     assert ok_id in stored and denied_id not in stored  # no idempotency record for the refused query
     path = tmp_path / "bundle.zip"
     write_bundle(engine, ExportFilter(), path)
-    assert verify_bundle(path).ok
+    assert verify_bundle(path, pinned=pins(settings.key_dir)).ok
     with zipfile.ZipFile(path) as z:
         assert world.subjects.demo_person not in z.read(bundle.RECORDS).decode()
     engine.dispose()

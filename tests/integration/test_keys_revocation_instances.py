@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from registry import events
+from registry.actors import Actor
 from registry.db import unit_of_work
 from registry.keys import service as keys_service
 from shuyuan.app import app_state
@@ -21,7 +22,9 @@ def _revoke_through(client: TestClient, dept: str, kid: str) -> None:
     """Revoke as the registry API does: one unit of work, then announce its events."""
     state = app_state(client.app)  # type: ignore[arg-type]
     with unit_of_work(state.engine) as session:
-        keys_service.revoke(session=session, department=dept, kid=kid)
+        keys_service.revoke(
+            session=session, department=dept, kid=kid, actor=Actor(name="officer", department=dept)
+        )
         recorded = list(events.pending(session))
     state.changes.changed(recorded)
 
@@ -41,6 +44,7 @@ def test_a_key_revoked_on_one_instance_is_dropped_by_the_other(world: World) -> 
                 elements=["person.name"],
                 service_item=HOUSING_ITEM,
                 case_no="ZJJ-REVOKE-1",
+                on_behalf_of="wang.fang",
             )
             return [(r.status, r.reason) for r in answer.results]
 

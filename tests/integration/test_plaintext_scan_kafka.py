@@ -152,6 +152,7 @@ def test_no_value_or_identifier_in_any_topic_or_gateway_table(world: World) -> N
             elements=PERSON_ELEMENTS,
             service_item=HOUSING_ITEM,
             case_no="ZJJ-SCAN-1",
+            on_behalf_of="wang.fang",
         )
         unknown = zjj.query(
             subject_type="person",
@@ -159,6 +160,7 @@ def test_no_value_or_identifier_in_any_topic_or_gateway_table(world: World) -> N
             elements=["person.name"],
             service_item=HOUSING_ITEM,
             case_no="ZJJ-SCAN-2",
+            on_behalf_of="wang.fang",
         )
         xzsp = world.consumer(client, "xzsp", "xzsp-approval")
         enterprise = xzsp.query(
@@ -167,6 +169,7 @@ def test_no_value_or_identifier_in_any_topic_or_gateway_table(world: World) -> N
             elements=ENTERPRISE_ELEMENTS,
             service_item=FOOD_LICENCE_ITEM,
             case_no="XZSP-SCAN-1",
+            on_behalf_of="wang.fang",
         )
     # The needles really flowed: the consumers decrypted and verified exactly these values.
     assert person.status == "complete" and enterprise.status == "complete", (person, enterprise)

@@ -25,6 +25,7 @@ def _query(world: World, subject: str, elements: list[str], consumer: str = "zjj
         "subject": {"type": "person", "id": subject},
         "elements": elements,
         "purpose": {"service_item": HOUSING_ITEM, "case_no": "ZJJ-2026-IT-001"},
+        "on_behalf_of": "wang.fang",
         "requested_at": datetime.now(UTC).isoformat(),
     }
     return body, world.dept(consumer)
@@ -38,6 +39,7 @@ def _ask(client: TestClient, world: World, subject: str, elements: list[str]) ->
         elements=elements,
         service_item=HOUSING_ITEM,
         case_no="ZJJ-2026-IT-001",
+        on_behalf_of="wang.fang",
     )
 
 
@@ -89,6 +91,7 @@ def test_silent_source_times_out_while_the_other_answers(world: World) -> None:
             elements=ELEMENTS,
             service_item=HOUSING_ITEM,
             case_no="ZJJ-2026-IT-001",
+            on_behalf_of="wang.fang",
         )
         elapsed = time.monotonic() - started
     assert answer.status == "partial"

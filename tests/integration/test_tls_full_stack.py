@@ -125,6 +125,7 @@ def test_a_query_over_https_and_kafka_ssl_with_client_certificates(world: World,
                 elements=["person.name", "person.household_members", "person.si_status"],
                 service_item=HOUSING_ITEM,
                 case_no="ZJJ-TLS-1",
+                on_behalf_of="wang.fang",
             )
         assert answer.status == "complete", answer
         assert {r.source for r in answer.results} == {world.dept("psb"), world.dept("hrss")}

@@ -17,6 +17,7 @@ from exchange.authz.engine import Decision, decide
 from protocol.errors import InvalidRequest
 from protocol.reasons import Reason
 from registry import policy
+from registry.actors import Actor
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate, SharingAgreement
 from registry.catalogue import AgreementView, Catalogue, ElementView, read_catalogue
@@ -42,6 +43,7 @@ class Case:
     subject: str = "person"
     item: str = ITEM
     needed: frozenset[str] = frozenset({CODE})
+    users: frozenset[str] = frozenset({CONSUMER})  # the item's handler and participants
     agreements: tuple[AgreementView, ...] = (CURRENT,)
 
     def catalogue(self) -> Catalogue:
@@ -50,6 +52,7 @@ class Case:
             departments={CONSUMER: "active", "psb": "active"},
             elements={CODE: ElementView(CODE, "psb", "person", self.sharing, self.status)},
             item_elements={ITEM: self.needed},
+            item_departments={ITEM: self.users},
             agreements={(CONSUMER, CODE, ITEM): self.agreements} if self.agreements else {},
         )
 
@@ -71,6 +74,8 @@ FAULTS: list[tuple[Reason, dict[str, Any]]] = [
     (Reason.RETIRED_ELEMENT, {"status": "retired"}),
     (Reason.CANDIDATE_ELEMENT, {"status": "candidate"}),
     (Reason.UNKNOWN_PURPOSE, {"item": "NO-SUCH-ITEM"}),
+    # The consumer neither handles nor takes part in the item (DESIGN.md §6: purpose binds the department).
+    (Reason.NOT_NECESSARY_FOR_PURPOSE, {"users": frozenset({"xzsp"})}),
     (Reason.NOT_NECESSARY_FOR_PURPOSE, {"needed": frozenset()}),
     (Reason.INVALID_REQUEST, {"subject": "enterprise"}),
     (Reason.NOT_SHARED, {"sharing": "not_shared"}),
@@ -85,7 +90,10 @@ def test_the_default_case_is_released() -> None:
     assert Case().reason() is None
 
 
-@pytest.mark.parametrize(("reason", "fault"), FAULTS, ids=[r.value for r, _ in FAULTS])
+FAULT_IDS = [f"{r.value}:{'-'.join(f)}" for r, f in FAULTS]
+
+
+@pytest.mark.parametrize(("reason", "fault"), FAULTS, ids=FAULT_IDS)
 def test_each_check_on_its_own(reason: Reason, fault: dict[str, Any]) -> None:
     assert replace(Case(), **fault).reason() == reason
 
@@ -158,6 +166,40 @@ def test_purpose_checks() -> None:
     assert policy.purpose_reason({CODE}, CODE) is None
 
 
+def test_purpose_binds_the_department() -> None:
+    # The handler and the participants may use the item; anyone else is refused before the element.
+    assert policy.purpose_reason({CODE}, CODE, consumer="zjj", users={"zjj", "hrss"}) is None
+    assert policy.purpose_reason({CODE}, CODE, consumer="hrss", users={"zjj", "hrss"}) is None
+    refused = policy.purpose_reason({CODE}, CODE, consumer="xzsp", users={"zjj", "hrss"})
+    assert refused == Reason.NOT_NECESSARY_FOR_PURPOSE
+    # An item whose departments the catalogue does not know is nobody's (fail closed, DESIGN.md §2.4).
+    assert policy.purpose_reason({CODE}, CODE, consumer="zjj", users=None) == Reason.NOT_NECESSARY_FOR_PURPOSE
+    # An unknown item is still unknown_purpose, whoever asks; no consumer: only the element is checked
+    # (the agreement request check, registry/agreements/service.py).
+    assert policy.purpose_reason(None, CODE, consumer="xzsp", users=None) == Reason.UNKNOWN_PURPOSE
+    assert policy.purpose_reason({CODE}, CODE) is None
+
+
+def test_a_participant_is_released_what_the_item_needs_and_nothing_else() -> None:
+    participant = replace(Case(), users=frozenset({"xzsp", CONSUMER}), sharing="unconditional", agreements=())
+    assert participant.reason() is None
+    assert replace(participant, needed=frozenset({"person.y"})).reason() == Reason.NOT_NECESSARY_FOR_PURPOSE
+    outsider = replace(participant, users=frozenset({"xzsp"}))
+    assert outsider.reason() == Reason.NOT_NECESSARY_FOR_PURPOSE
+    # A retired element is retired before the department is looked at (DESIGN.md §6 order).
+    assert replace(outsider, status="retired").reason() == Reason.RETIRED_ELEMENT
+
+
+def test_the_catalogue_knows_who_may_use_each_sample_item(registry_engine: Engine) -> None:
+    with Session(registry_engine) as session:
+        cat = read_catalogue(session=session)
+    from shuyuan.sample_catalogue import SERVICE_ITEMS
+
+    assert cat.item_departments == {
+        i["code"]: frozenset({i["handling_department"], *i["participants"]}) for i in SERVICE_ITEMS
+    }
+
+
 def test_no_subject_skips_the_subject_check() -> None:
     cat = replace(Case(), sharing="unconditional").catalogue()
     args = {"consumer": CONSUMER, "element_code": CODE, "service_item": ITEM, "now": NOW}
@@ -201,7 +243,8 @@ def test_agreement_validity_window(views: tuple[AgreementView, ...], reason: Rea
 
 
 def test_an_agreement_is_bound_to_its_consumer_and_item() -> None:
-    cat = Case().catalogue()
+    # "other" takes part in the item, so only the agreement (zjj's, not its own) is missing.
+    cat = replace(Case(), users=frozenset({CONSUMER, "other"})).catalogue()
     args = {"element_code": CODE, "subject_type": "person", "now": NOW}
     assert policy.release_reason(cat, consumer="other", service_item=ITEM, **args) == Reason.NO_AGREEMENT
 
@@ -299,6 +342,7 @@ def test_coverage_and_engine_agree_with_the_policy(registry_engine: Engine) -> N
 def _request(session: Session, element: str) -> None:
     agreements.request(
         session=session,
+        actor=Actor(name="clerk", department="xzsp"),  # a department requests as the consumer
         agreement_in=AgreementCreate(
             consumer="xzsp",
             element=element,

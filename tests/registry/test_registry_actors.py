@@ -1,18 +1,31 @@
-"""Who is acting: the authenticated department wins over the interim headers; anonymous has no role."""
+"""Who is acting: behind the gateway the token alone; the interim headers only in a bare registry app."""
 
 from types import SimpleNamespace
 
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 
 from registry.actors import Actor
 from registry.deps import ActorDep
+from registry.events import RegistryChanges
+from registry.settings import RegistrySettings
+from registry.state import RegistryState, attach
 from web.problems import install_problem_handlers
 
 
-def _app(principal: object | None) -> FastAPI:
+def _app(principal: object | None, *, actor_headers: bool = True) -> FastAPI:
     app = FastAPI()
     install_problem_handlers(app)
+    attach(
+        app,
+        RegistryState(
+            engine=create_engine("sqlite://"),
+            changes=RegistryChanges(),
+            registry_settings=RegistrySettings(),
+            actor_headers=actor_headers,
+        ),
+    )
 
     @app.middleware("http")
     async def _authenticated(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -46,12 +59,27 @@ def test_without_a_token_the_headers_name_the_actor_and_nothing_means_anonymous(
     assert (steward["steward"], steward["label"]) == (True, "wu (steward)")
 
 
-def test_a_token_fixes_the_department_and_a_contradicting_header_is_forbidden() -> None:
-    client = TestClient(_app(SimpleNamespace(department="hrss", client_id="hrss-si")))
+def test_a_token_alone_names_the_actor_and_the_headers_are_ignored() -> None:
+    token = SimpleNamespace(department="hrss", client_id="hrss-si", scopes=frozenset({"registry:write"}))
+    client = TestClient(_app(token))
     assert client.get("/whoami").json()["label"] == "system:hrss-si@hrss"
-    assert client.get("/whoami", headers={"X-Actor": "zhou"}).json()["label"] == "zhou@hrss"
-    refused = client.get("/whoami", headers={"X-Actor": "zhou", "X-Actor-Department": "psb"})
-    assert (refused.status_code, refused.json()["reason"]) == (403, "forbidden")
+    for headers in (
+        {"X-Actor": "zhou"},
+        {"X-Actor": "zhou", "X-Actor-Department": "psb"},
+        {"X-Actor": "wu", "X-Actor-Role": "steward"},
+    ):
+        who = client.get("/whoami", headers=headers).json()
+        assert (who["label"], who["steward"]) == ("system:hrss-si@hrss", False), headers
+    steward = SimpleNamespace(
+        department="sjj", client_id="sjj-steward", scopes=frozenset({"registry:steward"})
+    )
+    assert TestClient(_app(steward)).get("/whoami").json()["label"] == "system:sjj-steward (steward)"
+
+
+def test_without_the_bare_registry_opt_in_headers_name_nobody() -> None:
+    client = TestClient(_app(None, actor_headers=False))
+    who = client.get("/whoami", headers={"X-Actor": "wu", "X-Actor-Role": "steward"}).json()
+    assert (who["label"], who["steward"]) == ("anonymous", False)
 
 
 def test_labels() -> None:

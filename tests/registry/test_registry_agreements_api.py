@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shuyuan.sample_catalogue import AGREEMENTS
+from tests.authkit import steward_headers
 
 PROBLEM = "application/problem+json"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -47,7 +48,7 @@ def test_list_gives_the_sample_agreements(reader: TestClient) -> None:
 
 
 def test_create_defaults_to_requested_and_is_listed(client: TestClient) -> None:
-    response = client.post("/v1/agreements", json=_agreement())
+    response = client.post("/v1/agreements", json=_agreement(), headers=steward_headers(client))
     assert response.status_code == 201
     created = response.json()
     assert created["status"] == "requested"
@@ -62,14 +63,18 @@ def test_create_defaults_to_requested_and_is_listed(client: TestClient) -> None:
 
 
 def test_an_approved_agreement_can_be_recorded(client: TestClient) -> None:
-    response = client.post("/v1/agreements", json=_agreement(status="approved"))
+    response = client.post(
+        "/v1/agreements", json=_agreement(status="approved"), headers=steward_headers(client)
+    )
     assert response.status_code == 201
     assert response.json()["status"] == "approved"
 
 
 def test_times_with_an_offset_are_kept_as_the_same_instant(client: TestClient) -> None:
     beijing = (NOW + timedelta(hours=8)).replace(tzinfo=None).isoformat() + "+08:00"
-    response = client.post("/v1/agreements", json=_agreement(valid_from=beijing))
+    response = client.post(
+        "/v1/agreements", json=_agreement(valid_from=beijing), headers=steward_headers(client)
+    )
     assert response.status_code == 201
     assert _parse(response.json()["valid_from"]) == NOW
 
@@ -81,7 +86,11 @@ def test_times_with_an_offset_are_kept_as_the_same_instant(client: TestClient) -
 def test_an_agreement_for_an_element_that_is_not_conditional_is_refused(
     reader: TestClient, element: str, reason: str
 ) -> None:
-    body = _problem(reader.post("/v1/agreements", json=_agreement(element=element)), 400, reason)
+    body = _problem(
+        reader.post("/v1/agreements", json=_agreement(element=element), headers=steward_headers(reader)),
+        400,
+        reason,
+    )
     assert element in body["detail"]
     assert reader.get("/v1/agreements").json()["total"] == len(AGREEMENTS)
 
@@ -89,14 +98,20 @@ def test_an_agreement_for_an_element_that_is_not_conditional_is_refused(
 @pytest.mark.parametrize("until", [timedelta(0), -timedelta(seconds=1)])
 def test_the_window_must_end_after_it_starts(reader: TestClient, until: timedelta) -> None:
     payload = _agreement(valid_from=NOW.isoformat(), valid_until=(NOW + until).isoformat())
-    _problem(reader.post("/v1/agreements", json=payload), 400, "invalid_request")
+    _problem(
+        reader.post("/v1/agreements", json=payload, headers=steward_headers(reader)), 400, "invalid_request"
+    )
 
 
 @pytest.mark.parametrize("field", ["valid_from", "valid_until"])
 def test_a_time_without_an_offset_is_invalid_request(reader: TestClient, field: str) -> None:
     # A naive time is ambiguous (UTC? Beijing?) and cannot be stored: refused up front, not a 500.
     body = _problem(
-        reader.post("/v1/agreements", json=_agreement(**{field: "2026-01-01T00:00:00"})),
+        reader.post(
+            "/v1/agreements",
+            json=_agreement(**{field: "2026-01-01T00:00:00"}),
+            headers=steward_headers(reader),
+        ),
         422,
         "invalid_request",
     )
@@ -114,7 +129,11 @@ def test_a_time_without_an_offset_is_invalid_request(reader: TestClient, field: 
     ],
 )
 def test_invalid_bodies_name_the_field(reader: TestClient, overrides: dict[str, Any], loc: list[str]) -> None:
-    body = _problem(reader.post("/v1/agreements", json=_agreement(**overrides)), 422, "invalid_request")
+    body = _problem(
+        reader.post("/v1/agreements", json=_agreement(**overrides), headers=steward_headers(reader)),
+        422,
+        "invalid_request",
+    )
     assert loc in [e["loc"] for e in body["errors"]]
 
 
@@ -124,5 +143,9 @@ def test_invalid_bodies_name_the_field(reader: TestClient, overrides: dict[str, 
     ids=["consumer", "element", "service item"],
 )
 def test_unknown_references_are_not_found(reader: TestClient, overrides: dict[str, Any]) -> None:
-    _problem(reader.post("/v1/agreements", json=_agreement(**overrides)), 404, "not_found")
+    _problem(
+        reader.post("/v1/agreements", json=_agreement(**overrides), headers=steward_headers(reader)),
+        404,
+        "not_found",
+    )
     assert reader.get("/v1/agreements").json()["total"] == len(AGREEMENTS)

@@ -6,6 +6,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from registry.actors import Actor
 from registry.agreements import service as agreements
 from registry.agreements.deadlines import add_working_days
 from registry.agreements.models import AgreementCreate
@@ -14,6 +15,7 @@ from registry.settings import RegistrySettings
 from tests.registrykit import STEWARD, as_dept, registry_client
 
 HOUSING = "330100-GZF-001"
+RECORDING_STEWARD = Actor(name="steward-li", steward=True)  # only a steward records an approved agreement
 
 
 def request_body(**overrides: Any) -> dict[str, Any]:
@@ -38,7 +40,7 @@ def add_item(
         "handling_department": "xzsp",
         "materials": [{"name": "收入证明", "elements": list(elements)}],
     }
-    assert api.post("/v1/service-items", json=body).status_code == 201
+    assert api.post("/v1/service-items", json=body, headers=STEWARD).status_code == 201
 
 
 def test_working_days_skip_weekends_and_configured_holidays() -> None:
@@ -63,7 +65,7 @@ def test_request_then_the_source_approves_within_the_deadline(api: TestClient) -
         False,
     )
     assert datetime.fromisoformat(body["decision_due"]) > datetime.now(UTC) + timedelta(days=13)
-    duplicate = api.post("/v1/agreements", json=request_body())
+    duplicate = api.post("/v1/agreements", json=request_body(), headers=as_dept("xzsp"))
     assert (duplicate.status_code, duplicate.json()["reason"]) == (409, "conflict")
     path = f"/v1/agreements/{body['id']}"
     assert api.post(f"{path}/approve", json={}, headers=as_dept("xzsp")).json()["reason"] == "forbidden"
@@ -87,7 +89,7 @@ def test_request_then_the_source_approves_within_the_deadline(api: TestClient) -
 
 def test_a_rejection_needs_a_reason(api: TestClient) -> None:
     add_item(api)
-    agreement_id = api.post("/v1/agreements", json=request_body()).json()["id"]
+    agreement_id = api.post("/v1/agreements", json=request_body(), headers=as_dept("xzsp")).json()["id"]
     assert (
         api.post(f"/v1/agreements/{agreement_id}/reject", json={"reason": ""}, headers=STEWARD).status_code
         == 422
@@ -109,9 +111,11 @@ def test_unconditional_not_shared_and_unneeded_elements_get_no_agreement(api: Te
         ),
     ]
     for overrides, reason in cases:
-        response = api.post("/v1/agreements", json=request_body(**overrides))
+        response = api.post("/v1/agreements", json=request_body(**overrides), headers=as_dept("xzsp"))
         assert response.json()["reason"] == reason, (overrides, response.text)
-    naive = api.post("/v1/agreements", json=request_body(valid_from="2026-01-01T00:00:00"))
+    naive = api.post(
+        "/v1/agreements", json=request_body(valid_from="2026-01-01T00:00:00"), headers=as_dept("xzsp")
+    )
     assert naive.status_code == 422
     assert api.get("/v1/agreements", params={"consumer": "xzsp"}).json()["total"] == 0
 
@@ -123,7 +127,7 @@ def test_approved_agreements_expire_automatically_and_at_read_time(registry_engi
             request_body(consumer="xzsp", element="person.si_months_paid", service_item=HOUSING)
             | {"valid_until": (now + timedelta(hours=1)).isoformat(), "status": "approved"}
         )
-        agreement_id = agreements.create(session=session, agreement_in=body).id
+        agreement_id = agreements.create(session=session, agreement_in=body, actor=RECORDING_STEWARD).id
     with unit_of_work(registry_engine) as session:
         assert agreements.expire_due(session=session, now=now) == []
         expired = agreements.expire_due(session=session, now=now + timedelta(hours=2))
@@ -145,7 +149,7 @@ def test_read_time_expiry_is_announced(registry_engine: Engine) -> None:
                 "status": "approved",
             }
         )
-        agreements.create(session=session, agreement_in=body)
+        agreements.create(session=session, agreement_in=body, actor=RECORDING_STEWARD)
     with registry_client(registry_engine) as (api, seen):
         listed = api.get("/v1/agreements", params={"status": "expired"}).json()
         assert listed["total"] == 1
@@ -155,7 +159,7 @@ def test_read_time_expiry_is_announced(registry_engine: Engine) -> None:
 def test_overdue_requests_are_listed_with_a_configurable_deadline(registry_engine: Engine) -> None:
     with registry_client(registry_engine, RegistrySettings(decision_working_days=1)) as (api, _seen):
         add_item(api)
-        agreement_id = api.post("/v1/agreements", json=request_body()).json()["id"]
+        agreement_id = api.post("/v1/agreements", json=request_body(), headers=as_dept("xzsp")).json()["id"]
         due = datetime.fromisoformat(api.get(f"/v1/agreements/{agreement_id}").json()["decision_due"])
         assert due < datetime.now(UTC) + timedelta(days=4)
         assert api.get("/v1/agreements/overdue").json() == []

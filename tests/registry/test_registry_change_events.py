@@ -34,7 +34,7 @@ def test_a_refused_write_announces_nothing(api_events: tuple[TestClient, list[Re
         "subject_type": "person",
         "source": "psb",
     }
-    assert api.post("/v1/elements", json=body).status_code == 409
+    assert api.post("/v1/elements", json=body, headers=STEWARD).status_code == 409
     assert api.get("/v1/elements").status_code == 200
     assert seen == []
 

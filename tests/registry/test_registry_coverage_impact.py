@@ -31,7 +31,7 @@ def test_a_material_needs_every_element_usable_by_the_handling_department(api: T
             {"name": "手写承诺书", "elements": []},
         ],
     }
-    assert api.post("/v1/service-items", json=item).status_code == 201
+    assert api.post("/v1/service-items", json=item, headers=STEWARD).status_code == 201
     rows = materials(api, "TEST-COV-1")
     assert {name: m["status"] for name, m in rows.items()} == {
         "身份证": "covered",
@@ -86,7 +86,7 @@ def test_retiring_needs_the_current_impact_token(api: TestClient) -> None:
     assert (missing.status_code, missing.json()["reason"]) == (409, "confirmation_required")
     token = api.get("/v1/elements/person.si_contribution_base/impact").json()["token"]
     sub = {"subscriber": "amr", "source": "hrss", "event_types": ["si.status_changed"]}
-    assert api.post("/v1/subscriptions", json=sub, headers=as_dept("amr")).status_code == 201
+    assert api.post("/v1/subscriptions", json=sub, headers=STEWARD).status_code == 201
     stale = api.post(path, json={"status": "retired", "confirm": token}, headers=STEWARD)
     assert (stale.status_code, stale.json()["reason"]) == (409, "stale_confirmation")
     assert api.get("/v1/elements/person.si_contribution_base").json()["status"] == "standard"
@@ -101,7 +101,9 @@ def test_retiring_needs_the_current_impact_token(api: TestClient) -> None:
 def test_subscriptions_are_managed_with_crud(api: TestClient) -> None:
     body = {"subscriber": "amr", "source": "xzsp", "event_types": ["license.issued", "license.issued"]}
     assert api.post("/v1/subscriptions", json=body, headers=as_dept("zjj")).json()["reason"] == "forbidden"
-    created = api.post("/v1/subscriptions", json=body, headers=as_dept("amr"))
+    # Subscriptions are a steward's operation (issue 9): not even the subscriber makes its own.
+    assert api.post("/v1/subscriptions", json=body, headers=as_dept("amr")).json()["reason"] == "forbidden"
+    created = api.post("/v1/subscriptions", json=body, headers=STEWARD)
     assert created.status_code == 201
     sub = created.json()
     assert sub["event_types"] == ["license.issued"]
@@ -116,7 +118,8 @@ def test_subscriptions_are_managed_with_crud(api: TestClient) -> None:
     assert updated.json()["event_types"] == ["license.issued", "license.revoked"]
     assert api.get("/v1/subscriptions", params={"source": "xzsp"}).json()["total"] == 1
     assert api.delete(path, headers=as_dept("xzsp")).status_code == 403
-    assert api.delete(path, headers=as_dept("amr")).status_code == 204
+    assert api.delete(path, headers=as_dept("amr")).status_code == 403
+    assert api.delete(path, headers=STEWARD).status_code == 204
     assert api.get(path).status_code == 404
 
 
@@ -127,14 +130,14 @@ def test_a_service_item_is_replaced_and_found_by_search(api: TestClient) -> None
         "handling_department": "zjj",
         "materials": [{"name": "户口簿复印件", "elements": ["person.household_members"]}],
     }
-    replaced = api.put(f"/v1/service-items/{HOUSING}", json=body)
+    replaced = api.put(f"/v1/service-items/{HOUSING}", json=body, headers=STEWARD)
     assert replaced.status_code == 200, replaced.text
     assert [m["name"] for m in replaced.json()["materials"]] == ["户口簿复印件"]
     assert api.get("/v1/service-items/330100-GZF-001/coverage").json()["total"] == 1
-    other = api.put(f"/v1/service-items/{HOUSING}", json=body | {"code": "330100-OTHER-1"})
+    other = api.put(f"/v1/service-items/{HOUSING}", json=body | {"code": "330100-OTHER-1"}, headers=STEWARD)
     assert (other.status_code, other.json()["reason"]) == (400, "invalid_request")
     broken = {"name": "坏的", "materials": [{"name": "x", "elements": ["person.nope"]}]}
-    unknown = api.put(f"/v1/service-items/{HOUSING}", json=body | broken)
+    unknown = api.put(f"/v1/service-items/{HOUSING}", json=body | broken, headers=STEWARD)
     assert unknown.status_code == 400
     assert (
         api.get(f"/v1/service-items/{HOUSING}").json()["name"] == "公共租赁住房申请（新版）"

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from shuyuan.embedded import Embedded
 from shuyuan.sample_catalogue import DEPARTMENTS
+from tests.authkit import steward_headers
 
 SAMPLE_CODES = sorted(code for code, _, _ in DEPARTMENTS)
 PROBLEM = "application/problem+json"
@@ -69,7 +70,9 @@ def test_bad_page_parameters_are_invalid_request(
 
 def test_create_then_read_then_list(client: TestClient) -> None:
     created = client.post(
-        "/v1/departments", json={"code": "ybj", "name": "医疗保障局", "name_en": "Healthcare Security"}
+        "/v1/departments",
+        json={"code": "ybj", "name": "医疗保障局", "name_en": "Healthcare Security"},
+        headers=steward_headers(client),
     )
     assert created.status_code == 201
     body = created.json()
@@ -86,14 +89,20 @@ def test_create_then_read_then_list(client: TestClient) -> None:
 
 
 def test_name_en_is_optional(client: TestClient) -> None:
-    response = client.post("/v1/departments", json={"code": "mzj", "name": "民政局"})
+    response = client.post(
+        "/v1/departments", json={"code": "mzj", "name": "民政局"}, headers=steward_headers(client)
+    )
     assert response.status_code == 201
     assert response.json()["name_en"] == ""
 
 
 def test_a_duplicate_code_is_conflict(client: TestClient) -> None:
     body = _problem(
-        client.post("/v1/departments", json={"code": "psb", "name": "另一个公安局"}), 409, "conflict"
+        client.post(
+            "/v1/departments", json={"code": "psb", "name": "另一个公安局"}, headers=steward_headers(client)
+        ),
+        409,
+        "conflict",
     )
     assert "psb" in body["detail"]
     assert client.get("/v1/departments/psb").json()["name"] == "公安局"
@@ -130,7 +139,9 @@ def test_a_duplicate_code_is_conflict(client: TestClient) -> None:
     ],
 )
 def test_invalid_bodies_name_the_field(reader: TestClient, payload: dict[str, Any], loc: list[str]) -> None:
-    body = _problem(reader.post("/v1/departments", json=payload), 422, "invalid_request")
+    body = _problem(
+        reader.post("/v1/departments", json=payload, headers=steward_headers(reader)), 422, "invalid_request"
+    )
     assert loc in [e["loc"] for e in body["errors"]]
     assert reader.get("/v1/departments").json()["total"] == len(SAMPLE_CODES)
 
@@ -175,7 +186,7 @@ def test_a_created_department_is_committed_before_the_response_is_sent(
         "headers": [
             (b"content-type", b"application/json"),
             (b"host", b"testserver"),
-            (b"authorization", client.headers["authorization"].encode()),  # the test system's token
+            (b"authorization", steward_headers(client)["Authorization"].encode()),  # a steward's token
         ],
         "client": ("testclient", 50000),
         "server": ("testserver", 80),

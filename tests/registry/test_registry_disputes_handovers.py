@@ -45,33 +45,42 @@ def test_a_second_department_registering_the_same_code_gets_a_dispute_not_a_seco
     again = api.post("/v1/elements", json=body, headers=as_dept("hrss"))
     assert again.json()["id"] == dispute["id"]  # idempotent: the same open dispute
     assert source_of(api, "person.name") == "psb"
-    same_source = api.post("/v1/elements", json=body | {"source": "psb"})
+    same_source = api.post("/v1/elements", json=body | {"source": "psb"}, headers=STEWARD)
     assert (same_source.status_code, same_source.json()["reason"]) == (409, "conflict")
 
 
 def test_a_near_duplicate_opens_a_dispute_naming_the_match(api: TestClient) -> None:
-    response = api.post("/v1/elements", json=near_dup())
+    response = api.post("/v1/elements", json=near_dup(), headers=STEWARD)
     assert response.status_code == 202
     dispute = response.json()
     assert (dispute["kind"], dispute["element"]) == ("near_duplicate", "person.birth_date")
     assert dispute["score"] >= 85 and "出生日期" in dispute["matched"]
     assert api.get("/v1/elements/person.dob").status_code == 404
-    assert api.post("/v1/elements", json=near_dup()).json()["id"] == dispute["id"]  # the same proposal again
-    other = api.post("/v1/elements", json=near_dup(code="person.dob_other")).json()
+    assert (
+        api.post("/v1/elements", json=near_dup(), headers=STEWARD).json()["id"] == dispute["id"]
+    )  # the same proposal again
+    other = api.post("/v1/elements", json=near_dup(code="person.dob_other"), headers=STEWARD).json()
     assert other["id"] != dispute["id"] and other["proposal"]["code"] == "person.dob_other"
     # The same names for another subject type, or by the same source, are not disputes.
     assert (
-        api.post("/v1/elements", json=near_dup(code="enterprise.dob", subject_type="enterprise")).status_code
+        api.post(
+            "/v1/elements", json=near_dup(code="enterprise.dob", subject_type="enterprise"), headers=STEWARD
+        ).status_code
         == 201
     )
-    assert api.post("/v1/elements", json=near_dup(code="person.dob2", source="psb")).status_code == 201
+    assert (
+        api.post("/v1/elements", json=near_dup(code="person.dob2", source="psb"), headers=STEWARD).status_code
+        == 201
+    )
 
 
 def test_an_alias_name_counts_for_near_duplicates(api: TestClient) -> None:
     alias = {"scope_type": "department", "scope": "zjj", "local_code": "ZJ01", "local_name": "申请人姓名"}
     assert api.post("/v1/elements/person.name/aliases", json=alias, headers=as_dept("psb")).status_code == 201
     response = api.post(
-        "/v1/elements", json=near_dup(code="person.applicant", name_zh="申请人 姓名", name_en="Applicant")
+        "/v1/elements",
+        json=near_dup(code="person.applicant", name_zh="申请人 姓名", name_en="Applicant"),
+        headers=STEWARD,
     )
     assert (response.status_code, response.json()["element"]) == (202, "person.name")
 
@@ -84,7 +93,9 @@ def resolve(api: TestClient, dispute_id: int, resolution: str, headers: dict[str
 
 def test_resolutions_keep_handover_merge_distinct(api: TestClient) -> None:
     claim = api.post(
-        "/v1/elements/person.gender/claims", json={"department": "hrss", "reason": "我们也采集性别"}
+        "/v1/elements/person.gender/claims",
+        json={"department": "hrss", "reason": "我们也采集性别"},
+        headers=STEWARD,
     )
     assert claim.status_code == 202
     assert resolve(api, claim.json()["id"], "keep", as_dept("psb")).json()["reason"] == "forbidden"
@@ -94,7 +105,7 @@ def test_resolutions_keep_handover_merge_distinct(api: TestClient) -> None:
     assert resolve(api, claim.json()["id"], "handover").json()["reason"] == "invalid_state"
 
     claim2 = api.post(
-        "/v1/elements/person.ethnicity/claims", json={"department": "hrss", "reason": "划转"}
+        "/v1/elements/person.ethnicity/claims", json={"department": "hrss", "reason": "划转"}, headers=STEWARD
     ).json()
     assert (
         resolve(api, claim2["id"], "merge").json()["reason"] == "invalid_request"
@@ -104,7 +115,7 @@ def test_resolutions_keep_handover_merge_distinct(api: TestClient) -> None:
     latest = api.get("/v1/elements/person.ethnicity/history").json()["items"][0]
     assert (latest["action"], latest["changes"]) == ("dispute_handover", {"source": ["psb", "hrss"]})
 
-    merged = api.post("/v1/elements", json=near_dup()).json()
+    merged = api.post("/v1/elements", json=near_dup(), headers=STEWARD).json()
     assert resolve(api, merged["id"], "merge").status_code == 200
     resolved = api.get(
         "/v1/aliases/resolve",
@@ -113,7 +124,9 @@ def test_resolutions_keep_handover_merge_distinct(api: TestClient) -> None:
     assert resolved.json()["code"] == "person.birth_date"
 
     distinct = api.post(
-        "/v1/elements", json=near_dup(code="person.birth_date_lunar", name_en="Date of birth (lunar)")
+        "/v1/elements",
+        json=near_dup(code="person.birth_date_lunar", name_en="Date of birth (lunar)"),
+        headers=STEWARD,
     )
     assert distinct.status_code == 202
     assert resolve(api, distinct.json()["id"], "distinct").status_code == 200
@@ -122,9 +135,13 @@ def test_resolutions_keep_handover_merge_distinct(api: TestClient) -> None:
 
 
 def test_a_claim_by_the_current_source_or_of_an_unknown_element_is_refused(api: TestClient) -> None:
-    own = api.post("/v1/elements/person.name/claims", json={"department": "psb", "reason": "x"})
+    own = api.post(
+        "/v1/elements/person.name/claims", json={"department": "psb", "reason": "x"}, headers=STEWARD
+    )
     assert (own.status_code, own.json()["reason"]) == (409, "conflict")
-    unknown = api.post("/v1/elements/person.nothing/claims", json={"department": "hrss", "reason": "x"})
+    unknown = api.post(
+        "/v1/elements/person.nothing/claims", json={"department": "hrss", "reason": "x"}, headers=STEWARD
+    )
     assert (unknown.status_code, unknown.json()["reason"]) == (404, "not_found")
     assert api.get("/v1/disputes").json()["total"] == 0
 
@@ -171,7 +188,7 @@ def test_a_rejected_handover_leaves_the_source_and_a_stale_one_cannot_be_accepte
     second = propose(api, as_dept("hrss")).json()
     # Meanwhile a dispute hands the element to zjj: the waiting handover is cancelled.
     claim = api.post(
-        "/v1/elements/person.employer_name/claims", json={"department": "zjj", "reason": "x"}
+        "/v1/elements/person.employer_name/claims", json={"department": "zjj", "reason": "x"}, headers=STEWARD
     ).json()
     assert resolve(api, claim["id"], "handover").status_code == 200
     assert api.get(f"/v1/handovers/{second['id']}").json()["status"] == "cancelled"

@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shuyuan.sample_catalogue import ELEMENTS
+from tests.authkit import steward_headers
 
 SAMPLE = {code: (zh, en, source, sharing) for code, zh, en, _s, source, _v, _sens, sharing in ELEMENTS}
 PROBLEM = "application/problem+json"
@@ -119,7 +120,11 @@ def test_pages_report_the_total(reader: TestClient) -> None:
 
 
 def test_create_then_read(client: TestClient) -> None:
-    response = client.post("/v1/elements", json=_element(definition="《婚姻登记条例》记载的婚姻状况"))
+    response = client.post(
+        "/v1/elements",
+        json=_element(definition="《婚姻登记条例》记载的婚姻状况"),
+        headers=steward_headers(client),
+    )
     assert response.status_code == 201
     created = response.json()
     assert created["code"] == "person.marital_status"
@@ -134,17 +139,29 @@ def test_create_then_read(client: TestClient) -> None:
 
 def test_a_second_source_for_a_code_opens_a_dispute_and_the_first_source_stays(client: TestClient) -> None:
     # The registry issue: a second department's claim is a dispute (202) for a steward, never a second source.
-    response = client.post("/v1/elements", json=_element("person.name", source="hrss"))
+    response = client.post(
+        "/v1/elements", json=_element("person.name", source="hrss"), headers=steward_headers(client)
+    )
     assert response.status_code == 202, response.text
     assert (response.json()["kind"], response.json()["claimant"]) == ("claim", "hrss")
     assert client.get("/v1/elements/person.name").json()["source"] == "psb"
-    body = _problem(client.post("/v1/elements", json=_element("person.name", source="psb")), 409, "conflict")
+    body = _problem(
+        client.post(
+            "/v1/elements", json=_element("person.name", source="psb"), headers=steward_headers(client)
+        ),
+        409,
+        "conflict",
+    )
     assert "person.name" in body["detail"]
     assert client.get("/v1/elements").json()["total"] == len(SAMPLE)
 
 
 def test_an_unknown_source_department_is_refused_and_nothing_is_created(client: TestClient) -> None:
-    _problem(client.post("/v1/elements", json=_element(source="nosuch")), 404, "not_found")
+    _problem(
+        client.post("/v1/elements", json=_element(source="nosuch"), headers=steward_headers(client)),
+        404,
+        "not_found",
+    )
     _problem(client.get("/v1/elements/person.marital_status"), 404, "not_found")
 
 

@@ -37,6 +37,8 @@ REGISTRY_TABLES = {
     "subscription",
     # the console (c3_*)
     "console_user",
+    # the trust-boundaries issue (p9_*)
+    "service_item_participant",
 }
 GATEWAY_TABLES = {"audit_entry", "query_record", "auth_used_assertion"} | {
     "audit_chain_head",

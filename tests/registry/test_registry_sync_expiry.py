@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from exchange.registry_sync import RegistrySync
+from registry.actors import Actor
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate, SharingAgreement
 from registry.db import unit_of_work
@@ -26,7 +27,9 @@ def _lapsed_agreement(engine: Engine) -> int:
         status="approved",
     )
     with unit_of_work(engine) as session:
-        return agreements.create(session=session, agreement_in=body).id  # type: ignore[return-value]
+        return agreements.create(
+            session=session, agreement_in=body, actor=Actor(name="steward", steward=True)
+        ).id  # type: ignore[return-value]
 
 
 def test_the_periodic_check_expires_lapsed_agreements_and_announces_it(registry_engine: Engine) -> None:

@@ -31,6 +31,7 @@ class Hostile:
             "subject": {"type": "person", "id": self.embedded.subjects.demo_person},
             "elements": ["person.name", "person.registered_address"],
             "purpose": {"service_item": "330100-GZF-001", "case_no": "ZJJ-2026-000123"},
+            "on_behalf_of": "wang.fang",
             "requested_at": now_iso(),
         }
         return body | overrides

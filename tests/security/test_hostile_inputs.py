@@ -54,6 +54,7 @@ FIELDS = {
     "elements": (422, "invalid_request"),
     "purpose.service_item": (422, "invalid_request"),
     "purpose.case_no": (422, "invalid_request"),
+    "on_behalf_of": (422, "invalid_request"),
     "requested_at": (422, "invalid_request"),
 }
 

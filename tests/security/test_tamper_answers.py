@@ -18,6 +18,7 @@ from joserfc.jwk import OKPKey
 from connectors.client import ConsumerClient, GatewayError
 from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.jose import canonical, encrypt, sign
+from registry.actors import Actor
 from registry.db import unit_of_work
 from registry.keys import service as keys_service
 from shuyuan.app import app_state
@@ -47,6 +48,7 @@ def _ask(zjj: ConsumerClient, embedded: Embedded, elements: list[str] = ELEMENTS
         elements=elements,
         service_item=HOUSING_ITEM,
         case_no="ZJJ-TAMPER-1",
+        on_behalf_of="wang.fang",
         **kw,
     )
 
@@ -302,7 +304,9 @@ def _revoke(client: TestClient, dept: str, kid: str) -> None:
     """Revoke as the registry API does: in one unit of work, then announce the change."""
     state = app_state(client.app)  # type: ignore[arg-type]
     with unit_of_work(state.engine) as session:
-        keys_service.revoke(session=session, department=dept, kid=kid)
+        keys_service.revoke(
+            session=session, department=dept, kid=kid, actor=Actor(name="officer", department=dept)
+        )
     state.changes.changed()
 
 

@@ -239,7 +239,18 @@ def test_query_exits_1_on_an_error_answer(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     embedded = build_embedded(tmp_path / "var")
     port = _free_port()
-    args = ["query", "person.name", "--as", "zjj", "--item", "330100-GZF-001", "--case", "C-1"]
+    args = [
+        "query",
+        "person.name",
+        "--as",
+        "zjj",
+        "--item",
+        "330100-GZF-001",
+        "--case",
+        "C-1",
+        "--on-behalf-of",
+        "wang.fang",
+    ]
     bad_id = embedded.subjects.demo_person[:17] + ("0" if embedded.subjects.demo_person[17] != "0" else "1")
     with _listening(embedded.app, port):
         result = runner.invoke(cli.app, [*args, "--person", bad_id, "--url", f"http://127.0.0.1:{port}"])
@@ -253,7 +264,19 @@ def test_query_exits_1_on_an_error_answer(tmp_path: Path, monkeypatch: pytest.Mo
     ids=["neither", "both"],
 )
 def test_query_needs_exactly_one_subject(subject_args: list[str]) -> None:
-    args = ["query", "person.name", "--as", "zjj", "--item", "330100-GZF-001", "--case", "C-1", *subject_args]
+    args = [
+        "query",
+        "person.name",
+        "--as",
+        "zjj",
+        "--item",
+        "330100-GZF-001",
+        "--case",
+        "C-1",
+        "--on-behalf-of",
+        "wang.fang",
+        *subject_args,
+    ]
     result = runner.invoke(cli.app, args)
     assert result.exit_code == 2
     assert "exactly one of --person or --enterprise" in result.output
@@ -262,7 +285,20 @@ def test_query_needs_exactly_one_subject(subject_args: list[str]) -> None:
 def test_query_says_when_the_gateway_is_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     build_embedded(tmp_path / "var")  # the keys exist; nothing listens on port 9
-    args = ["query", "person.name", "--as", "zjj", "--item", "X-1", "--case", "C-1", "--person", "1" * 18]
+    args = [
+        "query",
+        "person.name",
+        "--as",
+        "zjj",
+        "--item",
+        "X-1",
+        "--case",
+        "C-1",
+        "--on-behalf-of",
+        "wang.fang",
+        "--person",
+        "1" * 18,
+    ]
     result = runner.invoke(cli.app, [*args, "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert "cannot reach the gateway at http://127.0.0.1:9" in result.output
