@@ -202,6 +202,29 @@ def test_rate_limit_is_429_with_retry_after_and_audited(
     assert ("request.denied", "zjj", "rate_limited") in _denials(gateway_db())
 
 
+def test_the_token_endpoint_has_its_own_rate_limit_and_audits_it(
+    gateway_with: Callable[..., tuple[Embedded, TestClient]], gateway_db: Callable[[], sqlite3.Connection]
+) -> None:
+    # A system hammering /oauth/token (each time with a fresh, valid assertion) is limited per system,
+    # in a bucket apart from its API calls, and every refusal is on the audit chain.
+    embedded, client = gateway_with(rate_limit_per_s=0.5, rate_limit_burst=3)
+    key = embedded.system_keys["xzsp-approval"]
+
+    def ask() -> Any:
+        assertion = make_assertion(key, client_id="xzsp-approval", audience=TOKEN_URL)
+        return client.post("/oauth/token", data=token_form(assertion))
+
+    statuses = [ask().status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = ask()
+    assert limited.headers["content-type"] == PROBLEM and limited.json()["reason"] == "rate_limited"
+    assert "access_token" not in limited.text
+    assert 1 <= int(limited.headers["retry-after"]) <= 2
+    assert ("token.denied", "xzsp", "rate_limited") in _denials(gateway_db())
+    # The API bucket of the default test system is untouched by another system's token requests.
+    assert client.get("/v1/departments").status_code == 200
+
+
 def test_an_oversized_body_is_413_before_it_is_parsed(
     gateway_with: Callable[..., tuple[Embedded, TestClient]], gateway_db: Callable[[], sqlite3.Connection]
 ) -> None:

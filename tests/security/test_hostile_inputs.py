@@ -111,8 +111,10 @@ MALFORMED: dict[str, tuple[bytes, str, int]] = {  # body, content type, expected
     "a string": (b'"hello"', "application/json", 422),
     "null": (b"null", "application/json", 422),
     "form-encoded": (b"query_id=q-12345678", "application/x-www-form-urlencoded", 422),
-    "invalid UTF-8": (b'{"query_id": "\xff\xfe"}', "application/json", 422),
-    "deeply nested": (b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json", 422),
+    # A body that cannot even be decoded (bad UTF-8, nesting past the parser's depth) is 400, not 422:
+    # there is no JSON document to validate (FastAPI's body parsing).
+    "invalid UTF-8": (b'{"query_id": "\xff\xfe"}', "application/json", 400),
+    "deeply nested": (b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json", 400),
     "duplicate keys": (b'{"query_id": "q-12345678", "query_id": "q-87654321"}', "application/json", 422),
     "empty": (b"", "application/json", 422),
 }
@@ -120,11 +122,10 @@ MALFORMED: dict[str, tuple[bytes, str, int]] = {  # body, content type, expected
 
 @pytest.mark.parametrize("case", MALFORMED.values(), ids=MALFORMED.keys())
 def test_malformed_bodies_are_refused(hostile: Hostile, case: tuple[bytes, str, int]) -> None:
-    content, content_type, _ = case
+    content, content_type, expected = case
     before = len(hostile.denials())
     response = hostile.client.post("/v1/queries", content=content, headers={"Content-Type": content_type})
-    assert 400 <= response.status_code < 500, response.text
-    hostile.refused(response, response.status_code, "invalid_request", before)
+    hostile.refused(response, expected, "invalid_request", before)
 
 
 def test_an_oversized_body_is_413(hostile: Hostile) -> None:

@@ -175,6 +175,26 @@ def test_a_value_signed_by_another_departments_key_is_rejected(
     assert {(r.status, r.reason) for r in _ask(zjj, embedded).results} == {("rejected", "unknown_key")}
 
 
+@pytest.mark.parametrize(
+    "claim", [{"aud": "xzsp"}, {"iss": "hrss"}], ids=["addressed_to_another_department", "another_issuer"]
+)
+def test_a_genuinely_signed_answer_with_another_audience_or_issuer_is_rejected(
+    zjj: ConsumerClient, embedded: Embedded, claim: dict[str, str]
+) -> None:
+    # psb's real signing key, a correct subject binding, but the claims say the value was meant for
+    # another department (or vouched for by another source): the SDK checks iss and aud itself.
+    psb = embedded.keys["psb"]
+    honest = _honest_claims(embedded)
+    _psb_answers(
+        embedded,
+        _reencrypted(
+            embedded, lambda r, code: honest(r, code) | claim, key=psb.signing_key, kid=psb.signing_kid
+        ),
+    )
+    answer = _ask(zjj, embedded)
+    assert {(r.status, r.reason, r.value) for r in answer.results} == {("rejected", "wrong_binding", None)}
+
+
 def test_a_value_signed_with_a_forged_key_under_psbs_kid_is_rejected(
     zjj: ConsumerClient, embedded: Embedded
 ) -> None:
