@@ -6,9 +6,10 @@ Checks run in the order of DESIGN.md §6; the first failing one is the reason.
 """
 
 from collections.abc import Collection, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
+from protocol.clock import as_utc
 from protocol.reasons import Reason
 from registry.catalogue import AgreementView, Catalogue
 from registry.elements.models import INACTIVE_STATUSES
@@ -85,9 +86,9 @@ def agreement_reason(agreements: Iterable[AgreementView], *, now: datetime) -> R
     """None when an approved agreement is valid at `now` (valid_from inclusive, valid_until exclusive)."""
     views = list(agreements)
     approved = [a for a in views if a.status == "approved"]
-    if any(_aware(a.valid_from) <= now < _aware(a.valid_until) for a in approved):
+    if any(as_utc(a.valid_from) <= now < as_utc(a.valid_until) for a in approved):
         return None
-    lapsed = any(_aware(a.valid_until) <= now for a in approved)
+    lapsed = any(as_utc(a.valid_until) <= now for a in approved)
     if lapsed or any(a.status == "expired" for a in views):
         return Reason.AGREEMENT_EXPIRED
     return Reason.NO_AGREEMENT
@@ -135,8 +136,3 @@ def outcome_of(reason: Reason | None) -> Outcome:
     if reason in AGREEMENT_REASONS:
         return Outcome.NEEDS_AGREEMENT
     return Outcome.NOT_USABLE
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

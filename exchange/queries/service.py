@@ -22,7 +22,7 @@ from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
 from exchange.queries.models import ElementResult, QueryIn, QueryOut, QueryRecord, idempotency_record
 from exchange.transport.base import SourceTimeout, Transport
-from protocol.clock import utcnow
+from protocol.clock import as_utc, utcnow
 from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
 from protocol.errors import Conflict, Denied, InvalidRequest, Unauthenticated
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
@@ -264,7 +264,7 @@ class QueryService:
         if row is None:
             return None
         cutoff = utcnow() - self._record_ttl
-        if _aware(row.created_at) < cutoff:
+        if as_utc(row.created_at) < cutoff:
             # Expired: never replayed. The record is purged and the query answered afresh, decided and
             # audited as a new one (docs/security.md).
             await asyncio.to_thread(self._delete_records_before, cutoff, consumer=consumer, query_id=query_id)
@@ -455,11 +455,6 @@ def _request_digest(consumer: str, query: QueryIn, subject_id: str) -> str:
     body = query.model_dump(exclude={"requested_at"})  # a retry may carry a new time
     body["subject"]["id"] = subject_id
     return hashlib.sha256(rfc8785.dumps({"consumer": consumer, "query": body})).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _seal_context(consumer: str, query_id: str) -> bytes:

@@ -8,7 +8,7 @@ elements allowed by `element.decided` that did not then fail at their source. Re
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select, update
 from exchange.audit.models import AuditEntry
 from exchange.queries.models import QueryRecord
 from exchange.transparency.models import TransparencyRestriction
+from protocol.clock import as_utc
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry.departments.models import Department
 from registry.elements.models import DataElement
@@ -179,24 +180,20 @@ def add_restriction(
     return review_view(stored, approval_after_days=approval_after_days)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def needs_approval(restriction: Any, *, approval_after_days: int) -> bool:
     """Whether the embargo runs past the short default a department may set alone."""
-    default_end = _aware(restriction.created_at) + timedelta(days=approval_after_days)
-    return _aware(restriction.embargo_until) > default_end
+    default_end = as_utc(restriction.created_at) + timedelta(days=approval_after_days)
+    return as_utc(restriction.embargo_until) > default_end
 
 
 def hides_until(restriction: Any, *, approval_after_days: int) -> datetime:
     """When the restriction stops hiding its access: the embargo, cut to the default until approved."""
-    embargo = _aware(restriction.embargo_until)
+    embargo = as_utc(restriction.embargo_until)
     if restriction.approved_at is not None or not needs_approval(
         restriction, approval_after_days=approval_after_days
     ):
         return embargo
-    return _aware(restriction.created_at) + timedelta(days=approval_after_days)
+    return as_utc(restriction.created_at) + timedelta(days=approval_after_days)
 
 
 def review_view(restriction: Any, *, approval_after_days: int) -> dict[str, Any]:

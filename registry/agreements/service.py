@@ -1,12 +1,12 @@
 """Sharing agreement workflow: request -> approve | reject (by the source) -> revoke | expire."""
 
 from collections.abc import Collection
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from protocol.clock import utcnow
+from protocol.clock import as_utc, utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from protocol.reasons import Reason
 from registry import events, policy
@@ -29,11 +29,6 @@ from registry.service_items import service as service_items
 from registry.service_items.models import Material, MaterialElement, ServiceItem
 
 DEFAULT_WORKING_DAYS = 10  # the default decision deadline of a conditional-sharing request (DESIGN.md §4)
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def get_or_raise(*, session: Session, agreement_id: int) -> SharingAgreement:
@@ -84,7 +79,7 @@ def _check_request(*, session: Session, agreement_in: AgreementCreate, now: date
             col(SharingAgreement.status).in_(("requested", "approved")),
         )
     ):
-        if other.status == "requested" or _aware(other.valid_until) > now:
+        if other.status == "requested" or as_utc(other.valid_until) > now:
             raise Conflict(
                 f"agreement {other.id} for the same consumer, element and purpose is already {other.status}"
             )
@@ -188,8 +183,8 @@ def approve(
     decision = decision or AgreementDecision()
     _decide(session, agreement, actor, "approve")
     now = now or utcnow()
-    valid_from = decision.valid_from or _aware(agreement.valid_from)
-    valid_until = decision.valid_until or _aware(agreement.valid_until)
+    valid_from = decision.valid_from or as_utc(agreement.valid_from)
+    valid_until = decision.valid_until or as_utc(agreement.valid_until)
     if valid_until <= valid_from or valid_until <= now:
         raise InvalidRequest("the approved validity must be a window that ends in the future")
     agreement.valid_from, agreement.valid_until = valid_from, valid_until
@@ -232,7 +227,7 @@ def expire_due(*, session: Session, now: datetime | None = None) -> list[Sharing
     expired = [
         a
         for a in session.exec(select(SharingAgreement).where(SharingAgreement.status == "approved"))
-        if _aware(a.valid_until) <= now
+        if as_utc(a.valid_until) <= now
     ]
     for agreement in expired:
         agreement.status = "expired"
@@ -248,7 +243,7 @@ def overdue(*, session: Session, now: datetime | None = None) -> list[SharingAgr
         .where(SharingAgreement.status == "requested")
         .order_by(col(SharingAgreement.decision_due))
     )
-    return [a for a in rows if a.decision_due is not None and _aware(a.decision_due) < now]
+    return [a for a in rows if a.decision_due is not None and as_utc(a.decision_due) < now]
 
 
 def list_(
@@ -310,7 +305,7 @@ def to_read(*, session: Session, agreement: SharingAgreement, now: datetime | No
         created_at=agreement.created_at,
         requested_by=agreement.requested_by,
         decision_due=due,
-        overdue=agreement.status == "requested" and due is not None and _aware(due) < now,
+        overdue=agreement.status == "requested" and due is not None and as_utc(due) < now,
         decided_by=agreement.decided_by,
         decided_at=agreement.decided_at,
         decision_reason=agreement.decision_reason,

@@ -2,12 +2,12 @@
 
 import json
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from protocol.clock import utcnow
+from protocol.clock import as_utc, utcnow
 from protocol.errors import Conflict, InvalidRequest, NotFound
 from registry.actors import Actor, require_steward, require_steward_or
 from registry.departments import service as departments
@@ -168,9 +168,9 @@ def key_usable(key: ClientKey, now: datetime) -> bool:
     """Whether a key may verify a signature now: inside its window and not revoked."""
     if key.revoked_at is not None:
         return False
-    if _aware(key.valid_from) > now:
+    if as_utc(key.valid_from) > now:
         return False
-    return key.valid_until is None or now < _aware(key.valid_until)
+    return key.valid_until is None or now < as_utc(key.valid_until)
 
 
 def to_read(*, session: Session, system: ClientSystem) -> SystemRead:
@@ -194,8 +194,3 @@ def to_read(*, session: Session, system: ClientSystem) -> SystemRead:
         ],
         created_at=system.created_at,
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
