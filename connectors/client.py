@@ -4,7 +4,8 @@ The gateway returns each `ok` element as a JWE encrypted to the consumer departm
 source department's JWS over {query_id, element, sub, value, iss, aud, iat}. This client decrypts with
 the consumer's private keys, verifies the signature with the source's keys as registered
 (`GET /v1/departments/{code}/keys`: a revoked or unknown kid is refused), checks that the claims
-are bound to this query, element, subject, source and consumer, and validates the value against the
+are bound to this query, element, subject, source and consumer and name the very key that opened
+the answer (`cnf`), and validates the value against the
 element's value schema when the registry has one. An answer that fails any check is `rejected`,
 never returned as a value.
 
@@ -13,20 +14,19 @@ Authentication is the caller's: pass a bearer access token (str) or an `httpx.Au
 """
 
 import contextlib
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-from joserfc.jwk import Key
 
+from connectors.key_directory import RegistryKeys
 from connectors.keys import DepartmentKeys
 from protocol import value_schema
 from protocol.errors import ShuyuanError
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
-from protocol.jose import JoseFailure, import_public, open_answer, subject_binding
+from protocol.jose import JoseFailure, open_answer, peek_header, subject_binding, thumbprint
 from protocol.reasons import Reason
 
 ClientStatus = Literal["ok", "denied", "not_found", "unavailable", "rejected"]
@@ -116,8 +116,9 @@ class ConsumerClient:
         self._http = http
         self._keys = keys
         self._auth = auth
-        self._key_cache_s = key_cache_s
-        self._source_keys: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._directory = RegistryKeys(
+            lambda method, path: self._request(method, path), profile=keys.profile, cache_s=key_cache_s
+        )
         self._schemas: dict[str, dict[str, Any] | None] = {}
 
     @property
@@ -197,9 +198,10 @@ class ConsumerClient:
             claims, kid = open_answer(
                 result["jwe"],
                 keys=self._keys.encryption,
-                resolve=lambda k: self._signing_key(source, k),
+                resolve=lambda k: self._directory.valid_key(source, "sig", k),
                 profile=self._keys.profile,
             )
+            self._check_recipient(result["jwe"], claims)
             expected = {
                 "query_id": query_id,
                 "element": code,
@@ -215,30 +217,17 @@ class ConsumerClient:
             return ClientResult(code, "rejected", exc.code, source)
         return ClientResult(code, "ok", None, source, claims.get("value"), kid)
 
-    def _signing_key(self, source: str, kid: str) -> Key | None:
-        for entry in self._registered_keys(source):  # KeyRead objects of the registry API
-            if entry.get("kid") != kid or entry.get("use") != "sig":
-                continue
-            if entry.get("status") == "revoked":
-                raise JoseFailure("revoked_key", f"signing key {kid!r} of {source!r} is revoked")
-            if entry.get("status") != "valid":
-                raise JoseFailure("unknown_key", f"signing key {kid!r} of {source!r} is not valid now")
-            return import_public(entry["jwk"], use="sig", profile=self._keys.profile)
-        return None
+    def _check_recipient(self, token: str, claims: dict[str, Any]) -> None:
+        """The source must have encrypted to the key that opened the answer (`cnf`, RFC 7800).
 
-    def _registered_keys(self, source: str) -> list[dict[str, Any]]:
-        cached = self._source_keys.get(source)
-        if cached is not None and time.monotonic() - cached[0] < self._key_cache_s:
-            return cached[1]
-        response = self._request("GET", f"/v1/departments/{source}/keys")
-        try:
-            keys = response.json() if response.status_code == 200 else None
-        except ValueError:
-            keys = None
-        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
-            raise JoseFailure("unknown_key", f"the registry gave no keys of {source!r}")
-        self._source_keys[source] = (time.monotonic(), keys)
-        return keys
+        A gateway operator who put its own key in the registry, opened the source's answer and
+        re-encrypted it to this department is caught here: the signed claims name the key the source
+        used, and no one can change them without the source's signing key.
+        """
+        ours = self._keys.encryption.get(str(peek_header(token).get("kid")))
+        cnf = claims.get("cnf")
+        if ours is None or not isinstance(cnf, dict) or cnf.get("jkt") != thumbprint(ours):
+            raise JoseFailure("wrong_recipient_key", "the source encrypted this answer to another key")
 
     def _check_schema(self, code: str, value: Any) -> None:
         if code not in self._schemas:

@@ -4,7 +4,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -13,14 +12,10 @@ from kafka.consumer.fetcher import ConsumerRecord
 from connectors.runtime import Connector
 from kafkaio.admin import ensure_topics
 from kafkaio.commit import PendingCommits
-from protocol.clock import utcnow
-from protocol.envelope import SourceRequest, reply_address, reply_headers
+from protocol.envelope import SourceRequest
 from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
 
 log = logging.getLogger(__name__)
-
-# A request older than this was given up by its gateway long ago; answering it only adds load.
-STALE_AFTER = timedelta(minutes=2)
 
 
 class KafkaConnectorServer:
@@ -36,6 +31,8 @@ class KafkaConnectorServer:
         reply_partitions: int = 12,
         membership: Mapping[str, Any] | None = None,
     ) -> None:
+        if connector.reply_topic != REPLY_TOPIC:
+            raise ValueError(f"a connector on Kafka must be built with reply_topic={REPLY_TOPIC!r}")
         self._connector = connector
         self._config = dict(client_config)
         self._topic = request_topic(connector.department)
@@ -79,14 +76,19 @@ class KafkaConnectorServer:
                 self.commits.commit(consumer)
                 if not batches:
                     continue
+                accepted: list[SourceRequest] = []
                 try:
                     for records in batches.values():
                         for record in records:
-                            self._answer(producer, record)
+                            if (request := self._answer(producer, record)) is not None:
+                                accepted.append(request)
                     producer.flush(timeout=30)
                 except Exception:
-                    # Nothing is committed: rewind so the batch is answered again (duplicates are harmless).
+                    # Nothing is committed: rewind so the batch is answered again (duplicates are harmless,
+                    # and answering again what was never delivered is not a replay).
                     log.exception("answering a batch failed; rewinding")
+                    for request in accepted:
+                        self._connector.forget(request)
                     for tp, records in batches.items():
                         consumer.seek(tp, records[0].offset)
                     continue
@@ -98,36 +100,38 @@ class KafkaConnectorServer:
             producer.close(timeout=5)
             self._connector.close()
 
-    def _answer(self, producer: KafkaProducer, record: ConsumerRecord) -> None:
-        try:
-            request = SourceRequest.model_validate_json(record.value)
-            address = reply_address(record.headers)
-        except ValueError as exc:
-            log.warning(
-                "unreadable request at %s-%d@%d: %s", record.topic, record.partition, record.offset, exc
-            )
-            producer.send(
-                DLQ_TOPIC, value=record.value, headers=[*record.headers, ("dlq-reason", b"unparseable")]
-            )
-            return
-        if utcnow() - request.created_at > STALE_AFTER:
-            log.info("skipping stale request %s", request.message_id)
-            return
-        handled = self._connector.answer(request)
+    def _answer(self, producer: KafkaProducer, record: ConsumerRecord) -> SourceRequest | None:
+        """Answer one record; returns the accepted request (forgotten again if the batch is rewound)."""
+        handled = self._connector.answer(record.value if isinstance(record.value, bytes) else b"")
         if handled.problem is not None:
-            # A request that cannot be decrypted or is bound to another query is kept for inspection;
-            # the gateway still gets a (failed) reply, so its caller is not left waiting for the timeout.
+            # Refused or unreadable requests are kept for inspection, and the gateway audits them when it
+            # reads the dead-letter queue (exchange/dead_letters.py).
+            log.warning(
+                "dead-lettering %s-%d@%d: %s", record.topic, record.partition, record.offset, handled.problem
+            )
             producer.send(
                 DLQ_TOPIC,
                 value=record.value,
-                headers=[*record.headers, ("dlq-reason", handled.problem.encode())],
+                headers=[
+                    *(record.headers or []),
+                    ("dlq-reason", handled.problem.encode()),
+                    ("dlq-by", self._connector.department.encode()),
+                ],
             )
-        reply = handled.reply
+        request = handled.request
+        if handled.reply is None or request is None or request.reply_to is None:
+            return request  # not from the gateway: nothing is answered
+        # The address comes from the signed request, the topic from our configuration (checked there).
         producer.send(
-            address.topic,
-            partition=address.partition,
-            value=reply.model_dump_json().encode(),
+            REPLY_TOPIC,
+            partition=request.reply_to.partition,
+            value=handled.reply,
             key=request.message_id.encode(),
-            headers=reply_headers(reply),
+            headers=[
+                ("correlation-id", request.message_id.encode()),
+                ("type", b"source.reply"),
+                ("sender", self._connector.department.encode()),
+            ],
         )
         self.handled += 1
+        return request

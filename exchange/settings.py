@@ -72,6 +72,11 @@ class GatewaySettings(BaseSettings):
         description="access-token signing (Ed25519), comma-separated: each a PKCS#8 PEM or private JWK file, "
         "or a secret of >= 32 characters; the first signs, every one verifies (rotation)",
     )
+    request_signing_key: SecretStr | None = Field(
+        None,
+        description="signs every request to a source (Ed25519), comma-separated like the token key; "
+        "sources pin its public JWKS (`shuyuan keys gateway-jwks`)",
+    )
     blind_index_key: SecretStr | None = Field(
         None,
         description="HMAC key of subject blind indexes (>= 32 characters); rotating it means re-indexing",
@@ -131,6 +136,10 @@ class GatewaySettings(BaseSettings):
         """Token keys (files or secrets), the signing one first; development: the platform key."""
         return _entries(self.token_signing_key) or [self.platform_key.get_secret_value()]
 
+    def request_signing_entries(self) -> list[str]:
+        """Request keys (files or secrets), the signing one first; development: the platform key."""
+        return _entries(self.request_signing_key) or [self.platform_key.get_secret_value()]
+
     def blind_index_secret(self) -> bytes:
         """The blind-index secret; development: the platform key."""
         return (self.blind_index_key or self.platform_key).get_secret_value().encode()
@@ -169,6 +178,7 @@ def _entries(value: SecretStr | None) -> list[str]:
     return [e.strip() for e in value.get_secret_value().split(",") if e.strip()] if value else []
 
 
+_KEY_FILES_ALLOWED = ("SHUYUAN_TOKEN_SIGNING_KEY", "SHUYUAN_REQUEST_SIGNING_KEY")
 _PLACEHOLDERS = ("change-me", "changeme", "placeholder", "development", "example", "secret")
 
 
@@ -177,11 +187,13 @@ def check_production_keys(settings: GatewaySettings) -> None:
     if settings.platform_key.get_secret_value() != DEV_PLATFORM_KEY:
         raise ValueError(
             "SHUYUAN_PLATFORM_KEY is a development convenience, refused in production: set SHUYUAN_"
-            "TOKEN_SIGNING_KEY, SHUYUAN_BLIND_INDEX_KEY, SHUYUAN_SEALING_KEY and SHUYUAN_AUDIT_SIGNING_KEY"
+            "TOKEN_SIGNING_KEY, SHUYUAN_REQUEST_SIGNING_KEY, SHUYUAN_BLIND_INDEX_KEY, SHUYUAN_SEALING_KEY "
+            "and SHUYUAN_AUDIT_SIGNING_KEY"
         )
     seen: dict[str, str] = {}
     jobs = {
         "SHUYUAN_TOKEN_SIGNING_KEY": settings.token_signing_key,
+        "SHUYUAN_REQUEST_SIGNING_KEY": settings.request_signing_key,
         "SHUYUAN_BLIND_INDEX_KEY": settings.blind_index_key,
         "SHUYUAN_SEALING_KEY": settings.sealing_key,
     }
@@ -189,7 +201,7 @@ def check_production_keys(settings: GatewaySettings) -> None:
         if value is None:
             raise ValueError(f"{name} must be set in production")
         for position, entry in enumerate(_entries(value)):
-            if name == "SHUYUAN_TOKEN_SIGNING_KEY" and Path(entry).is_file():
+            if name in _KEY_FILES_ALLOWED and Path(entry).is_file():
                 continue
             if len(entry) < 32 or any(p in entry.lower() for p in _PLACEHOLDERS):
                 raise ValueError(f"{name}: a secret of at least 32 random characters, not a placeholder")

@@ -17,6 +17,7 @@ from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
 from exchange.queries.service import QueryService
 from exchange.ratelimit import RateLimiter
+from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
 from exchange.transparency.oidc import IdTokenVerifier
 from exchange.transparency.settings import TransparencySettings
@@ -51,6 +52,7 @@ class GatewayState(RegistryState):
     key_directory: KeyDirectory
     audit_writer: AuditWriter | AuditPublisher  # denials are audited too (exchange/auth/denials.py)
     platform_keys: PlatformKeys
+    request_signer: RequestSigner  # signs every request to a source; its JWKS is public
     query_service: QueryService
     auth: AuthState
     transparency: TransparencyState

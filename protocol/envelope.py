@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocol.clock import utcnow
 from protocol.identifiers import SubjectType
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: requests and replies are signed JWS (protocol/signed_messages.py)
 
 AnswerStatus = Literal["ok", "not_found", "failed"]
 
@@ -23,27 +23,44 @@ def new_message_id() -> str:
     return uuid.uuid4().hex
 
 
-class SourceRequest(BaseModel):
-    """One request from the gateway to one source department, for the allowed elements only."""
+class ReplyAddress(BaseModel):
+    """Where a reply must go: the requesting gateway instance's own partition of the reply topic."""
 
     model_config = ConfigDict(extra="forbid")
-    message_id: str = Field(default_factory=new_message_id)
-    query_id: str
-    consumer: str
-    source: str
+    topic: str = Field(max_length=249)
+    partition: int = Field(ge=0, le=100_000)
+
+
+class SourceRequest(BaseModel):
+    """One request from the gateway to one source department, for the allowed elements only.
+
+    It travels signed by the gateway (protocol/signed_messages.py): every field below, the reply
+    address and the expiry included, is covered by that signature, and a source answers nothing that
+    does not verify against the gateway keys it pinned.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    message_id: str = Field(default_factory=new_message_id, max_length=64)
+    query_id: str = Field(max_length=128)
+    consumer: str = Field(max_length=64)
+    source: str = Field(max_length=64)
     subject_type: SubjectType
     # The identifier travels only as a JWE to the source's encryption key (protocol/jose.seal_subject).
     subject_jwe: str = Field(max_length=8192)
-    # The consumer's public encryption JWK (with kid) the source must encrypt its answers to. The
-    # gateway takes it from the registry; see docs/crypto.md for why the source may trust it.
-    consumer_key: dict[str, Any]
-    elements: list[str]
+    # The kid of the consumer's encryption key the answers are encrypted to. The key itself is never
+    # taken from the request: the source resolves it from the registry's key directory (consumer, kid).
+    consumer_kid: str = Field(min_length=1, max_length=128)
+    elements: list[str] = Field(max_length=500)
     # The registered JSON Schema of each asked element that has one: the source checks a value against
     # it before signing it, so it never vouches for a malformed value (the consumer checks again).
     value_schemas: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    service_item: str
-    case_no: str
+    service_item: str = Field(max_length=64)
+    case_no: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # After this the gateway has given up waiting: a source drops the request unanswered.
+    expires_at: datetime
+    # The gateway instance's reply partition; None only on the in-process transport.
+    reply_to: ReplyAddress | None = None
 
 
 class ElementAnswer(BaseModel):
@@ -58,7 +75,7 @@ class ElementAnswer(BaseModel):
 
 
 class SourceReply(BaseModel):
-    """A source department's reply to one SourceRequest."""
+    """A source department's reply to one SourceRequest; travels signed by that source."""
 
     model_config = ConfigDict(extra="forbid")
     message_id: str = Field(default_factory=new_message_id)
@@ -68,18 +85,11 @@ class SourceReply(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ReplyAddress(BaseModel):
-    """Where a reply must go: the requesting gateway instance's own reply partition."""
-
-    topic: str
-    partition: int
-
-
 Headers = list[tuple[str, bytes]]
 
 
-def request_headers(req: SourceRequest, reply_to: ReplyAddress) -> Headers:
-    """Kafka headers for a request."""
+def request_headers(req: SourceRequest) -> Headers:
+    """Kafka headers for a request: routing metadata only, never trusted (the signed value is)."""
     return [
         ("message-id", req.message_id.encode()),
         ("correlation-id", req.message_id.encode()),
@@ -88,8 +98,6 @@ def request_headers(req: SourceRequest, reply_to: ReplyAddress) -> Headers:
         ("sender", b"gateway"),
         ("recipient", req.source.encode()),
         ("created-at", req.created_at.isoformat().encode()),
-        ("reply-topic", reply_to.topic.encode()),
-        ("reply-partition", str(reply_to.partition).encode()),
     ]
 
 
@@ -112,12 +120,3 @@ def header(headers: Headers | None, name: str) -> str | None:
         if key == name:
             return value.decode("utf-8", errors="replace") if value is not None else None
     return None
-
-
-def reply_address(headers: Headers | None) -> ReplyAddress:
-    """Read the reply address from request headers; ValueError when missing or bad."""
-    topic = header(headers, "reply-topic")
-    partition = header(headers, "reply-partition")
-    if not topic or partition is None or not partition.isdigit():
-        raise ValueError("request has no valid reply-topic/reply-partition headers")
-    return ReplyAddress(topic=topic, partition=int(partition))

@@ -120,18 +120,29 @@ def decrypt(token: str, *, keys: Mapping[str, Key], profile: CryptoProfile = DEF
         raise JoseFailure("undecryptable", f"JWE decryption failed: {type(exc).__name__}") from exc
 
 
-def sign(payload: bytes, *, key: Key, kid: str, profile: CryptoProfile = DEFAULT) -> str:
-    """JWS compact over the payload with a private signing key, named by kid."""
-    return jws.serialize_compact(
-        {"alg": profile.jws_alg, "kid": kid}, payload, key, algorithms=[profile.jws_alg]
-    )
+def sign(
+    payload: bytes, *, key: Key, kid: str, profile: CryptoProfile = DEFAULT, typ: str | None = None
+) -> str:
+    """JWS compact over the payload with a private signing key, named by kid (and `typ`, if given)."""
+    header: dict[str, Any] = {"alg": profile.jws_alg, "kid": kid}
+    if typ:
+        header["typ"] = typ
+    return jws.serialize_compact(header, payload, key, algorithms=[profile.jws_alg])
 
 
-def verify(token: str, *, resolve: KeyResolver, profile: CryptoProfile = DEFAULT) -> tuple[bytes, str]:
-    """Verify a JWS compact with the public key `resolve(kid)` returns; (payload, kid) or JoseFailure."""
+def verify(
+    token: str, *, resolve: KeyResolver, profile: CryptoProfile = DEFAULT, typ: str | None = None
+) -> tuple[bytes, str]:
+    """Verify a JWS compact with the public key `resolve(kid)` returns; (payload, kid) or JoseFailure.
+
+    With `typ`, the protected header must name that type (RFC 8725 §3.11: a signed object of one kind
+    is never accepted as another, e.g. a source's reply as a gateway's request).
+    """
     header = peek_header(token)
     if header.get("alg") != profile.jws_alg:
         raise JoseFailure("wrong_algorithm", f"profile {profile.name!r} signs with {profile.jws_alg}")
+    if typ is not None and header.get("typ") != typ:
+        raise JoseFailure("wrong_type", f"not a {typ} object")
     kid = str(header.get("kid"))
     key = resolve(kid)
     if key is None:

@@ -20,9 +20,11 @@ from exchange.auth.fastapi import include_protected, registry_scope, require_sco
 from exchange.auth.fastapi import router as auth_router
 from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
+from exchange.dead_letters import DeadLetterAuditor
 from exchange.queries.api import router as queries_router
 from exchange.queries.service import QueryService
 from exchange.registry_sync import RegistrySync
+from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
 from exchange.state import GatewayState
 from exchange.transparency.api import install_transparency, transparency_state
@@ -125,9 +127,18 @@ def create_app(
         )
         await writer.start()
         audit_registry_changes(changes, writer, gateway=settings.gateway_id)
+        # Kafka mode: what sources refuse (unsigned, replayed, expired requests ...) is audited too.
+        dead_letters = (
+            DeadLetterAuditor(settings.kafka_client_config(), writer, gateway_id=settings.gateway_id)
+            if settings.transport == "kafka"
+            else None
+        )
+        if dead_letters is not None:
+            await dead_letters.start()
         platform_keys = PlatformKeys(
             blind_index_secret=settings.blind_index_secret(), sealing_secrets=settings.sealing_secrets()
         )
+        request_signer = RequestSigner.from_entries(settings.request_signing_entries())
         state = AppState(
             engine=engine,
             changes=changes,
@@ -138,6 +149,7 @@ def create_app(
             key_directory=key_directory,
             audit_writer=writer,
             platform_keys=platform_keys,
+            request_signer=request_signer,
             query_service=QueryService(
                 engine=engine,
                 catalogue=cache,
@@ -145,6 +157,7 @@ def create_app(
                 writer=writer,
                 keys=platform_keys,
                 key_directory=key_directory,
+                request_signer=request_signer,
                 gateway_id=settings.gateway_id,
                 source_timeout_s=settings.source_timeout_s,
                 max_elements=settings.max_elements_per_query,
@@ -159,6 +172,8 @@ def create_app(
         try:
             yield
         finally:
+            if dead_letters is not None:
+                await dead_letters.stop()
             await registry_sync.stop()
             await writer.stop()
             await chosen.stop()

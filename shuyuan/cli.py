@@ -36,6 +36,7 @@ app.add_typer(console_app, name="console")
 
 DEFAULT_DATA = Path("var")
 SYSTEM_KEYS = DEFAULT_DATA / "keys" / "systems"  # written by the embedded mode at first start
+GATEWAY_JWKS = DEFAULT_DATA / "keys" / "gateway" / "request-jwks.json"  # written by `sample load`
 
 
 def _logging(level: str = "INFO") -> None:
@@ -131,12 +132,29 @@ def connector_run(
         Path | None,
         typer.Option(help="The department's private keys (default: var/keys/departments/<dept>)"),
     ] = None,
+    gateway_jwks: Annotated[
+        Path, typer.Option(help="The gateway's request keys to trust (`shuyuan keys gateway-jwks`)")
+    ] = GATEWAY_JWKS,
+    url: Annotated[str, typer.Option(help="Gateway base URL (the registry's key directory)")] = (
+        "http://127.0.0.1:8000"
+    ),
+    client: Annotated[
+        str | None, typer.Option(help="client_id of this department's system (default: its only one)")
+    ] = None,
+    system_keys: Annotated[Path, typer.Option(help="Folder of the systems' private keys")] = SYSTEM_KEYS,
+    ca: Annotated[Path | None, typer.Option(help="CA certificate of an HTTPS gateway")] = None,
 ) -> None:
-    """Serve one department's request topic from its own database until interrupted."""
+    """Serve one department's request topic from its own database until interrupted.
+
+    Only requests signed by a key of `--gateway-jwks` are answered; consumers' encryption keys are
+    looked up in the registry at `--url`, authenticated as this department's system.
+    """
     from connectors import keys as department_keys
     from connectors.config import load_config
     from connectors.kafka_server import KafkaConnectorServer
+    from connectors.key_directory import RegistryKeys, load_gateway_keys
     from connectors.runtime import Connector
+    from protocol.topics import REPLY_TOPIC
 
     _logging()
     cfg = load_config(config, base_dir=data_dir)
@@ -144,10 +162,25 @@ def connector_run(
     if not folder.is_dir():
         typer.echo(f"no private keys of {cfg.department!r} in {folder} (see docs/crypto.md)", err=True)
         raise typer.Exit(2)
+    try:
+        trusted = load_gateway_keys(gateway_jwks)
+    except ValueError as exc:
+        typer.echo(f"{exc} (the gateway's request keys: see docs/security.md)", err=True)
+        raise typer.Exit(2) from exc
+    auth = _token_auth(url, system_keys, client or _only_system(system_keys, cfg.department), ca)
+    http = httpx.Client(base_url=url, timeout=10, verify=str(ca) if ca else True)
+    directory = RegistryKeys(lambda method, path: http.request(method, path, auth=auth))
     client_config = cfg.kafka.client_config(cfg.department, bootstrap=bootstrap)
     servers = client_config["bootstrap_servers"]
+    connector = Connector(
+        cfg,
+        department_keys.load(folder, cfg.department),
+        gateway_keys=trusted,
+        consumer_keys=directory.encryption_key,
+        reply_topic=REPLY_TOPIC,
+    )
     server = KafkaConnectorServer(
-        Connector(cfg, department_keys.load(folder, cfg.department)),
+        connector,
         client_config,
         group_id=cfg.kafka.group_id,
         membership=cfg.kafka.membership(),
@@ -181,6 +214,7 @@ def sample_load(
     data_dir: Annotated[Path, typer.Option(help="Where the department databases go")] = DEFAULT_DATA,
 ) -> None:
     """Migrate, load the sample registry, and create the sample departments' own databases."""
+    from exchange.request_signing import RequestSigner
     from exchange.settings import GatewaySettings
     from registry.db import make_engine
     from shuyuan import sample_catalogue, sample_systems
@@ -194,6 +228,11 @@ def sample_load(
     sample_catalogue.register_keys(engine, ensure_department_keys(data_dir, departments).values())
     sample_systems.register(engine, sample_systems.ensure_keys(data_dir))  # the systems' OAuth keys
     engine.dispose()
+    # The public keys of this gateway's requests, for the sample connectors to pin.
+    jwks_file = data_dir / "keys" / "gateway" / "request-jwks.json"
+    jwks_file.parent.mkdir(parents=True, exist_ok=True)
+    signer = RequestSigner.from_entries(GatewaySettings().request_signing_entries())
+    jwks_file.write_text(json.dumps(signer.jwks(), indent=2) + "\n", encoding="utf-8")
     subjects = ensure_sample_data(data_dir)
     typer.echo(("loaded" if loaded else "already loaded") + f"; demo person {subjects.demo_person}")
 

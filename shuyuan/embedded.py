@@ -3,11 +3,15 @@
 SQLite and the in-process transport: nothing to install, for a first run and for unit tests.
 """
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from joserfc.jwk import Key
 from sqlalchemy import Engine
 
 from connectors import keys as department_keys
@@ -17,9 +21,12 @@ from connectors.runtime import Connector
 from connectors.samples.data import SampleSubjects, generate
 from console.settings import ConsoleSettings
 from console.users import service as console_users
+from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
 from exchange.transport.memory import MemoryTransport
+from protocol.jose import import_public
 from registry.db import unit_of_work
+from registry.keys.directory import KeySnapshot, load_keys
 from shuyuan import sample_catalogue, sample_systems
 from shuyuan.app import AppState, app_state, create_app
 
@@ -42,6 +49,30 @@ class Embedded:
     def state(self) -> AppState:
         """The app's typed state (engine, audit writer, keys, ...), once its lifespan has started."""
         return app_state(self.app)
+
+
+class RegistryConsumerKeys:
+    """Consumer encryption keys read from the registry database (in-process connectors only).
+
+    A separate connector asks the registry API instead (connectors/key_directory.py). The snapshot is
+    reused for `max_age_s`: the delay after which a revoked key stops being encrypted to.
+    """
+
+    def __init__(self, engine: Callable[[], Engine], *, max_age_s: float = 1.0) -> None:
+        self._engine = engine
+        self._max_age_s = max_age_s
+        self._snapshot: KeySnapshot | None = None
+        self._at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self, department: str, kid: str) -> Key | None:
+        """The department's valid encryption key of this kid, or None."""
+        with self._lock:
+            if self._snapshot is None or time.monotonic() - self._at >= self._max_age_s:
+                self._snapshot, self._at = load_keys(self._engine()), time.monotonic()
+            snapshot = self._snapshot
+        view = snapshot.find(department, "enc", kid)
+        return None if view is None else import_public(view.jwk, use="enc", profile=snapshot.profile)
 
 
 def sample_connector_configs() -> dict[str, Path]:
@@ -82,8 +113,17 @@ def build_embedded(
     system_keys = sample_systems.ensure_keys(data_dir)  # the systems' OAuth key pairs (private_key_jwt)
     transport = MemoryTransport()
     connectors = {}
+    # In-process connectors check requests as separate ones do: the gateway's keys pinned, the
+    # consumer's encryption key looked up in the registry (never taken from the request).
+    gateway_keys = RequestSigner.from_entries(settings.request_signing_entries()).public_keys()
+    consumer_keys = RegistryConsumerKeys(lambda: app_state(app).engine)
     for dept, path in sample_connector_configs().items():
-        connector = Connector(load_config(path, base_dir=data_dir / "departments"), keys[dept])
+        connector = Connector(
+            load_config(path, base_dir=data_dir / "departments"),
+            keys[dept],
+            gateway_keys=gateway_keys,
+            consumer_keys=consumer_keys,
+        )
         transport.register(dept, connector.handle)
         connectors[dept] = connector
 

@@ -46,3 +46,21 @@ def rotate_command(
     kid = department_keys.add_key(path, use)
     keys = department_keys.load(path, department)
     typer.echo(json.dumps(next(j for j in keys.public_jwks() if j["kid"] == kid), indent=2))
+
+
+@keys_app.command("gateway-jwks")
+def gateway_jwks_command(
+    out: Annotated[Path | None, typer.Option(help="Write the JWKS to this file (default: print it)")] = None,
+) -> None:
+    """The public JWKS of the gateway's request keys (SHUYUAN_REQUEST_SIGNING_KEY), for connectors to pin."""
+    from exchange.request_signing import RequestSigner
+    from exchange.settings import GatewaySettings
+
+    jwks = RequestSigner.from_entries(GatewaySettings().request_signing_entries()).jwks()
+    text = json.dumps(jwks, indent=2)
+    if out is None:
+        typer.echo(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n", encoding="utf-8")
+    typer.echo(f"wrote {len(jwks['keys'])} gateway request key(s) to {out}")

@@ -53,6 +53,8 @@ class AuditAction(StrEnum):
     TRANSPARENCY_HIDDEN = "transparency.hidden"
     TRANSPARENCY_RESTRICTED = "transparency.restricted"
     TRANSPARENCY_APPROVED = "transparency.approved"  # a long restriction approved by a reviewer
+    # A message a source (or the sealer) refused and dead-lettered (exchange/dead_letters.py).
+    MESSAGE_DEAD_LETTERED = "message.dead_lettered"
 
 
 REGISTRY_PREFIX = "registry."

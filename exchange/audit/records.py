@@ -261,3 +261,21 @@ def transparency_approved(
         request_id=request_id,
         source=restricting_department,
     )
+
+
+def dead_letter(
+    *, gateway: str | None, reported_by: str | None, reason: str, request_id: str | None
+) -> AuditRecord:
+    """A message refused and dead-lettered by `reported_by` (a source, or None for the sealer), and why.
+
+    `request_id` is the message id the dead letter names; nothing of the message's content is kept.
+    """
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=reported_by,
+        source=reported_by,
+        action=AuditAction.MESSAGE_DEAD_LETTERED,
+        decision="deny",
+        reason=reason[:32],
+        request_id=request_id[:64] if request_id else None,
+    )

@@ -115,11 +115,13 @@ def signing_key_from_seed(seed: bytes) -> OKPKey:
 TOKEN_KEY_LABEL = b"shuyuan/access-token-signing/v1"
 
 
-def token_signing_keys(entries: Iterable[str]) -> list[OKPKey]:
+def token_signing_keys(entries: Iterable[str], *, label: bytes = TOKEN_KEY_LABEL) -> list[OKPKey]:
     """The gateway's token keys from SHUYUAN_TOKEN_SIGNING_KEY, in order (the first signs).
 
     Each entry is a file (a PKCS#8 PEM or a private JWK, Ed25519) or a secret whose HMAC-SHA256 with
-    the token label is the Ed25519 seed, so every instance given the same secret holds the same key.
+    the job's label is the Ed25519 seed, so every instance given the same secret holds the same key
+    (and one secret given to two jobs still yields two keys). The request signing key is read the same
+    way (exchange/request_signing.py).
     """
     keys: list[OKPKey] = []
     for entry in entries:
@@ -128,13 +130,13 @@ def token_signing_keys(entries: Iterable[str]) -> list[OKPKey]:
             text = path.read_text()
             key = OKPKey.import_key(json.loads(text) if text.lstrip().startswith("{") else text)
             if key.curve_name != "Ed25519" or not key.is_private:
-                raise ValueError(f"{path}: the token signing key must be a private Ed25519 key")
+                raise ValueError(f"{path}: a signing key must be a private Ed25519 key")
             key.ensure_kid()
         else:
-            key = signing_key_from_seed(hmac.new(entry.encode(), TOKEN_KEY_LABEL, hashlib.sha256).digest())
+            key = signing_key_from_seed(hmac.new(entry.encode(), label, hashlib.sha256).digest())
         keys.append(key)
     if not keys:
-        raise ValueError("no token signing key")
+        raise ValueError("no signing key")
     return keys
 
 

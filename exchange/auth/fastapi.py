@@ -196,6 +196,12 @@ async def jwks(request: Request) -> dict[str, Any]:
     return gateway_state(request).auth.token_authority.jwks()
 
 
+@router.get("/.well-known/request-jwks.json")
+async def request_jwks(request: Request) -> dict[str, Any]:
+    """The public keys that verify this gateway's requests to sources (connectors pin a copy)."""
+    return gateway_state(request).request_signer.jwks()
+
+
 @router.get("/.well-known/oauth-authorization-server")
 async def metadata(request: Request) -> dict[str, Any]:
     """Authorization server metadata (RFC 8414)."""

@@ -21,15 +21,17 @@ from exchange.authz.engine import Decision, client_reason, decide
 from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
 from exchange.queries.models import ElementResult, QueryIn, QueryOut, QueryRecord, idempotency_record
+from exchange.queries.replies import SignedReplyCheck, element_results
+from exchange.request_signing import RequestSigner
 from exchange.transport.base import SourceTimeout, Transport
 from protocol.clock import as_utc, utcnow
-from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
+from protocol.envelope import SourceReply, SourceRequest
 from protocol.errors import Conflict, Denied, InvalidRequest, Unauthenticated
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
-from protocol.jose import JoseFailure, peek_header, public_jwk, seal_subject
+from protocol.jose import seal_subject
 from protocol.reasons import Reason
 from registry.catalogue import Catalogue
-from registry.keys.directory import KeyDirectory, KeySnapshot
+from registry.keys.directory import KeyDirectory
 
 DEFAULT_RECORD_TTL_S = 24 * 3600
 
@@ -85,6 +87,7 @@ class QueryService:
         writer: AuditWriter | AuditPublisher,
         keys: PlatformKeys,
         key_directory: KeyDirectory,
+        request_signer: RequestSigner,
         gateway_id: str,
         source_timeout_s: float,
         max_elements: int,
@@ -97,6 +100,7 @@ class QueryService:
         self._writer = writer
         self._keys = keys
         self._key_directory = key_directory
+        self._signer = request_signer
         self._gateway_id = gateway_id
         self._timeout = source_timeout_s
         self._max_elements = max_elements
@@ -314,10 +318,12 @@ class QueryService:
                 reason=reason,
                 audited=True,
             )
-        consumer_kid, consumer_public = consumer_key
+        consumer_kid = consumer_key[0]
         results: dict[str, ElementResult] = {}
         steps: list[AuditRecord] = []
         requests = []
+        expires_at = utcnow() + timedelta(seconds=self._timeout)
+        reply_to = self._transport.reply_address
         for source, codes in by_source.items():
             source_key = keys.current(source, "enc")
             if source_key is None:
@@ -349,22 +355,35 @@ class QueryService:
                         kid=source_key[0],
                         profile=keys.profile,
                     ),
-                    consumer_key=public_jwk(consumer_public, kid=consumer_kid),
+                    consumer_kid=consumer_kid,
                     elements=codes,
                     value_schemas={code: schemas[code] for code in codes if code in schemas},
                     service_item=ctx.query.purpose.service_item,
                     case_no=ctx.query.purpose.case_no,
+                    expires_at=expires_at,
+                    reply_to=reply_to,
                 )
             )
         key = ctx.subject_index.encode()
+        checks = [SignedReplyCheck(r, keys) for r in requests]
         outcomes = await asyncio.gather(
-            *(self._transport.request(r, timeout=self._timeout, key=key) for r in requests),
+            *(
+                self._transport.request(r, self._signer.sign(r), accept=check, timeout=self._timeout, key=key)
+                for r, check in zip(requests, checks, strict=True)
+            ),
             return_exceptions=True,
         )
-        for req, outcome in zip(requests, outcomes, strict=True):
+        for req, check, outcome in zip(requests, checks, outcomes, strict=True):
             steps.append(ctx.record(AuditAction.SOURCE_DISPATCHED, elements=req.elements, source=req.source))
+            # Replies that were not the asked source's signed reply to this request: dropped, audited.
+            steps += [
+                ctx.record(
+                    AuditAction.ANSWER_REJECTED, elements=req.elements, source=req.source, reason=problem
+                )
+                for problem in check.refused
+            ]
             if isinstance(outcome, SourceReply):
-                answered, rejected = _answers(req, outcome, keys, consumer_kid)
+                answered, rejected = element_results(req, outcome, keys, consumer_kid)
                 results |= answered
                 steps.append(
                     ctx.record(AuditAction.SOURCE_ANSWERED, elements=req.elements, source=req.source)
@@ -379,9 +398,9 @@ class QueryService:
             if not isinstance(outcome, Exception):
                 raise outcome  # cancellation and the like must propagate
             # Any other failure of one source costs only that source's elements, never the whole query.
-            reason = (
-                Reason.SOURCE_TIMEOUT if isinstance(outcome, SourceTimeout) else Reason.SOURCE_UNAVAILABLE
-            )
+            # A source whose only replies were refused did answer, falsely: unavailable, not slow.
+            timed_out = isinstance(outcome, SourceTimeout) and not check.refused
+            reason = Reason.SOURCE_TIMEOUT if timed_out else Reason.SOURCE_UNAVAILABLE
             action = (
                 AuditAction.SOURCE_TIMED_OUT if reason == Reason.SOURCE_TIMEOUT else AuditAction.SOURCE_FAILED
             )
@@ -391,51 +410,6 @@ class QueryService:
                     code=code, status="unavailable", reason=reason.value, source=req.source
                 )
         return results, steps
-
-
-def _answers(
-    req: SourceRequest, reply: SourceReply, keys: KeySnapshot, consumer_kid: str
-) -> tuple[dict[str, ElementResult], list[tuple[str, str]]]:
-    asked = set(req.elements)
-    got = {a.code: a for a in reply.answers if a.code in asked}  # never pass on what was not asked
-    results = {}
-    rejected: list[tuple[str, str]] = []
-    for code in req.elements:
-        answer = got.get(code)
-        problem = _answer_problem(answer, keys, consumer_kid) if answer and answer.status == "ok" else None
-        if problem is not None:
-            rejected.append((code, problem))
-        if answer is None or answer.status == "failed" or problem is not None:
-            results[code] = ElementResult(
-                code=code, status="unavailable", reason=Reason.SOURCE_UNAVAILABLE.value, source=req.source
-            )
-        elif answer.status == "not_found":
-            results[code] = ElementResult(
-                code=code, status="not_found", reason=Reason.NOT_FOUND.value, source=req.source
-            )
-        else:
-            results[code] = ElementResult(code=code, status="ok", source=req.source, jwe=answer.jws_jwe)
-    return results, rejected
-
-
-def _answer_problem(answer: ElementAnswer, keys: KeySnapshot, consumer_kid: str) -> str | None:
-    """Why an `ok` answer cannot be passed on, or None.
-
-    The gateway cannot open the JWE (it is for the consumer), but it can refuse one that is not made
-    for the consumer's current key under the profile's algorithms, and record that, before any
-    consumer sees it. The consumer's SDK verifies the signature inside.
-    """
-    if not answer.jws_jwe:
-        return "missing_jwe"
-    try:
-        header = peek_header(answer.jws_jwe)
-    except JoseFailure as exc:
-        return exc.code
-    if header.get("alg") != keys.profile.jwe_alg or header.get("enc") != keys.profile.jwe_enc:
-        return "wrong_algorithm"
-    if header.get("kid") != consumer_kid:
-        return "wrong_recipient_key"
-    return None
 
 
 def _assemble(query: QueryIn, decisions: list[Decision], answers: dict[str, ElementResult]) -> QueryOut:

@@ -1,8 +1,9 @@
 """The request-reply transport between the gateway and source departments."""
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
-from protocol.envelope import SourceReply, SourceRequest
+from protocol.envelope import ReplyAddress, SourceReply, SourceRequest
 from protocol.errors import ShuyuanError
 from protocol.reasons import Reason
 
@@ -22,8 +23,18 @@ class SourceUnavailable(Exception):
     """The request could not be delivered to the source."""
 
 
+# Verifies one candidate reply (protocol/signed_messages.open_reply) and returns it, or raises
+# JoseFailure: a reply that fails is dropped and the transport goes on waiting for the genuine one.
+ReplyCheck = Callable[[bytes], SourceReply]
+
+
 class Transport(ABC):
-    """Sends one request to one source department and waits for its reply."""
+    """Sends one signed request to one source department and waits for its signed reply."""
+
+    @property
+    def reply_address(self) -> ReplyAddress | None:
+        """Where sources must send replies to this gateway instance (signed into each request)."""
+        return None
 
     async def start(self, departments: list[str]) -> None:  # noqa: B027  (optional hook)
         """Connect, and make sure the topics of these departments exist."""
@@ -33,9 +44,16 @@ class Transport(ABC):
 
     @abstractmethod
     async def request(
-        self, request: SourceRequest, *, timeout: float, key: bytes | None = None
+        self,
+        request: SourceRequest,
+        message: bytes,
+        *,
+        accept: ReplyCheck,
+        timeout: float,
+        key: bytes | None = None,
     ) -> SourceReply:
-        """Deliver the request to `request.source` and return its reply, or raise SourceTimeout.
+        """Deliver the signed `message` (of `request`) to its source; the first reply `accept` takes.
 
-        `key` partitions the request (the subject's blind index, never the identifier itself).
+        Raises SourceTimeout when no acceptable reply came in time. `key` partitions the request (the
+        subject's blind index, never the identifier itself).
         """

@@ -1,7 +1,8 @@
 """Request-reply over Apache Kafka (DESIGN.md §7).
 
 Each gateway instance reads only its own partition(s) of the reply topic and names its reply
-partition in every request's headers, as Spring's ReplyingKafkaTemplate does, so any number of
+partition inside every signed request (never in a header, which anyone on the way could change),
+as Spring's ReplyingKafkaTemplate names it in a header, so any number of
 gateway instances can share one reply topic without a consumer group rebalance losing replies.
 """
 
@@ -13,9 +14,10 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from exchange.transport.base import SourceTimeout, SourceUnavailable, Transport
+from exchange.transport.base import ReplyCheck, SourceTimeout, SourceUnavailable, Transport
 from kafkaio.admin import ensure_topics
 from protocol.envelope import ReplyAddress, SourceReply, SourceRequest, header, request_headers
+from protocol.jose import JoseFailure
 from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,18 @@ class KafkaTransport(Transport):
         self._reply = ReplyAddress(topic=REPLY_TOPIC, partition=reply_partition)
         self._reply_partitions = reply_partitions
         self._request_partitions = request_partitions
-        self._pending: dict[str, asyncio.Future[SourceReply]] = {}
+        self._pending: dict[str, tuple[asyncio.Future[SourceReply], ReplyCheck]] = {}
         self._known_topics: set[str] = set()
         self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def reply_address(self) -> ReplyAddress:
+        """This instance's reply partition."""
+        return self._reply
 
     async def start(self, departments: list[str]) -> None:
         """Create the topics, start the producer and the reply reader."""
@@ -77,13 +84,19 @@ class KafkaTransport(Transport):
             await asyncio.to_thread(self._thread.join, 5)
         if self._producer is not None:
             await asyncio.to_thread(self._producer.close, 5)
-        for future in self._pending.values():
+        for future, _ in self._pending.values():
             future.cancel()
 
     async def request(
-        self, request: SourceRequest, *, timeout: float, key: bytes | None = None
+        self,
+        request: SourceRequest,
+        message: bytes,
+        *,
+        accept: ReplyCheck,
+        timeout: float,
+        key: bytes | None = None,
     ) -> SourceReply:
-        """Publish the request (keyed by the subject's blind index) and wait for the reply, or time out."""
+        """Publish the signed request (keyed by the subject's blind index); wait for an accepted reply."""
         if self._producer is None or self._loop is None:
             raise SourceUnavailable("transport not started")
         topic = request_topic(request.source)
@@ -91,14 +104,9 @@ class KafkaTransport(Transport):
             await asyncio.to_thread(ensure_topics, self._config, {topic: self._request_partitions})
             self._known_topics.add(topic)
         future: asyncio.Future[SourceReply] = self._loop.create_future()
-        self._pending[request.message_id] = future
+        self._pending[request.message_id] = (future, accept)
         try:
-            self._producer.send(
-                topic,
-                value=request.model_dump_json().encode(),
-                key=key,
-                headers=request_headers(request, self._reply),
-            )
+            self._producer.send(topic, value=message, key=key, headers=request_headers(request))
             return await asyncio.wait_for(future, timeout)
         except TimeoutError as exc:
             raise SourceTimeout(request.source) from exc
@@ -123,16 +131,20 @@ class KafkaTransport(Transport):
         self._consumer.close()
 
     def _deliver(self, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        # The header only finds the waiting request; whether the reply is genuine is `accept`'s check
+        # of the source's signature, so a forged reply with a guessed id cannot pre-empt the real one.
         correlation_id = header(headers, "correlation-id")
-        future = self._pending.get(correlation_id or "")
-        if future is None:
+        pending = self._pending.get(correlation_id or "")
+        if pending is None:
             return  # a late reply after its deadline, or a duplicate: harmless
+        future, accept = pending
         try:
-            reply = SourceReply.model_validate_json(value)
-        except ValueError:
-            log.warning("unparseable reply for %s", correlation_id)
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_fail, future, SourceUnavailable("unparseable reply"))
+            reply = accept(value if isinstance(value, bytes) else b"")
+        except JoseFailure as exc:
+            log.warning("refused reply for %s: %s", correlation_id, exc.code)
+            return
+        except Exception:  # a bug in a check must not stop the reply reader of every query
+            log.exception("checking a reply for %s failed", correlation_id)
             return
         assert self._loop is not None
         self._loop.call_soon_threadsafe(_resolve, future, reply)
@@ -141,8 +153,3 @@ class KafkaTransport(Transport):
 def _resolve(future: asyncio.Future[SourceReply], reply: SourceReply) -> None:
     if not future.done():
         future.set_result(reply)
-
-
-def _fail(future: asyncio.Future[SourceReply], exc: Exception) -> None:
-    if not future.done():
-        future.set_exception(exc)

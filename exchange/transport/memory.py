@@ -1,12 +1,18 @@
 """In-process transport: the embedded mode and unit tests, no broker needed."""
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 
-from exchange.transport.base import SourceTimeout, SourceUnavailable, Transport
+from exchange.transport.base import ReplyCheck, SourceTimeout, SourceUnavailable, Transport
 from protocol.envelope import SourceReply, SourceRequest
+from protocol.jose import JoseFailure
 
-SourceHandler = Callable[[SourceRequest], SourceReply]
+log = logging.getLogger(__name__)
+
+# A connector's entry point: the signed request in, the signed reply out (None: refused unanswered).
+SourceHandler = Callable[[bytes], bytes | None]
 
 
 class MemoryTransport(Transport):
@@ -24,16 +30,30 @@ class MemoryTransport(Transport):
         self._handlers.pop(department, None)
 
     async def request(
-        self, request: SourceRequest, *, timeout: float, key: bytes | None = None
+        self,
+        request: SourceRequest,
+        message: bytes,
+        *,
+        accept: ReplyCheck,
+        timeout: float,
+        key: bytes | None = None,
     ) -> SourceReply:
-        """Run the source's handler, or wait out the deadline when nobody serves it."""
+        """Run the source's handler; a refused or missing reply waits out the deadline, as on Kafka."""
+        started = time.monotonic()
         handler = self._handlers.get(request.source)
         if handler is None:
             await asyncio.sleep(timeout)
             raise SourceTimeout(request.source)
         try:
-            return await asyncio.wait_for(asyncio.to_thread(handler, request), timeout)
+            data = await asyncio.wait_for(asyncio.to_thread(handler, message), timeout)
         except TimeoutError as exc:
             raise SourceTimeout(request.source) from exc
         except Exception as exc:  # a connector bug must not become a gateway 500
             raise SourceUnavailable(f"{request.source}: {type(exc).__name__}") from exc
+        if data is not None:
+            try:
+                return accept(data)
+            except JoseFailure as exc:
+                log.warning("refused reply from %s: %s", request.source, exc.code)
+        await asyncio.sleep(max(0.0, timeout - (time.monotonic() - started)))
+        raise SourceTimeout(request.source)

@@ -2,10 +2,12 @@
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from joserfc.jwk import OKPKey
 from pydantic import ValidationError
 
 from connectors import keys as department_keys
@@ -13,9 +15,15 @@ from connectors.config import load_config
 from connectors.keys import DepartmentKeys
 from connectors.runtime import Connector
 from connectors.samples.data import SampleSubjects, generate
-from protocol.envelope import SourceRequest
-from protocol.jose import open_answer, public_jwk, seal_subject
+from protocol.clock import utcnow
+from protocol.envelope import SourceReply, SourceRequest
+from protocol.jose import open_answer, seal_subject
+from protocol.signed_messages import sign_request
 from shuyuan.embedded import sample_connector_configs
+from tests.sourcekit import reply_of
+
+GATEWAY = OKPKey.generate_key("Ed25519")  # the gateway's request key these connectors pin
+GATEWAY_KID = "gw-test"
 
 PSB_COLUMNS = {
     "person.name": "name",
@@ -67,7 +75,12 @@ def connectors(
 ) -> Iterator[dict[str, Connector]]:
     """A connector per sample department, configured from its YAML file."""
     built = {
-        d: Connector(load_config(p, base_dir=data_dir), keys[d])
+        d: Connector(
+            load_config(p, base_dir=data_dir),
+            keys[d],
+            gateway_keys={GATEWAY_KID: GATEWAY},
+            consumer_keys=_consumer_key,
+        )
         for d, p in sample_connector_configs().items()
     }
     _KEYS.update(keys)
@@ -109,11 +122,24 @@ def _request(
             recipient=source_keys.encryption[enc_kid],
             kid=enc_kid,
         ),
-        consumer_key=public_jwk(zjj.encryption[zjj_kid], kid=zjj_kid),
+        consumer_kid=zjj_kid,
         elements=elements,
         service_item="330100-GZF-001",
         case_no="CASE-1",
+        expires_at=utcnow() + timedelta(seconds=30),
     )
+
+
+def _consumer_key(department: str, kid: str) -> Any:
+    keys = _KEYS.get(department)
+    return None if keys is None else keys.encryption.get(kid)
+
+
+def _handle(connector: Connector, request: SourceRequest) -> SourceReply:
+    """Send a request signed as the gateway; the connector's signed reply, opened."""
+    data = connector.handle(sign_request(request, key=GATEWAY, kid=GATEWAY_KID))
+    assert data is not None, "the connector refused the request unanswered"
+    return reply_of(data)
 
 
 def _value(reply: Any, answer: Any) -> Any:
@@ -135,7 +161,7 @@ def test_psb_answers_from_the_household_register(
     connectors: dict[str, Connector], subjects: SampleSubjects, data_dir: Path
 ) -> None:
     request = _request("psb", subjects.demo_person, list(PSB_COLUMNS))
-    reply = connectors["psb"].handle(request)
+    reply = _handle(connectors["psb"], request)
     assert reply.correlation_id == request.message_id
     assert reply.source == "psb"
     row = _row(data_dir, "psb", "hukou_person", "resident_id", subjects.demo_person)
@@ -145,7 +171,7 @@ def test_psb_answers_from_the_household_register(
 def test_psb_answers_the_whole_household_as_json(
     connectors: dict[str, Connector], subjects: SampleSubjects, data_dir: Path
 ) -> None:
-    reply = connectors["psb"].handle(_request("psb", subjects.demo_person, ["person.household_members"]))
+    reply = _handle(connectors["psb"], _request("psb", subjects.demo_person, ["person.household_members"]))
     [answer] = reply.answers
     household = _row(data_dir, "psb", "hukou_person", "resident_id", subjects.demo_person)["household_no"]
     conn = sqlite3.connect(data_dir / "psb.sqlite")
@@ -166,7 +192,7 @@ def test_psb_answers_the_whole_household_as_json(
 def test_hrss_answers_with_typed_values(
     connectors: dict[str, Connector], subjects: SampleSubjects, data_dir: Path
 ) -> None:
-    reply = connectors["hrss"].handle(_request("hrss", subjects.demo_person, list(HRSS_COLUMNS)))
+    reply = _handle(connectors["hrss"], _request("hrss", subjects.demo_person, list(HRSS_COLUMNS)))
     row = _row(data_dir, "hrss", "si_insured", "resident_id", subjects.demo_person)
     assert _answers(reply) == [(code, "ok", row[column], None) for code, column in HRSS_COLUMNS.items()]
     values = {a.code: _value(reply, a) for a in reply.answers}
@@ -178,14 +204,14 @@ def test_amr_answers_for_an_enterprise(
     connectors: dict[str, Connector], subjects: SampleSubjects, data_dir: Path
 ) -> None:
     request = _request("amr", subjects.demo_enterprise, list(AMR_COLUMNS), subject_type="enterprise")
-    reply = connectors["amr"].handle(request)
+    reply = _handle(connectors["amr"], request)
     row = _row(data_dir, "amr", "business_licence", "uscc", subjects.demo_enterprise)
     assert _answers(reply) == [(code, "ok", row[column], None) for code, column in AMR_COLUMNS.items()]
 
 
 def test_an_unknown_subject_is_not_found(connectors: dict[str, Connector], subjects: SampleSubjects) -> None:
     for dept, codes in (("psb", [*PSB_COLUMNS, "person.household_members"]), ("hrss", list(HRSS_COLUMNS))):
-        reply = connectors[dept].handle(_request(dept, subjects.unknown_person, codes))
+        reply = _handle(connectors[dept], _request(dept, subjects.unknown_person, codes))
         assert _answers(reply) == [(code, "not_found", None, "not_found") for code in codes]
 
 
@@ -193,9 +219,9 @@ def test_a_person_only_psb_knows_is_not_found_at_hrss(
     connectors: dict[str, Connector], subjects: SampleSubjects
 ) -> None:
     subject = subjects.person_only_in_psb
-    assert connectors["psb"].handle(_request("psb", subject, ["person.name"])).answers[0].status == "ok"
+    assert _handle(connectors["psb"], _request("psb", subject, ["person.name"])).answers[0].status == "ok"
     assert (
-        connectors["hrss"].handle(_request("hrss", subject, ["person.si_status"])).answers[0].status
+        _handle(connectors["hrss"], _request("hrss", subject, ["person.si_status"])).answers[0].status
         == "not_found"
     )
 
@@ -203,23 +229,19 @@ def test_a_person_only_psb_knows_is_not_found_at_hrss(
 def test_a_request_for_another_department_is_refused_without_reading(
     connectors: dict[str, Connector], subjects: SampleSubjects
 ) -> None:
-    reply = connectors["psb"].handle(
-        _request("hrss", subjects.demo_person, ["person.name", "person.si_status"])
-    )
-    assert reply.source == "psb"
-    assert _answers(reply) == [
-        ("person.name", "failed", None, "invalid_request"),
-        ("person.si_status", "failed", None, "invalid_request"),
-    ]
+    request = _request("hrss", subjects.demo_person, ["person.name", "person.si_status"])
+    handled = connectors["psb"].answer(sign_request(request, key=GATEWAY, kid=GATEWAY_KID))
+    assert (handled.reply, handled.problem) == (None, "wrong_recipient")
 
 
 def test_a_request_for_the_wrong_subject_type_is_refused(
     connectors: dict[str, Connector], subjects: SampleSubjects
 ) -> None:
-    reply = connectors["amr"].handle(_request("amr", subjects.demo_enterprise, ["enterprise.name"]))
+    reply = _handle(connectors["amr"], _request("amr", subjects.demo_enterprise, ["enterprise.name"]))
     assert _answers(reply) == [("enterprise.name", "failed", None, "invalid_request")]
-    reply = connectors["psb"].handle(
-        _request("psb", subjects.demo_enterprise, ["person.name"], subject_type="enterprise")
+    reply = _handle(
+        connectors["psb"],
+        _request("psb", subjects.demo_enterprise, ["person.name"], subject_type="enterprise"),
     )
     assert _answers(reply) == [("person.name", "failed", None, "invalid_request")]
 
@@ -227,8 +249,8 @@ def test_a_request_for_the_wrong_subject_type_is_refused(
 def test_an_element_the_connector_does_not_serve_fails_alone(
     connectors: dict[str, Connector], subjects: SampleSubjects
 ) -> None:
-    reply = connectors["psb"].handle(
-        _request("psb", subjects.demo_person, ["person.si_status", "person.name"])
+    reply = _handle(
+        connectors["psb"], _request("psb", subjects.demo_person, ["person.si_status", "person.name"])
     )
     assert [(a.code, a.status, a.reason) for a in reply.answers] == [
         ("person.si_status", "failed", "unknown_element"),
@@ -251,7 +273,7 @@ def test_injection_strings_as_subject_id_are_bound_parameters(
     connectors: dict[str, Connector], data_dir: Path, subject_id: str
 ) -> None:
     codes = ["person.name", "person.household_members"]
-    reply = connectors["psb"].handle(_request("psb", subject_id, codes))
+    reply = _handle(connectors["psb"], _request("psb", subject_id, codes))
     assert _answers(reply) == [(code, "not_found", None, "not_found") for code in codes]
     conn = sqlite3.connect(data_dir / "psb.sqlite")
     try:
@@ -363,7 +385,7 @@ def test_a_value_that_breaks_its_registered_schema_is_not_signed(
         "person.si_contribution_base": {"type": "number", "maximum": 1},  # every real base breaks it
         "person.si_months_paid": {"type": "integer", "minimum": 0},
     }
-    reply = connectors["hrss"].handle(request)
+    reply = _handle(connectors["hrss"], request)
     row = _row(data_dir, "hrss", "si_insured", "resident_id", subjects.demo_person)
     assert _answers(reply) == [
         ("person.si_contribution_base", "failed", None, "source_unavailable"),
@@ -384,7 +406,7 @@ def test_the_sample_schemas_accept_the_sample_values(
         codes = [c for c in VALUE_SCHEMAS if connectors[dept].adapter.codes() >= {c}]
         request = _request(dept, subject, codes, subject_type="enterprise" if dept == "amr" else "person")
         request.value_schemas = {c: VALUE_SCHEMAS[c] for c in codes}
-        reply = connectors[dept].handle(request)
+        reply = _handle(connectors[dept], request)
         assert codes and all(a.status == "ok" for a in reply.answers), _answers(reply)
 
 
@@ -393,5 +415,5 @@ def test_an_unusable_schema_refuses_rather_than_lets_a_value_through(
 ) -> None:
     request = _request("psb", subjects.demo_person, ["person.name"])
     request.value_schemas = {"person.name": {"type": "no-such-type"}}
-    reply = connectors["psb"].handle(request)
+    reply = _handle(connectors["psb"], request)
     assert [(a.status, a.jws_jwe) for a in reply.answers] == [("failed", None)]

@@ -87,6 +87,15 @@ def test_gateway_and_connectors_as_processes(
                     kafka_bootstrap,
                     "--keys-dir",
                     str(tmp_path / "keys" / "departments" / dept),
+                    # It answers only requests signed by the gateway key it pins, and finds the
+                    # consumer's encryption key in the registry as its department's system.
+                    *("--gateway-jwks", str(tmp_path / "keys" / "gateway" / "request-jwks.json")),
+                    *(
+                        "--url",
+                        f"http://127.0.0.1:{port}",
+                        "--system-keys",
+                        str(tmp_path / "keys" / "systems"),
+                    ),
                 ],
                 env,
                 tmp_path / f"{dept}.log",

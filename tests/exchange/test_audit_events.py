@@ -299,7 +299,7 @@ def test_every_action_in_use_is_in_the_enum() -> None:
         "query.denied", "request.denied", "token.denied", "console.login", "console.login_invalid",
         "console.login_locked", "console.login_demo_password", "console.login_ended_session",
         "audit.exported", "transparency.viewed",
-        "transparency.hidden", "transparency.restricted", "transparency.approved",
+        "transparency.hidden", "transparency.restricted", "transparency.approved", "message.dead_lettered",
     }  # fmt: skip
     assert {a.value for a in AuditAction} == used
     assert all(len(a) <= 32 for a in AuditAction)

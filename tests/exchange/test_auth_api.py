@@ -283,6 +283,7 @@ def test_a_production_gateway_needs_its_public_url() -> None:
         GatewaySettings(
             environment="production",
             token_signing_key="t" * 40,  # type: ignore[arg-type]
+            request_signing_key="r" * 40,  # type: ignore[arg-type]
             blind_index_key="b" * 40,  # type: ignore[arg-type]
             sealing_key="s" * 40,  # type: ignore[arg-type]
             audit={"path": "kafka"},  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from shuyuan.embedded import Embedded
 from shuyuan.sample_catalogue import SERVICE_ITEMS
 from tests.authkit import bearer, register_test_system
 from tests.exchange.conftest import as_department, open_response
+from tests.sourcekit import serve
 
 HOUSING = "330100-GZF-001"
 SOLE_TRADER = "330100-GTH-001"
@@ -71,15 +72,8 @@ def _bad_check_char(valid: str, alphabet: str, check: Callable[[str], str]) -> s
 
 
 def _counting(transport: MemoryTransport, embedded: Embedded, dept: str) -> list[SourceRequest]:
-    seen: list[SourceRequest] = []
-    handler = embedded.connectors[dept].handle
-
-    def _wrapped(request: SourceRequest) -> SourceReply:
-        seen.append(request)
-        return handler(request)
-
-    transport.register(dept, _wrapped)
-    return seen
+    assert transport is embedded.transport
+    return serve(embedded, dept)
 
 
 def _steward(client: TestClient) -> dict[str, str]:
@@ -682,13 +676,7 @@ def test_a_source_slower_than_the_deadline_is_source_timeout(
     gateway_with: Callable[..., tuple[Embedded, TestClient]], body: Callable[..., dict[str, Any]]
 ) -> None:
     embedded, client = gateway_with(source_timeout_s=0.2)
-    handler = embedded.connectors["hrss"].handle
-
-    def _slow(request: SourceRequest) -> SourceReply:
-        time.sleep(0.5)
-        return handler(request)
-
-    embedded.transport.register("hrss", _slow)
+    serve(embedded, "hrss", before=lambda _: time.sleep(0.5))
     response = client.post("/v1/queries", json=body(embedded.subjects.demo_person, ["person.si_status"]))
     assert _result(response, "person.si_status")["reason"] == "source_timeout"
 
@@ -696,7 +684,7 @@ def test_a_source_slower_than_the_deadline_is_source_timeout(
 def test_source_unavailable_when_the_connector_raises(
     client: TestClient, ask: Any, embedded: Embedded, gateway_db: Any
 ) -> None:
-    def _broken(request: SourceRequest) -> SourceReply:
+    def _broken(message: bytes) -> bytes:
         raise RuntimeError("department database is down")
 
     embedded.transport.register("hrss", _broken)
@@ -723,14 +711,13 @@ def test_source_unavailable_when_the_connector_raises(
 def test_a_reply_that_leaves_out_or_fails_an_element_is_source_unavailable_for_that_element(
     client: TestClient, ask: Any, embedded: Embedded
 ) -> None:
-    hrss = embedded.connectors["hrss"]
     unasked: list[str] = []
 
-    def _partial(request: SourceRequest) -> SourceReply:
+    def _more(request: SourceRequest) -> SourceRequest:
+        return request.model_copy(update={"elements": ["person.si_status", "person.si_contribution_base"]})
+
+    def _partial(request: SourceRequest, real: SourceReply) -> SourceReply:
         # Real, signed and encrypted answers of the hrss connector, one of them for an element not asked.
-        real = hrss.handle(
-            request.model_copy(update={"elements": ["person.si_status", "person.si_contribution_base"]})
-        )
         by_code = {a.code: a for a in real.answers}
         unasked.append(by_code["person.si_contribution_base"].jws_jwe or "")
         return SourceReply(
@@ -744,7 +731,7 @@ def test_a_reply_that_leaves_out_or_fails_an_element_is_source_unavailable_for_t
             ],
         )
 
-    embedded.transport.register("hrss", _partial)
+    serve(embedded, "hrss", request=_more, reply=_partial)
     response = ask(
         "zjj",
         embedded.subjects.demo_person,

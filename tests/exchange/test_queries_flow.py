@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 
 from exchange.crypto import PlatformKeys
 from exchange.settings import DEV_PLATFORM_KEY
-from protocol.envelope import SourceReply, SourceRequest
+from protocol.envelope import SourceRequest
 from protocol.jose import open_subject
 from shuyuan.embedded import Embedded
 from tests.exchange.conftest import as_department
+from tests.sourcekit import serve
 
 HOUSING = "330100-GZF-001"
 SOLE_TRADER = "330100-GTH-001"
@@ -38,15 +39,7 @@ HOUSING_ELEMENTS = [
 
 
 def _counting(embedded: Embedded, dept: str) -> list[SourceRequest]:
-    seen: list[SourceRequest] = []
-    handler = embedded.connectors[dept].handle
-
-    def _wrapped(request: SourceRequest) -> SourceReply:
-        seen.append(request)
-        return handler(request)
-
-    embedded.transport.register(dept, _wrapped)
-    return seen
+    return serve(embedded, dept)
 
 
 def _audit(conn: sqlite3.Connection, query_id: str) -> list[dict[str, Any]]:

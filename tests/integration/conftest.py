@@ -22,10 +22,15 @@ from connectors.kafka_server import KafkaConnectorServer
 from connectors.keys import DepartmentKeys
 from connectors.runtime import Connector
 from connectors.samples.data import SampleSubjects, generate
+from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
+from protocol.envelope import SourceReply, SourceRequest
+from protocol.signed_messages import open_reply
+from protocol.topics import REPLY_TOPIC
+from registry.db import make_engine
 from shuyuan import sample_catalogue, sample_systems
-from shuyuan.app import create_app
-from shuyuan.embedded import sample_connector_configs
+from shuyuan.app import create_app, migrate
+from shuyuan.embedded import RegistryConsumerKeys, sample_connector_configs
 from tests.authkit import fetch_token
 
 
@@ -39,8 +44,11 @@ class World:
     data_dir: Path
     subjects: SampleSubjects
     keys_dir: Path
+    # This world's gateway request key: its gateways sign with it, its connectors pin it.
+    request_key: str = field(default_factory=lambda: f"world-request-key-{uuid.uuid4().hex}")
     stops: list[threading.Event] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
+    _engine: Engine | None = None
 
     def dept(self, code: str) -> str:
         """This world's name for a sample department."""
@@ -54,6 +62,7 @@ class World:
             "kafka_bootstrap": self.bootstrap,
             "source_timeout_s": 5.0,
             "environment": "test",
+            "request_signing_key": self.request_key,
         }
         return GatewaySettings(**(values | overrides))  # type: ignore[arg-type]
 
@@ -64,20 +73,56 @@ class World:
 
     def gateway(self, **overrides: object) -> FastAPI:
         """A gateway app (not yet started) seeded with this world's registry, keys and systems."""
+        return create_app(self.settings(**overrides), prepare=self._prepare)
+
+    def seed(self) -> None:
+        """Migrate and seed this world's registry without a gateway (tests of connectors alone)."""
+        engine = self._registry_engine()
+        migrate(engine)
+        self._prepare(engine)
+
+    def _prepare(self, engine: Engine) -> None:
         system_keys = sample_systems.ensure_keys(self.keys_dir.parent, suffix=self.suffix)
-
-        def prepare(engine: Engine) -> None:
-            sample_catalogue.seed(engine, department_suffix=self.suffix)
-            sample_catalogue.register_keys(engine, [self.keys(c) for c, _, _ in sample_catalogue.DEPARTMENTS])
-            sample_systems.register(engine, system_keys, suffix=self.suffix)
-
-        return create_app(self.settings(**overrides), prepare=prepare)
+        sample_catalogue.seed(engine, department_suffix=self.suffix)
+        sample_catalogue.register_keys(engine, [self.keys(c) for c, _, _ in sample_catalogue.DEPARTMENTS])
+        sample_systems.register(engine, system_keys, suffix=self.suffix)
 
     def consumer(self, client: Any, code: str = "zjj", system: str = "zjj-housing") -> ConsumerClient:
         """A department's consumer SDK on a started gateway client, with a real access token."""
         cid = f"{system}{self.suffix}"
         token = fetch_token(client, sample_systems.key_path(self.keys_dir.parent, cid), cid)
         return ConsumerClient(client, keys=self.keys(code), auth=token)
+
+    def signer(self) -> RequestSigner:
+        """The request signer this world's gateways use."""
+        return RequestSigner.from_entries([self.request_key])
+
+    def sign(self, request: SourceRequest) -> bytes:
+        """A request as this world's gateway would send it."""
+        return self.signer().sign(request)
+
+    def accept(self, request: SourceRequest) -> Callable[[bytes], SourceReply]:
+        """The gateway's reply check for a request, with the asked source's own signing keys."""
+        source = next(c for c, _, _ in sample_catalogue.DEPARTMENTS if self.dept(c) == request.source)
+        keys = self.keys(source).signing
+        return lambda data: open_reply(data, request=request, resolve=keys.get)
+
+    def connector(self, code: str) -> Connector:
+        """A sample department's connector, pinning this world's gateway key, on the Kafka reply topic."""
+        config = load_config(sample_connector_configs()[code], base_dir=self.data_dir)
+        config = config.model_copy(update={"department": self.dept(code)})
+        return Connector(
+            config,
+            self.keys(code),
+            gateway_keys=self.signer().public_keys(),
+            consumer_keys=RegistryConsumerKeys(self._registry_engine),
+            reply_topic=REPLY_TOPIC,
+        )
+
+    def _registry_engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.database_url)
+        return self._engine
 
     def start_connector(
         self,
@@ -88,9 +133,7 @@ class World:
         membership: dict[str, Any] | None = None,
     ) -> KafkaConnectorServer:
         """Run a sample department's connector against the broker until the test ends."""
-        config = load_config(sample_connector_configs()[code], base_dir=self.data_dir)
-        config = config.model_copy(update={"department": self.dept(code)})
-        connector = Connector(config, self.keys(code))
+        connector = self.connector(code)
         server = KafkaConnectorServer(
             wrap(connector) if wrap else connector,
             client_config or {"bootstrap_servers": self.bootstrap.split(",")},
@@ -109,6 +152,11 @@ class World:
 @pytest.fixture
 def world(pg_database: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[World]:
     """An isolated sample exchange; connectors started in it are stopped at the end."""
+    yield from open_world(pg_database, kafka_bootstrap, tmp_path)
+
+
+def open_world(pg_database: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[World]:
+    """The `world` fixture's body, for fixtures of other folders (tests/security)."""
     data_dir = tmp_path / "departments"
     data_dir.mkdir()
     subjects = generate(data_dir)
@@ -118,3 +166,5 @@ def world(pg_database: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Wo
         stop.set()
     for thread in w.threads:
         thread.join(15)
+    if w._engine is not None:
+        w._engine.dispose()

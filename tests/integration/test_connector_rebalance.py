@@ -4,17 +4,21 @@ RebalanceInProgressError on a commit when a second instance of its department jo
 
 import asyncio
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from connectors.runtime import Connector, Handled
 from exchange.transport.kafka import KafkaTransport
-from protocol.envelope import SourceReply, SourceRequest
-from protocol.jose import public_jwk, seal_subject
+from protocol.clock import utcnow
+from protocol.envelope import ReplyAddress, SourceReply, SourceRequest
+from protocol.jose import seal_subject
+from protocol.topics import REPLY_TOPIC
 from tests.integration.conftest import World
 
 pytestmark = pytest.mark.integration
+REPLY_PARTITION = 7
 # Short, so the group rebalances without a member stuck in one batch within the test's patience.
 SLOW_MEMBER = {"max_poll_interval_ms": 4000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 500}
 
@@ -27,11 +31,11 @@ class GatedConnector(Connector):
         self.entered = threading.Event()
         self.gate = threading.Event()
 
-    def answer(self, request: SourceRequest) -> Handled:
+    def answer(self, message: bytes) -> Handled:
         if not self.entered.is_set():
             self.entered.set()
             assert self.gate.wait(60)
-        return super().answer(request)
+        return super().answer(message)
 
 
 def _request(world: World, subject_id: str, n: int) -> SourceRequest:
@@ -51,14 +55,21 @@ def _request(world: World, subject_id: str, n: int) -> SourceRequest:
             recipient=source.encryption[source_kid],
             kid=source_kid,
         ),
-        consumer_key=public_jwk(consumer.encryption[consumer_kid], kid=consumer_kid),
+        consumer_kid=consumer_kid,
         elements=["person.name"],
         service_item="330100-GZF-001",
         case_no=f"CASE-{n}",
+        expires_at=utcnow() + timedelta(seconds=90),
+        reply_to=ReplyAddress(topic=REPLY_TOPIC, partition=REPLY_PARTITION),
     )
 
 
+def _send(world: World, transport: KafkaTransport, request: SourceRequest, timeout: float) -> Any:
+    return transport.request(request, world.sign(request), accept=world.accept(request), timeout=timeout)
+
+
 def test_a_commit_refused_after_a_rebalance_does_not_stop_the_connector(world: World) -> None:
+    world.seed()  # the registry the connector looks the consumer's key up in
     gated: dict[str, GatedConnector] = {}
 
     def wrap(connector: Connector) -> Connector:
@@ -67,13 +78,15 @@ def test_a_commit_refused_after_a_rebalance_does_not_stop_the_connector(world: W
 
     first = world.start_connector("psb", wrap=wrap, membership=SLOW_MEMBER)
     first_thread = world.threads[-1]
-    transport = KafkaTransport({"bootstrap_servers": world.bootstrap.split(",")}, reply_partition=7)
+    transport = KafkaTransport(
+        {"bootstrap_servers": world.bootstrap.split(",")}, reply_partition=REPLY_PARTITION
+    )
     subject = world.subjects.demo_person
 
     async def run() -> list[Any]:
         await transport.start([world.dept("psb")])
         try:
-            stuck = asyncio.ensure_future(transport.request(_request(world, subject, 0), timeout=60))
+            stuck = asyncio.ensure_future(_send(world, transport, _request(world, subject, 0), 60))
             assert await asyncio.to_thread(gated["first"].entered.wait, 30), "no request reached psb"
             # A second instance of the department joins while the first is busy: the group rebalances
             # without the first (its poll interval ran out), so the first's commit is refused.
@@ -81,7 +94,7 @@ def test_a_commit_refused_after_a_rebalance_does_not_stop_the_connector(world: W
             gated["first"].gate.set()
             replies = [await stuck]
             replies += await asyncio.gather(
-                *(transport.request(_request(world, subject, n), timeout=30) for n in range(1, 21))
+                *(_send(world, transport, _request(world, subject, n), 30) for n in range(1, 21))
             )
             return replies
         finally:

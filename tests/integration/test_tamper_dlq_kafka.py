@@ -1,14 +1,17 @@
-"""A connector on the real broker: requests it cannot read go to the dead-letter queue with the
-reason, and the gateway still gets a (failed) reply instead of waiting for its deadline."""
+"""A connector on the real broker: genuine (gateway-signed) requests it cannot read go to the
+dead-letter queue with the reason, and the gateway still gets a (failed) signed reply instead of
+waiting for its deadline; what is not a signed request is dead-lettered and never answered."""
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from protocol.envelope import ReplyAddress, SourceReply, SourceRequest, header, request_headers
-from protocol.jose import public_jwk, seal_subject
+from protocol.clock import utcnow
+from protocol.envelope import ReplyAddress, SourceRequest, header, request_headers
+from protocol.jose import seal_subject
 from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
 from tests.integration.conftest import World
 
@@ -25,10 +28,12 @@ def _request(world: World, *, query_id: str, subject_jwe: str) -> SourceRequest:
         source=world.dept("psb"),
         subject_type="person",
         subject_jwe=subject_jwe,
-        consumer_key=public_jwk(zjj.encryption[zjj_kid], kid=zjj_kid),
+        consumer_kid=zjj_kid,
         elements=["person.name"],
         service_item="330100-GZF-001",
         case_no="C-DLQ-1",
+        expires_at=utcnow() + timedelta(seconds=60),
+        reply_to=ReplyAddress(topic=REPLY_TOPIC, partition=REPLY_PARTITION),
     )
 
 
@@ -58,6 +63,7 @@ def _read_until(consumer: KafkaConsumer, want: set[str], name: str) -> dict[str,
 
 
 def test_unreadable_requests_are_dead_lettered_and_answered_as_failed(world: World) -> None:
+    world.seed()  # the registry the connector looks the consumer's key up in
     server = world.start_connector("psb")
     config = {"bootstrap_servers": world.bootstrap.split(",")}
     dlq = KafkaConsumer(**config, group_id=None, enable_auto_commit=False)
@@ -77,12 +83,9 @@ def test_unreadable_requests_are_dead_lettered_and_answered_as_failed(world: Wor
         "wrong_binding": _request(world, query_id="q-dlq-3", subject_jwe=good),  # lifted from q-dlq-1
     }
     producer = KafkaProducer(**config, acks="all")
-    address = ReplyAddress(topic=REPLY_TOPIC, partition=REPLY_PARTITION)
     topic = request_topic(world.dept("psb"))
     for request in requests.values():
-        producer.send(
-            topic, value=request.model_dump_json().encode(), headers=request_headers(request, address)
-        )
+        producer.send(topic, value=world.sign(request), headers=request_headers(request))
     producer.send(topic, value=b"{not json", headers=[("message-id", b"garbage-1")])
     producer.flush()
     producer.close()
@@ -93,10 +96,11 @@ def test_unreadable_requests_are_dead_lettered_and_answered_as_failed(world: Wor
     finally:
         dlq.close()
         replies.close()
-    assert {header(r.headers, "dlq-reason") for r in dead.values()} == {*requests, "unparseable"}
+    assert {header(r.headers, "dlq-reason") for r in dead.values()} == {*requests, "unsigned"}
+    assert {header(r.headers, "dlq-by") for r in dead.values()} == {world.dept("psb")}
     for problem, request in requests.items():
         assert header(dead[request.message_id].headers, "dlq-reason") == problem
-        reply = SourceReply.model_validate_json(answered[request.message_id].value)
+        reply = world.accept(request)(answered[request.message_id].value)  # signed by psb
         assert [(a.status, a.reason, a.jws_jwe) for a in reply.answers] == [
             ("failed", "invalid_request", None)
         ]

@@ -22,11 +22,12 @@ from sqlalchemy import update
 
 from exchange.queries.models import QueryRecord
 from protocol.clock import utcnow
-from protocol.envelope import SourceReply, SourceRequest
+from protocol.envelope import SourceRequest
 from shuyuan.app import app_state
 from shuyuan.embedded import Embedded, build_embedded
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import bearer, now_iso, register_test_system
+from tests.sourcekit import serve
 
 ELEMENTS = ["person.name", "person.registered_address"]  # unconditional, psb, needed for housing
 BORROWED = "TEST-PB-001"  # an item handled by xzsp, in which zjj takes part until a steward says not
@@ -71,15 +72,7 @@ def _audit(tmp_path: Path, where: str, *args: Any) -> list[sqlite3.Row]:
 
 
 def _psb_requests(embedded: Embedded) -> list[SourceRequest]:
-    seen: list[SourceRequest] = []
-    handler = embedded.connectors["psb"].handle
-
-    def _counting(request: SourceRequest) -> SourceReply:
-        seen.append(request)
-        return handler(request)
-
-    embedded.transport.register("psb", _counting)
-    return seen
+    return serve(embedded, "psb")
 
 
 def _item(participants: list[str]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ replayed from another query; the connector refuses subject JWEs it cannot open.
 import json
 import sqlite3
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from fastapi.testclient import TestClient
 from joserfc.jwk import OKPKey
 
 from connectors.client import ConsumerClient, GatewayError
+from protocol.clock import utcnow
 from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
-from protocol.jose import canonical, encrypt, sign
+from protocol.jose import canonical, encrypt, sign, thumbprint
 from registry.actors import Actor
 from registry.db import unit_of_work
 from registry.keys import service as keys_service
@@ -25,6 +27,7 @@ from shuyuan.app import app_state
 from shuyuan.embedded import Embedded
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import fetch_token
+from tests.sourcekit import as_gateway, reply_of, serve
 
 ELEMENTS = ["person.name", "person.household_members"]  # both from psb
 
@@ -62,15 +65,14 @@ def _audit(tmp_path: Path, query_id: str) -> list[tuple[str, str | None, str | N
 
 
 def _psb_answers(embedded: Embedded, change: Callable[[SourceRequest, ElementAnswer], ElementAnswer]) -> None:
-    """Serve psb through its real connector, then change each `ok` answer on the way back."""
-    connector = embedded.connectors["psb"]
+    """Serve psb through its real connector, then change each `ok` answer on the way back (the reply
+    re-signed with psb's own key: psb, or whoever holds its key, is the one tampering here)."""
 
-    def _handler(request: SourceRequest) -> SourceReply:
-        reply = connector.handle(request)
+    def _reply(request: SourceRequest, reply: SourceReply) -> SourceReply:
         answers = [change(request, a) if a.status == "ok" else a for a in reply.answers]
         return reply.model_copy(update={"answers": answers})
 
-    embedded.transport.register("psb", _handler)
+    serve(embedded, "psb", reply=_reply)
 
 
 def _flip(token: str, part: int) -> str:
@@ -159,7 +161,8 @@ def _honest_claims(embedded: Embedded, value: Any = "伪造") -> Callable[[Sourc
             query_id=request.query_id, subject_type="person", subject_id=embedded.subjects.demo_person
         )
         return {"v": 1, "iat": 0, "query_id": request.query_id, "element": code, "sub": binding,
-                "value": value, "iss": "psb", "aud": "zjj"}  # fmt: skip
+                "value": value, "iss": "psb", "aud": "zjj",
+                "cnf": {"jkt": thumbprint(_zjj_enc(embedded)[1])}}  # fmt: skip
 
     return _claims
 
@@ -235,14 +238,20 @@ def test_an_answer_replayed_from_another_query_or_element_is_rejected(
 
 
 def test_a_revoked_signing_key_stops_acceptance_at_once(
-    embedded: Embedded, client: TestClient, token: str
+    embedded: Embedded, client: TestClient, token: str, tmp_path: Path
 ) -> None:
     # key_cache_s=0: the SDK asks the registry for every answer (its default caches keys for 1 s)
     zjj = ConsumerClient(client, keys=embedded.keys["zjj"], auth=token, key_cache_s=0)
     assert _ask(zjj, embedded).status == "complete"
     _revoke(client, "psb", embedded.keys["psb"].signing_kid)
-    answer = _ask(zjj, embedded)
-    assert {(r.status, r.reason, r.value) for r in answer.results} == {("rejected", "revoked_key", None)}
+    # The gateway already refuses psb's reply, signed with the revoked key, and audits that; the
+    # SDK would refuse its answers too (connectors/key_directory.py), but none reach it.
+    answer = _ask(zjj, embedded, query_id="q-tamper-revoked-sig")
+    assert {(r.status, r.reason, r.value) for r in answer.results} == {
+        ("unavailable", "source_unavailable", None)
+    }
+    rejected = [row for row in _audit(tmp_path, "q-tamper-revoked-sig") if row[0] == "answer.rejected"]
+    assert rejected == [("answer.rejected", "psb", "reply_unknown_key")]
 
 
 def test_a_revoked_consumer_encryption_key_means_nothing_is_released(
@@ -269,10 +278,12 @@ def test_a_revoked_source_encryption_key_means_the_source_is_not_asked(
     assert ("source.failed", "psb", "source_unavailable") in _audit(tmp_path, "q-tamper-source-key")
 
 
-def test_the_connector_refuses_a_tampered_or_misbound_subject_jwe(embedded: Embedded) -> None:
+def test_the_connector_refuses_a_tampered_or_misbound_subject_jwe(
+    embedded: Embedded, client: TestClient
+) -> None:
     psb = embedded.connectors["psb"]
-    zjj_kid, zjj_key = _zjj_enc(embedded)
-    from protocol.jose import public_jwk, seal_subject
+    zjj_kid, _ = _zjj_enc(embedded)
+    from protocol.jose import seal_subject
 
     enc_kid = next(iter(embedded.keys["psb"].encryption))
     good = seal_subject(
@@ -291,17 +302,21 @@ def test_the_connector_refuses_a_tampered_or_misbound_subject_jwe(embedded: Embe
         kid=hrss_kid,
     )
 
-    def _request(subject_jwe: str, query_id: str = "q-connector-1", **changes: Any) -> SourceRequest:
-        return SourceRequest(
-            query_id=query_id,
-            consumer="zjj",
-            source="psb",
-            subject_type="person",
-            subject_jwe=subject_jwe,
-            consumer_key=public_jwk(zjj_key, kid=zjj_kid) | changes,
-            elements=["person.name"],
-            service_item=HOUSING_ITEM,
-            case_no="C-1",
+    def _request(subject_jwe: str, query_id: str = "q-connector-1", consumer_kid: str = zjj_kid) -> bytes:
+        return as_gateway(
+            embedded,
+            SourceRequest(
+                query_id=query_id,
+                consumer="zjj",
+                source="psb",
+                subject_type="person",
+                subject_jwe=subject_jwe,
+                consumer_kid=consumer_kid,
+                elements=["person.name"],
+                service_item=HOUSING_ITEM,
+                case_no="C-1",
+                expires_at=utcnow() + timedelta(seconds=30),
+            ),
         )
 
     assert psb.answer(_request(good)).problem is None
@@ -309,13 +324,14 @@ def test_the_connector_refuses_a_tampered_or_misbound_subject_jwe(embedded: Embe
         (_request(_flip(good, 3)), "undecryptable"),
         (_request(to_hrss), "unknown_key"),  # encrypted to another department
         (_request(good, query_id="q-connector-2"), "wrong_binding"),  # lifted from another query
-        (_request(good, d="private-material"), "private_key_material"),
-        (_request(good, crv="Ed25519"), "wrong_key_type"),
+        (_request(good, consumer_kid="an-attackers-key"), "unknown_consumer_key"),  # not zjj's key
+        (_request(good, consumer_kid=hrss_kid), "unknown_consumer_key"),  # hrss's, not zjj's
         (_request("not-a-jwe"), "malformed"),
     ]:
         handled = psb.answer(request)
         assert handled.problem == problem, request
-        assert [(a.status, a.reason, a.jws_jwe) for a in handled.reply.answers] == [
+        assert handled.reply is not None  # the gateway's own request: answered, as failed
+        assert [(a.status, a.reason, a.jws_jwe) for a in reply_of(handled.reply).answers] == [
             ("failed", "invalid_request", None)
         ]
 

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from connectors.client import ConsumerClient
 from protocol import value_schema
-from protocol.envelope import SourceReply, SourceRequest
 from shuyuan.embedded import Embedded, build_embedded
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.authkit import authorize, fetch_token
+from tests.sourcekit import serve
 
 
 @pytest.fixture
@@ -143,13 +143,8 @@ def test_a_slipped_remote_ref_is_never_fetched_by_the_sdk(
     slipped: tuple[Embedded, TestClient], tmp_path: Path, hits: tuple[str, list[str]]
 ) -> None:
     embedded, client = slipped
-    connector = embedded.connectors["psb"]
-
-    def _unchecked(request: SourceRequest) -> SourceReply:
-        # A connector that skips its own check: the SDK must still refuse without fetching.
-        return connector.handle(request.model_copy(update={"value_schemas": {}}))
-
-    embedded.transport.register("psb", _unchecked)
+    # A connector that skips its own check: the SDK must still refuse without fetching.
+    serve(embedded, "psb", request=lambda r: r.model_copy(update={"value_schemas": {}}))
     answer = _ask(embedded, client, tmp_path)
     (element,) = answer.results
     assert element.status == "rejected"
