@@ -8,6 +8,7 @@ department is added or disabled (docs/operations.md).
 from typing import Annotated
 
 import typer
+from kafka.errors import SecurityDisabledError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -73,7 +74,11 @@ def acls_command(
         for binding in wanted:
             typer.echo(str(binding))
         return
-    changes = acls.apply(settings.kafka_client_config(), wanted, prune=prune)
+    try:
+        changes = acls.apply(settings.kafka_client_config(), wanted, prune=prune)
+    except SecurityDisabledError:
+        typer.echo("error: the broker has no authorizer (start it with SHUYUAN_KAFKA_SECURED=1)", err=True)
+        raise typer.Exit(2) from None
     for binding in changes.created:
         typer.echo(f"created {binding}")
     for binding in changes.deleted:

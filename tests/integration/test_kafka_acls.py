@@ -99,7 +99,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
     try:
         database_url = f"sqlite:///{root / 'registry.db'}"
         engine = make_engine(database_url)
-        SQLModel.metadata.create_all(engine, tables=[Department.__table__])  # type: ignore[list-item]
+        SQLModel.metadata.create_all(engine, tables=[SQLModel.metadata.tables["department"]])
         with Session(engine) as session:
             session.add_all(Department(code=code, name=code.upper()) for code in DEPARTMENTS)
             session.commit()
