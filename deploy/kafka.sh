@@ -12,6 +12,15 @@
 # certificates, with a PEM keystore from `shuyuan pki` in SHUYUAN_KAFKA_PKI_DIR (<repo>/var/pki; the CA
 # and the `kafka-broker` certificate are created there if missing). The plaintext listener stays on
 # 127.0.0.1 for the health checks and the local test suite; see docs/crypto.md.
+# Secured profile: SHUYUAN_KAFKA_SECURED=1 (implies SSL) is the production shape (docs/security.md,
+# "Kafka ACLs"): no PLAINTEXT listener at all (SHUYUAN_KAFKA_PORT is unused), the controller listener
+# on 127.0.0.1 also speaks mutual TLS, inter-broker traffic goes over SSL, and KRaft's StandardAuthorizer
+# denies what no ACL allows (`shuyuan kafka acls` writes them). The principal of a client certificate is
+# its CN (`CN=connector-psb,O=Shuyuan` -> `User:connector-psb`). Super users: the broker itself
+# (`kafka-broker`, a server certificate with clientAuth too, since it connects to its own controller
+# listener) and SHUYUAN_KAFKA_SUPER_USERS (comma-separated CNs, default `kafka-admin`, the certificate
+# that applies ACLs); both certificates are created with `shuyuan pki` when missing. The health checks
+# speak TLS with the broker's certificate (openssl s_client).
 set -euo pipefail
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,6 +48,13 @@ HEAP="${SHUYUAN_KAFKA_HEAP:-512m}"
 SSL="${SHUYUAN_KAFKA_SSL:-0}"
 SSL_PORT="${SHUYUAN_KAFKA_SSL_PORT:-9094}"
 PKI_DIR="${SHUYUAN_KAFKA_PKI_DIR:-$REPO_ROOT/var/pki}"
+SECURED="${SHUYUAN_KAFKA_SECURED:-0}"
+SUPER_USERS="${SHUYUAN_KAFKA_SUPER_USERS:-kafka-admin}"
+[[ "$SECURED" == 1 ]] && SSL=1
+# The port health checks and messages name: the SSL listener when there is no PLAINTEXT one.
+CLIENT_PORT="$PORT"
+[[ "$SECURED" == 1 ]] && CLIENT_PORT="$SSL_PORT"
+CLIENT_CONFIG="$STATE/client-ssl.properties"
 STOP_TIMEOUT=60
 NODE_ID=1
 LOG_OFFSET=0      # size of server.log before this start: failure reports show only what came after
@@ -123,6 +139,7 @@ our_pid() {
 # A real Kafka request without a JVM: ApiVersions v0 over bash's /dev/tcp; succeeds when the reply
 # carries our correlation id (any error code still means a Kafka broker answered on the port).
 kafka_answers() {
+    [[ "$SECURED" == 1 ]] && { kafka_answers_tls; return; }
     local reply
     reply="$(
         exec 2>/dev/null
@@ -131,6 +148,20 @@ kafka_answers() {
         printf '\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x53\x59\x00\x00' >&3
         timeout 3 head -c 8 <&3 | od -An -tx1 | tr -d ' \n'
     )" || return 1
+    [[ "${reply:8:8}" == "00005359" ]]
+}
+
+# The same ApiVersions request over mutual TLS, as the broker's own certificate (the secured profile
+# has no plaintext listener to ask). -quiet implies -ign_eof: s_client keeps reading after stdin ends.
+kafka_answers_tls() {
+    [[ -s "$PKI_DIR/kafka-broker.key" ]] || return 1
+    local reply
+    reply="$(
+        printf '\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x53\x59\x00\x00' \
+            | timeout 5 openssl s_client -quiet -connect "$HOST:$SSL_PORT" -verify_return_error \
+                -CAfile "$PKI_DIR/ca.crt" -cert "$PKI_DIR/kafka-broker.crt" -key "$PKI_DIR/kafka-broker.key" \
+                2>/dev/null | head -c 8 | od -An -tx1 | tr -d ' \n'
+    )" || true
     [[ "${reply:8:8}" == "00005359" ]]
 }
 
@@ -147,6 +178,7 @@ run_tool() {
 
 # The broker's certificate for the SSL listener, made with `shuyuan pki` when missing.
 ensure_broker_pki() {
+    [[ "$SECURED" == 1 ]] && { ensure_secured_pki; return; }
     [[ -s "$PKI_DIR/kafka-broker.keystore.pem" ]] && return 0
     local shuyuan="$REPO_ROOT/.venv/bin/shuyuan"
     [[ -x "$shuyuan" ]] || die "no $PKI_DIR/kafka-broker.keystore.pem and no $shuyuan to create it (make install)"
@@ -154,10 +186,65 @@ ensure_broker_pki() {
     "$shuyuan" pki server kafka-broker --dir "$PKI_DIR" >&2
 }
 
+# Secured profile: the broker certificate must also authenticate as a client (its own controller
+# listener requires one), and the first super user gets a client certificate to apply ACLs with.
+ensure_secured_pki() {
+    local shuyuan="$REPO_ROOT/.venv/bin/shuyuan" admin="${SUPER_USERS%%,*}"
+    if [[ ! -s "$PKI_DIR/kafka-broker.keystore.pem" || ! -s "$PKI_DIR/$admin.crt" ]]; then
+        [[ -x "$shuyuan" ]] || die "no broker or $admin certificate in $PKI_DIR and no $shuyuan to create them (make install)"
+        [[ -s "$PKI_DIR/ca.key" ]] || "$shuyuan" pki init --dir "$PKI_DIR" >&2
+        [[ -s "$PKI_DIR/kafka-broker.keystore.pem" ]] \
+            || "$shuyuan" pki server kafka-broker --client-auth --dir "$PKI_DIR" >&2
+        [[ -s "$PKI_DIR/$admin.crt" ]] || "$shuyuan" pki client "$admin" --dir "$PKI_DIR" >&2
+    fi
+    openssl x509 -in "$PKI_DIR/kafka-broker.crt" -noout -ext extendedKeyUsage 2>/dev/null \
+        | grep -q "TLS Web Client Authentication" \
+        || die "$PKI_DIR/kafka-broker.crt cannot authenticate as a client: issue it with" \
+            "'shuyuan pki server kafka-broker --client-auth' (remove the old kafka-broker.* first)"
+}
+
+# Secured profile: TLS everywhere, the authorizer, CN principals; printed into server.properties.
+secured_config() {
+    local supers="User:kafka-broker" u
+    local IFS=,
+    for u in $SUPER_USERS; do supers="$supers;User:$u"; done
+    # Kafka reads PEM keystores natively (KIP-651); unprefixed ssl.* settings serve every listener and
+    # the broker's own client side (to its controller listener, and inter-broker).
+    cat <<EOF
+ssl.client.auth=required
+ssl.keystore.type=PEM
+ssl.keystore.location=$PKI_DIR/kafka-broker.keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$PKI_DIR/ca.crt
+ssl.enabled.protocols=TLSv1.3,TLSv1.2
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=$supers
+EOF
+    # `shuyuan pki` subjects are O=Shuyuan,CN=<name>, which RFC 2253 prints CN first. Any other subject
+    # keeps its full DN as principal, which no ACL names.
+    printf '%s\n' 'ssl.principal.mapping.rules=RULE:^CN=([^,]+),O=Shuyuan$/$1/,DEFAULT'
+}
+
 write_config() {
     mkdir -p "$DATA_DIR" "$LOG_DIR"
     local listeners="PLAINTEXT://$HOST:$PORT" protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" ssl_config=""
-    if [[ "$SSL" == 1 ]]; then
+    local inter_broker=PLAINTEXT
+    if [[ "$SECURED" == 1 ]]; then
+        ensure_broker_pki
+        listeners="SSL://$HOST:$SSL_PORT"
+        protocols="CONTROLLER:SSL,SSL:SSL"
+        inter_broker=SSL
+        ssl_config="$(secured_config)"
+        cat >"$CLIENT_CONFIG" <<EOF
+# Generated by deploy/kafka.sh: the broker's own certificate (a super user), for the start-up check.
+security.protocol=SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$PKI_DIR/kafka-broker.keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$PKI_DIR/ca.crt
+EOF
+    elif [[ "$SSL" == 1 ]]; then
         ensure_broker_pki
         listeners="$listeners,SSL://$HOST:$SSL_PORT"
         protocols="$protocols,SSL:SSL"
@@ -177,7 +264,7 @@ controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
 listeners=$listeners,CONTROLLER://$HOST:$CONTROLLER_PORT
 advertised.listeners=$listeners,CONTROLLER://$HOST:$CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
+inter.broker.listener.name=$inter_broker
 listener.security.protocol.map=$protocols
 $ssl_config
 log.dirs=$DATA_DIR
@@ -292,7 +379,7 @@ fail_start() {
 
 cmd_start() {
     if kafka_answers; then
-        log "already running on $HOST:$PORT"
+        log "already running on $HOST:$CLIENT_PORT"
         return 0
     fi
     cmd_install
@@ -300,7 +387,7 @@ cmd_start() {
     exec 9>"$STATE/start.lock"
     flock -w 180 9 || die "timed out waiting for another start (lock $STATE/start.lock)"
     if kafka_answers; then             # started by a concurrent caller while we waited for the lock
-        log "already running on $HOST:$PORT"
+        log "already running on $HOST:$CLIENT_PORT"
         return 0
     fi
     ensure_java
@@ -309,7 +396,7 @@ cmd_start() {
         log "broker pid $pid is up but not answering yet; waiting for it"
     else
         local p
-        for p in "$PORT" "$CONTROLLER_PORT" $([[ "$SSL" == 1 ]] && echo "$SSL_PORT"); do
+        for p in $([[ "$SECURED" == 1 ]] || echo "$PORT") "$CONTROLLER_PORT" $([[ "$SSL" == 1 ]] && echo "$SSL_PORT"); do
             port_in_use "$p" && die "port $HOST:$p is taken by another program (set SHUYUAN_KAFKA_PORT / SHUYUAN_KAFKA_CONTROLLER_PORT)"
         done
         write_config
@@ -318,7 +405,7 @@ cmd_start() {
         java="$(java_bin)"
         : >"$LOG_DIR/kafka.out"
         LOG_OFFSET="$(stat -c %s "$LOG_DIR/server.log" 2>/dev/null || echo 0)"
-        log "starting broker on $HOST:$PORT (controller $HOST:$CONTROLLER_PORT), state in $STATE"
+        log "starting broker on $HOST:$CLIENT_PORT (controller $HOST:$CONTROLLER_PORT), state in $STATE"
         # setsid: the broker outlives this shell and ignores the caller's Ctrl-C, and keeps the pid;
         # 8>&- 9>&-: it must not inherit (and so hold forever) the install/start lock files.
         setsid nohup "$java" -Xmx"$HEAP" -Xms"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -333,16 +420,18 @@ cmd_start() {
     # Wait until the broker answers a Kafka request on its port (it opens the port once unfenced).
     while ! kafka_answers; do
         kill -0 "$pid" 2>/dev/null || fail_start "broker process $pid exited during start-up"
-        ((SECONDS - t0 < START_TIMEOUT)) || fail_start "broker did not answer on $HOST:$PORT within $START_TIMEOUT s"
+        ((SECONDS - t0 < START_TIMEOUT)) || fail_start "broker did not answer on $HOST:$CLIENT_PORT within $START_TIMEOUT s"
         sleep 0.3
     done
     # One end-to-end metadata round trip through the admin client before declaring it ready.
-    local out
-    if ! out="$(run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$PORT" --list 2>&1)"; then
+    local out secure_args=()
+    [[ "$SECURED" == 1 ]] && secure_args=(--command-config "$CLIENT_CONFIG")
+    if ! out="$(run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$HOST:$CLIENT_PORT" \
+            "${secure_args[@]}" --list 2>&1)"; then
         printf '%s\n' "$out" >&2
-        fail_start "broker answers on $HOST:$PORT but listing topics failed"
+        fail_start "broker answers on $HOST:$CLIENT_PORT but listing topics failed"
     fi
-    log "ready on $HOST:$PORT (pid $pid) after $((SECONDS - t0)) s"
+    log "ready on $HOST:$CLIENT_PORT (pid $pid) after $((SECONDS - t0)) s"
 }
 
 cmd_stop() {
@@ -350,7 +439,7 @@ cmd_stop() {
     if ! pid="$(our_pid)"; then
         rm -f "$PID_FILE"
         if kafka_answers; then
-            log "not stopped: the broker on $HOST:$PORT was not started by this script (no pid file in $STATE)"
+            log "not stopped: the broker on $HOST:$CLIENT_PORT was not started by this script (no pid file in $STATE)"
         else
             log "not running"
         fi
@@ -376,14 +465,14 @@ cmd_status() {
     local pid
     if kafka_answers; then
         if pid="$(our_pid)"; then
-            echo "[kafka] running on $HOST:$PORT (pid $pid, state $STATE)"
+            echo "[kafka] running on $HOST:$CLIENT_PORT (pid $pid, state $STATE)"
         else
-            echo "[kafka] running on $HOST:$PORT (not started by this script)"
+            echo "[kafka] running on $HOST:$CLIENT_PORT (not started by this script)"
         fi
         return 0
     fi
     if pid="$(our_pid)"; then
-        echo "[kafka] not running: pid $pid exists but does not answer on $HOST:$PORT"
+        echo "[kafka] not running: pid $pid exists but does not answer on $HOST:$CLIENT_PORT"
     else
         echo "[kafka] not running"
     fi

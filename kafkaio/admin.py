@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kafka.admin import KafkaAdminClient
+from kafka.errors import ClusterAuthorizationFailedError, TopicAuthorizationFailedError
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +22,21 @@ def ensure_topics(client_config: Mapping[str, Any], topics: Mapping[str, int]) -
         }
         if missing:
             # raise_errors=False: another process may create the same topic at the same moment.
-            admin.create_topics(missing, raise_errors=False)
-            admin.wait_for_topics(list(missing), timeout_ms=30_000)
-            log.info("created topics %s", sorted(missing))
+            result = admin.create_topics(missing, raise_errors=False)
+            refused = _not_authorized(result)
+            if refused:
+                # Secured profile (docs/security.md): only the gateway may create topics. A connector or
+                # sealer started first reads the topic once the gateway (or the operator) has made it.
+                log.warning(
+                    "not allowed to create topics %s: the gateway or the operator creates them", refused
+                )
+            if waiting := [name for name in missing if name not in refused]:
+                admin.wait_for_topics(waiting, timeout_ms=30_000)
+                log.info("created topics %s", sorted(waiting))
     finally:
         admin.close()
+
+
+def _not_authorized(result: Mapping[str, Any]) -> list[str]:
+    codes = {TopicAuthorizationFailedError.errno, ClusterAuthorizationFailedError.errno}
+    return sorted(t["name"] for t in result.get("topics", []) if t.get("error_code") in codes)

@@ -17,6 +17,7 @@ from connectors.client_auth import TokenAuth, TokenError, TokenSource, read_key_
 from console.cli import console_app
 from exchange.audit.cli import audit_app
 from protocol.identifiers import SubjectType
+from shuyuan.kafka_cli import kafka_app
 from shuyuan.keys_cli import keys_app
 from shuyuan.pki import pki_app
 
@@ -33,6 +34,7 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
+app.add_typer(kafka_app, name="kafka")
 
 DEFAULT_DATA = Path("var")
 SYSTEM_KEYS = DEFAULT_DATA / "keys" / "systems"  # written by the embedded mode at first start

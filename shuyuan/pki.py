@@ -119,8 +119,14 @@ def issue(
     folder: Path = DEFAULT_DIR,
     sans: tuple[str, ...] = DEFAULT_SANS,
     days: int = 397,
+    client_auth: bool = False,
 ) -> Issued:
-    """Issue a server or client certificate signed by the CA; the subject CN is `name`."""
+    """Issue a server or client certificate signed by the CA; the subject CN is `name`.
+
+    `client_auth` also lets a server certificate authenticate as a client: a Kafka broker whose
+    controller listener requires client certificates connects to it with its own certificate, and
+    Java refuses a client certificate without the clientAuth extended key usage.
+    """
     if not name or any(c in name for c in "/\\\0") or name.startswith(".") or name == CA_NAME:
         raise ValueError(f"not a usable certificate name: {name!r}")
     ca_cert, ca_key = _load_ca(folder)
@@ -131,6 +137,7 @@ def issue(
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     usage = ExtendedKeyUsageOID.SERVER_AUTH if kind == "server" else ExtendedKeyUsageOID.CLIENT_AUTH
+    usages = [usage, ExtendedKeyUsageOID.CLIENT_AUTH] if kind == "server" and client_auth else [usage]
     alt_names: list[x509.GeneralName] = []
     for san in sans if kind == "server" else (name,):
         try:
@@ -146,7 +153,7 @@ def issue(
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
@@ -176,15 +183,26 @@ def server_command(
     name: Annotated[str, typer.Argument(help="Certificate name, e.g. gateway or kafka-broker")] = "server",
     san: Annotated[list[str] | None, typer.Option(help="Subject alternative names")] = None,
     folder: PkiDir = DEFAULT_DIR,
+    client_auth: Annotated[
+        bool,
+        typer.Option("--client-auth", help="Also usable as a client certificate (a secured Kafka broker)"),
+    ] = False,
 ) -> None:
     """Issue a server certificate (default SANs: localhost, 127.0.0.1)."""
-    issued = issue(name, kind="server", folder=folder, sans=tuple(san or DEFAULT_SANS))
+    issued = issue(
+        name, kind="server", folder=folder, sans=tuple(san or DEFAULT_SANS), client_auth=client_auth
+    )
     typer.echo(f"server certificate {issued.cert}, key {issued.key}, Kafka PEM keystore {issued.keystore}")
 
 
 @pki_app.command("client")
 def client_command(
-    name: Annotated[str, typer.Argument(help="Certificate name (CN), e.g. gateway or connector-psb")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Certificate name (CN; Kafka principal User:CN), e.g. gateway, connector-psb, kafka-admin"
+        ),
+    ],
     folder: PkiDir = DEFAULT_DIR,
 ) -> None:
     """Issue a client certificate for Kafka's client-certificate authentication."""
