@@ -21,6 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -59,7 +60,7 @@ def main() -> None:
     from exchange.crypto import PlatformKeys
     from exchange.queries import service as qs
     from exchange.queries.models import QueryIn, QueryOut, idempotency_record
-    from protocol.envelope import ElementAnswer, SourceReply, SourceRequest
+    from protocol.envelope import ElementAnswer, ReplyAddress, SourceReply, SourceRequest
     from registry import db
 
     results: dict[str, dict[str, float]] = {}
@@ -108,12 +109,33 @@ def main() -> None:
         subject_type="person",
         # The subject travels encrypted to the source since the JOSE work: a JWE of typical size.
         subject_jwe="e" * 600,
-        consumer_key={"kty": "OKP", "crv": "X25519", "x": "x" * 43, "kid": "zjj-enc"},
+        consumer_kid="zjj-enc",
         elements=["person.name", "person.household_members"],
         service_item="330100-GZF-001",
         case_no="ZJJ-BENCH-1",
+        expires_at=datetime.now(UTC) + timedelta(seconds=30),
+        reply_to=ReplyAddress(topic="shuyuan.rep", partition=0),
     )
     record("SourceRequest(...).model_dump_json (one per source)", lambda: request.model_dump_json())
+    # Request signing (issue 9): the gateway signs each request, the source verifies it; the source
+    # signs each reply, the gateway verifies it.
+    from exchange.request_signing import RequestSigner
+    from protocol.signed_messages import SeenMessages, open_reply, open_request, sign_reply
+
+    signer = RequestSigner.from_entries(["micro-bench-request-key-0123456789abcdef"])
+    pinned = signer.public_keys()
+    signed = signer.sign(request)
+    record("RequestSigner.sign (gateway, one per source)", lambda: signer.sign(request))
+
+    def _verify_request() -> Any:
+        return open_request(signed, gateway_keys=pinned, department="psb", reply_topic="shuyuan.rep")
+
+    record("open_request: verify + parse (source, one per request)", _verify_request)
+    record("SeenMessages.check_and_add (source replay check)", lambda: SeenMessages().check_and_add(request))
+    from joserfc.jwk import OKPKey
+
+    psb_sig = OKPKey.generate_key("Ed25519")
+    signed_reply_holder: list[bytes] = []
     reply = SourceReply(
         correlation_id=request.message_id,
         source="psb",
@@ -123,6 +145,12 @@ def main() -> None:
     record(
         "SourceReply.model_validate_json (one per source)",
         lambda: SourceReply.model_validate_json(reply_json),
+    )
+    record("sign_reply (source, one per request)", lambda: sign_reply(reply, key=psb_sig, kid="psb-sig"))
+    signed_reply_holder.append(sign_reply(reply, key=psb_sig, kid="psb-sig"))
+    record(
+        "open_reply: verify + parse (gateway, one per source)",
+        lambda: open_reply(signed_reply_holder[0], request=request, resolve={"psb-sig": psb_sig}.get),
     )
     ctx = qs.QueryContext("gw-0", "zjj", query, keys.blind_index("person", person))
     record(

@@ -409,6 +409,9 @@ def run_kafka_mode(args: argparse.Namespace, work: Path, children: Children, db:
                 args.bootstrap,
                 "--keys-dir",  # the department's private keys (decrypt requests, sign+encrypt answers)
                 str(work / "keys" / "departments" / dept),
+                # Only gateway-signed requests are answered; consumer keys come from the registry.
+                *("--gateway-jwks", str(work / "keys" / "gateway" / "request-jwks.json")),
+                *("--url", f"http://127.0.0.1:{port}", "--system-keys", str(work / "keys" / "systems")),
             ),
             env=env,
             log=work / f"{dept}.log",

@@ -23,10 +23,10 @@ from exchange.audit.writer import AuditWriter
 from kafkaio.admin import ensure_topics
 from kafkaio.commit import PendingCommits
 from protocol.envelope import header
-from protocol.topics import DLQ_TOPIC
+from protocol.topics import DEAD_LETTER_GROUP, DLQ_TOPIC
 
 log = logging.getLogger(__name__)
-GROUP_ID = "shuyuan.gateway.dead-letters"
+GROUP_ID = DEAD_LETTER_GROUP
 WRITE_TIMEOUT_S = 30.0
 
 

@@ -31,7 +31,14 @@ from kafka.admin import (
 )
 from kafka.errors import NoError
 
-from protocol.topics import AUDIT_TOPIC, DLQ_TOPIC, REGISTRY_TOPIC, REPLY_TOPIC, request_topic
+from protocol.topics import (
+    AUDIT_TOPIC,
+    DEAD_LETTER_GROUP,
+    DLQ_TOPIC,
+    REGISTRY_TOPIC,
+    REPLY_TOPIC,
+    request_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +108,10 @@ def bindings(
         result += _grant(gw, "topic", audit_topic, ("WRITE", "CREATE"))
         result += _grant(gw, "topic", REGISTRY_TOPIC, ("WRITE", "READ", "CREATE"))
         result += _grant(gw, "topic", REPLY_TOPIC, ("READ", "CREATE"))
-        # The gateway only creates the dead-letter topic; DESCRIBE lets it see that the topic exists.
-        result += _grant(gw, "topic", DLQ_TOPIC, ("CREATE", "DESCRIBE"))
+        # The gateway creates the dead-letter topic and reads it in its one group, to audit every
+        # dead letter (exchange/dead_letters.py); it never writes there.
+        result += _grant(gw, "topic", DLQ_TOPIC, ("CREATE", "DESCRIBE", "READ"))
+        result += _grant(gw, "group", DEAD_LETTER_GROUP, ("READ",))
     for sealer in map(_user, sealers):
         result += _grant(sealer, "topic", audit_topic, ("READ",))
         result += _grant(sealer, "group", sealer_group, ("READ",))

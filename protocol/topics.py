@@ -6,6 +6,8 @@ REPLY_TOPIC = "shuyuan.rep"
 AUDIT_TOPIC = "shuyuan.audit"
 DLQ_TOPIC = "shuyuan.dlq"
 REGISTRY_TOPIC = "shuyuan.registry"
+# The one consumer group of every gateway instance on the dead-letter topic (exchange/dead_letters.py).
+DEAD_LETTER_GROUP = "shuyuan.gateway.dead-letters"
 
 _DEPT_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
 

@@ -4,7 +4,7 @@ import pytest
 from kafka.admin import ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourceType
 
 from kafkaio.acls import AclBinding, bindings, connector_group, from_kafka, to_kafka
-from protocol.topics import AUDIT_TOPIC, DLQ_TOPIC, REGISTRY_TOPIC, REPLY_TOPIC
+from protocol.topics import AUDIT_TOPIC, DEAD_LETTER_GROUP, DLQ_TOPIC, REGISTRY_TOPIC, REPLY_TOPIC
 
 ACLS = bindings(departments=["psb", "hrss"])
 
@@ -34,7 +34,9 @@ def test_the_gateway_alone_writes_requests_and_audit_and_only_the_sealer_reads_a
     assert ("topic", "literal", REPLY_TOPIC, "READ") in _of("User:gateway")
     assert {("topic", "literal", REGISTRY_TOPIC, op) for op in ("READ", "WRITE")} <= _of("User:gateway")
     # It reads its reply partition by assignment: no consumer group at all.
-    assert not [b for b in ACLS if b.principal == "User:gateway" and b.resource_type == "group"]
+    # Its one group: the dead letters it audits (exchange/dead_letters.py).
+    gateway_groups = {b.name for b in ACLS if b.principal == "User:gateway" and b.resource_type == "group"}
+    assert gateway_groups == {DEAD_LETTER_GROUP}
 
 
 def test_the_sealer_reads_the_audit_topic_in_its_group_and_writes_dead_letters() -> None:
