@@ -23,6 +23,7 @@ class Reason(StrEnum):
     NOT_FOUND = "not_found"
     AUDIT_UNAVAILABLE = "audit_unavailable"
     CONFLICT = "conflict"
+    QUERY_IN_PROGRESS = "query_in_progress"
     INSUFFICIENT_SCOPE = "insufficient_scope"  # RFC 6750 §3.1: the token lacks the route's scope
     # Checked where retired_element is (registry/policy.py); listed here so the codes above keep
     # their published positions. A candidate is not yet agreed metadata (DESIGN.md §4).
@@ -58,6 +59,7 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.NOT_FOUND: "The source holds no such record",
     Reason.AUDIT_UNAVAILABLE: "The audit log cannot be written; nothing is released",
     Reason.CONFLICT: "The resource already exists or the idempotency key was reused",
+    Reason.QUERY_IN_PROGRESS: "An earlier request with this query_id is still being answered, or was cut off",
     Reason.FORBIDDEN: "The acting user or department may not do this",
     Reason.INVALID_TRANSITION: "The registration status cannot move this way",
     Reason.INVALID_STATE: "The resource is not in a state that allows this",

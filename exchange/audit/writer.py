@@ -42,11 +42,13 @@ class AuditUnavailable(Unavailable):
 @dataclass(frozen=True)
 class IdempotentInsert:
     """A row to commit in the same transaction as a write's audit records; if its key exists, the
-    existing row wins (two concurrent requests with one query id: the first record wins, both audited).
+    existing row wins, except that the `complete` columns are set on an existing row where the first
+    of them is still NULL (a claimed query_id being completed by its release, exchange/queries).
     """
 
     table: Table
     values: Mapping[str, Any]
+    complete: tuple[str, ...] = ()
 
 
 def with_denial(records: list[AuditRecord]) -> list[AuditRecord]:
@@ -170,28 +172,36 @@ class AuditWriter:
     def _commit(self, batch: list[_Pending], force_checkpoint: bool = False) -> None:
         backlog, self._backlog = self._backlog, []
         records = backlog + [r for p in batch for r in p.records]
-        alongside: dict[Table, list[Mapping[str, Any]]] = {}
+        alongside: dict[tuple[Table, tuple[str, ...]], list[Mapping[str, Any]]] = {}
         for p in batch:
             if p.alongside is not None:
-                alongside.setdefault(p.alongside.table, []).append(p.alongside.values)
+                key = (p.alongside.table, p.alongside.complete)
+                alongside.setdefault(key, []).append(p.alongside.values)
         try:
             with self._engine.begin() as conn:
                 if self._key is not None:
                     store.append(conn, records, key=self._key, policy=self._policy)
                     if force_checkpoint:
                         store.maybe_checkpoint(conn, key=self._key, policy=self._policy, force=True)
-                for table, rows in alongside.items():  # one executemany per table, as the records
-                    conn.execute(_first_wins(conn, table), rows)
+                for (table, complete), rows in alongside.items():  # one executemany per table
+                    conn.execute(first_wins(conn, table, complete), rows)
         except Exception:
             self._backlog = backlog + self._backlog  # the batch's own records are re-added by the caller
             raise
 
 
-def _first_wins(conn: Connection, table: Table) -> Executable:
-    """An insert into the table that keeps an existing row with the same key."""
+def first_wins(conn: Connection, table: Table, complete: tuple[str, ...] = ()) -> Executable:
+    """An insert that keeps an existing row with the same key, or completes it (`complete` columns
+    set from the new values where the first of them is still NULL)."""
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite_insert(table).on_conflict_do_nothing()
-    return insert(table)
+    if dialect not in ("postgresql", "sqlite"):
+        return insert(table)
+    stmt = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    if not complete:
+        return stmt.on_conflict_do_nothing()
+    keys = [c.name for c in table.primary_key.columns]
+    return stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: stmt.excluded[name] for name in complete},
+        where=table.c[complete[0]].is_(None),
+    )

@@ -28,7 +28,11 @@ _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
             "may no longer receive (the reason of the first element now refused)",
             **_PROBLEM,
         },
-        409: {"description": "`conflict`: the query_id was used for a different query", **_PROBLEM},
+        409: {
+            "description": "`conflict`: the query_id was used for a different query; `query_in_progress`: "
+            "an earlier request with this query_id is being answered or was cut off (docs/api.md, Retrying)",
+            **_PROBLEM,
+        },
         422: {"description": "`invalid_request`: the body does not match the schema", **_PROBLEM},
         503: {
             "description": "`audit_unavailable`: nothing is released when the audit log cannot be written",

@@ -94,17 +94,20 @@ class QueryRecord(SQLModel, table=True):
     consumer: str = TableField(primary_key=True, max_length=32)
     query_id: str = TableField(primary_key=True, max_length=64)
     request_digest: str = TableField(max_length=64)
-    response_sealed: bytes = TableField(sa_column=Column(LargeBinary, nullable=False))
+    # None while the query is being answered (the query_id is claimed before any source is asked).
+    response_sealed: bytes | None = TableField(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = TableField(default_factory=utcnow)
 
 
 def idempotency_record(
     *, consumer: str, query_id: str, request_digest: str, response_sealed: bytes
 ) -> IdempotentInsert:
-    """A query's idempotency record, for the audit writer to commit with the query's audit records.
+    """A query's idempotency record, for the audit writer to commit with the query's release record.
 
-    Principle 6: the answer is released only once both are committed, in one transaction (embedded),
-    or once the audit events are acknowledged and then the record committed (Kafka).
+    It completes the claim made before the sources were asked (`response_sealed` set where it is
+    still None), so one query_id is released once. Principle 6: the answer is released only once both
+    are committed, in one transaction (embedded), or once the audit events are acknowledged and then
+    the record committed (Kafka).
     """
     values = {
         "consumer": consumer,
@@ -114,4 +117,8 @@ def idempotency_record(
         "created_at": utcnow(),  # the record expires SHUYUAN_QUERY_RECORD_TTL_S after this
     }
     # `__table__` is set by SQLAlchemy but undeclared in SQLModel's typing.
-    return IdempotentInsert(QueryRecord.__table__, values)  # type: ignore[attr-defined]
+    return IdempotentInsert(
+        QueryRecord.__table__,  # type: ignore[attr-defined]
+        values,
+        complete=("response_sealed", "created_at"),
+    )

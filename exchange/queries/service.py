@@ -16,7 +16,7 @@ from sqlmodel import col
 from exchange.audit import records
 from exchange.audit.events import AuditAction, AuditDecision, AuditRecord
 from exchange.audit.publisher import AuditPublisher
-from exchange.audit.writer import AuditWriter
+from exchange.audit.writer import AuditWriter, first_wins
 from exchange.authz.engine import Decision, client_reason, decide
 from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
@@ -147,7 +147,9 @@ class QueryService:
             )
 
         await self._maybe_purge()
-        replay = await self._replay(consumer, query.query_id, digest)
+        # The query_id is claimed before anything is asked: a second request with it gets the stored
+        # answer, or `409 query_in_progress`, never a second run and a second release.
+        replay = await self._claim(consumer, query.query_id, digest)
         if replay is not None:
             stored, stored_digest = replay
             await self._recheck_replay(ctx, catalogue, stored)
@@ -186,22 +188,30 @@ class QueryService:
             for d in decisions
             if d.allowed and (view := catalogue.elements.get(d.element)) is not None and view.value_schema
         }
-        answers, dispatch_steps = await self._ask_sources(ctx, subject_id, decisions, schemas)
+        try:
+            # Write-ahead: the dispatch to each source is on the audit path before the request leaves.
+            answers, later = await self._ask_sources(ctx, subject_id, decisions, schemas, ahead=steps)
+        except BaseException:
+            # Nothing was released: the query_id is free again for a retry (the audit keeps the attempt).
+            await asyncio.to_thread(self._unclaim, consumer, query.query_id)
+            raise
         out = _assemble(query, decisions, answers)
         body = out.model_dump_json().encode()
         response_digest = hashlib.sha256(body).hexdigest()
-        steps += dispatch_steps
-        steps.append(
-            ctx.record(AuditAction.QUERY_RELEASED, elements=query.elements, response_digest=response_digest)
-        )
+        steps = [
+            *later,
+            ctx.record(AuditAction.QUERY_RELEASED, elements=query.elements, response_digest=response_digest),
+        ]
         idempotency = idempotency_record(
             consumer=consumer,
             query_id=query.query_id,
             request_digest=digest,
             response_sealed=self._keys.seal(body, context=_seal_context(consumer, query.query_id)),
         )
-        # One transaction for the steps and the idempotency record; raises AuditUnavailable: nothing
-        # is released.
+        # The release record and the completion of the claim: one transaction (embedded), or the
+        # events acknowledged and then the record committed (Kafka); raises AuditUnavailable: nothing
+        # is released. The claim is then kept: the release may have been published, so the same
+        # query_id must not run again (docs/api.md, "Retrying").
         await self._writer.write(steps, idempotency)
         return out
 
@@ -263,20 +273,53 @@ class QueryService:
         with self._engine.begin() as conn:
             return int(conn.execute(stmt).rowcount or 0)
 
-    async def _replay(self, consumer: str, query_id: str, digest: str) -> tuple[QueryOut, str] | None:
-        row = await asyncio.to_thread(self._find_record, consumer, query_id)
-        if row is None:
-            return None
-        cutoff = utcnow() - self._record_ttl
-        if as_utc(row.created_at) < cutoff:
-            # Expired: never replayed. The record is purged and the query answered afresh, decided and
-            # audited as a new one (docs/security.md).
-            await asyncio.to_thread(self._delete_records_before, cutoff, consumer=consumer, query_id=query_id)
-            return None
-        if row.request_digest != digest:
-            raise Conflict(f"query_id {query_id!r} was already used for a different query")
-        body = self._keys.unseal(row.response_sealed, context=_seal_context(consumer, query_id))
-        return QueryOut.model_validate_json(body), hashlib.sha256(body).hexdigest()
+    async def _claim(self, consumer: str, query_id: str, digest: str) -> tuple[QueryOut, str] | None:
+        """Claim the query_id for this request (None), or return its stored answer to replay."""
+        for _ in range(3):
+            if await asyncio.to_thread(self._insert_claim, consumer, query_id, digest):
+                return None
+            row = await asyncio.to_thread(self._find_record, consumer, query_id)
+            if row is None:
+                continue  # purged between the two statements: claim again
+            cutoff = utcnow() - self._record_ttl
+            if as_utc(row.created_at) < cutoff:
+                # Expired: never replayed. The record is purged and the query answered afresh, decided
+                # and audited as a new one (docs/security.md).
+                await asyncio.to_thread(
+                    self._delete_records_before, cutoff, consumer=consumer, query_id=query_id
+                )
+                continue
+            if row.request_digest != digest:
+                raise Conflict(f"query_id {query_id!r} was already used for a different query")
+            if row.response_sealed is None:
+                raise Conflict(
+                    f"query_id {query_id!r} is being answered, or its attempt was cut off; retry it after "
+                    "the source deadline, and send a new query_id if this persists",
+                    reason=Reason.QUERY_IN_PROGRESS,
+                )
+            body = self._keys.unseal(row.response_sealed, context=_seal_context(consumer, query_id))
+            return QueryOut.model_validate_json(body), hashlib.sha256(body).hexdigest()
+        raise Conflict(f"query_id {query_id!r} could not be claimed", reason=Reason.QUERY_IN_PROGRESS)
+
+    def _insert_claim(self, consumer: str, query_id: str, digest: str) -> bool:
+        values = {
+            "consumer": consumer,
+            "query_id": query_id,
+            "request_digest": digest,
+            "created_at": utcnow(),
+        }
+        with self._engine.begin() as conn:
+            table = QueryRecord.__table__  # type: ignore[attr-defined]
+            return bool(conn.execute(first_wins(conn, table), values).rowcount == 1)
+
+    def _unclaim(self, consumer: str, query_id: str) -> None:
+        stmt = delete(QueryRecord).where(
+            col(QueryRecord.consumer) == consumer,
+            col(QueryRecord.query_id) == query_id,
+            col(QueryRecord.response_sealed).is_(None),
+        )
+        with self._engine.begin() as conn:
+            conn.execute(stmt)
 
     def _find_record(self, consumer: str, query_id: str) -> Any:
         with self._engine.connect() as conn:
@@ -291,13 +334,20 @@ class QueryService:
         subject_id: str,
         decisions: list[Decision],
         schemas: dict[str, dict[str, Any]],
+        *,
+        ahead: list[AuditRecord],
     ) -> tuple[dict[str, ElementResult], list[AuditRecord]]:
+        """Ask each source once; the results, and the audit records still to write with the release.
+
+        `ahead` (the query's records so far) and one `source.dispatched` per source are written
+        before any request leaves: a gateway that dies mid-query leaves the chain saying whom it asked.
+        """
         by_source: dict[str, list[str]] = defaultdict(list)
         for d in decisions:
             if d.allowed and d.source is not None:
                 by_source[d.source].append(d.element)
         if not by_source:
-            return {}, []
+            return {}, ahead
         keys = await self._key_directory.current()
         consumer_key = keys.current(ctx.consumer, "enc")
         if consumer_key is None:
@@ -364,6 +414,13 @@ class QueryService:
                     reply_to=reply_to,
                 )
             )
+        if not requests:
+            return results, [*ahead, *steps]
+        dispatched = [
+            ctx.record(AuditAction.SOURCE_DISPATCHED, elements=r.elements, source=r.source) for r in requests
+        ]
+        await self._writer.write([*ahead, *steps, *dispatched])  # AuditUnavailable: nobody is asked
+        steps = []
         key = ctx.subject_index.encode()
         checks = [SignedReplyCheck(r, keys) for r in requests]
         outcomes = await asyncio.gather(
@@ -374,7 +431,6 @@ class QueryService:
             return_exceptions=True,
         )
         for req, check, outcome in zip(requests, checks, outcomes, strict=True):
-            steps.append(ctx.record(AuditAction.SOURCE_DISPATCHED, elements=req.elements, source=req.source))
             # Replies that were not the asked source's signed reply to this request: dropped, audited.
             steps += [
                 ctx.record(
