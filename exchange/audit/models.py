@@ -68,6 +68,23 @@ class AuditCheckpoint(SQLModel, table=True):
     time: datetime = Field(default_factory=utcnow)
     kid: str = Field(max_length=64)
     signature: str = Field(max_length=128, description="base64url Ed25519 signature")
+    tree_root: str | None = Field(default=None, max_length=64, description="root of seq 1..last_seq")
+    # Not signed: the log-wide tree at last_seq as {size, nodes} (merkle.Frontier), from which the next
+    # checkpoint's tree_root and a consistency proof from this size are computed without older records.
+    frontier: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class AuditCosignature(SQLModel, table=True):
+    """A witness's co-signature of a checkpoint's log-wide tree (exchange/audit/witness.py)."""
+
+    __tablename__ = "audit_cosignature"
+    checkpoint: int = Field(sa_column=Column(_BIGINT, primary_key=True, autoincrement=False))
+    witness: str = Field(primary_key=True, max_length=64, description="the witness key's fingerprint")
+    public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
+    origin: str = Field(max_length=200)
+    timestamp: int = Field(sa_column=Column(_BIGINT, nullable=False), description="unix seconds")
+    signature: str = Field(max_length=128, description="base64url Ed25519 signature of the statement")
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditKey(SQLModel, table=True):
@@ -89,3 +106,5 @@ class AuditArchive(SQLModel, table=True):
     path: str = Field(max_length=1000)
     sha256: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # The log-wide tree at last_seq (as AuditCheckpoint.frontier): the online records continue it.
+    frontier: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
