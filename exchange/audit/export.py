@@ -234,7 +234,7 @@ def write_bundle(
         cosigs = store.cosignatures_of(conn, [c["last_seq"] for c in covering])
         covering = [{**c, "cosignatures": cosigs.get(c["last_seq"], [])} for c in covering]
         zf.writestr(bundle.CHECKPOINTS, "".join(json.dumps(c, sort_keys=True) + "\n" for c in covering))
-        if f.complete and covering:
+        if f.complete and covering and covering[0]["first_seq"] > 1:
             anchor = store.frontier_at(conn, covering[0]["first_seq"] - 1)
             if anchor is not None:
                 zf.writestr(bundle.FRONTIER, json.dumps(anchor.to_json()))

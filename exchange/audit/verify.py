@@ -275,11 +275,13 @@ def _check_witness(
             "co-signature can cover it",
             newest["first_seq"],
         )
-    head, found = newest, _cosigned_by(newest, witness.keys)
-    if found is None:
-        tip = _tip(b, pinned, newest)
-        found = _cosigned_by(tip, witness.keys) if tip is not None else None
-        head = tip if tip is not None else newest
+    # The newest co-signed tree the bundle shows: a newer one from witness.json (proved consistent with
+    # the bundle's newest), else the bundle's newest itself.
+    tip = _tip(b, pinned, newest)
+    at_tip = _cosigned_by(tip, witness.keys) if tip is not None else None
+    head, found = (
+        (tip, at_tip) if tip is not None and at_tip else (newest, _cosigned_by(newest, witness.keys))
+    )
     if found is None:
         raise Broken(
             f"checkpoint {_span(newest)} (tree size {newest['last_seq']}) carries no valid co-signature of "
