@@ -22,7 +22,9 @@ _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     with op.batch_alter_table("audit_checkpoint", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("tree_root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.add_column(
+            sa.Column("tree_root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
+        )
         batch_op.add_column(sa.Column("frontier", sa.Text(), nullable=True))
     with op.batch_alter_table("audit_archive", schema=None) as batch_op:
         batch_op.add_column(sa.Column("frontier", sa.Text(), nullable=True))
