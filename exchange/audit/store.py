@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from exchange.audit import chain, checkpoint, merkle
 from exchange.audit.events import AuditRecord
@@ -141,6 +141,10 @@ def frontier_at(conn: Connection, size: int) -> merkle.Frontier | None:
         kept = conn.execute(select(table.c.frontier).where(table.c.last_seq == size)).scalar()
         if kept:
             return merkle.Frontier.from_json(json.loads(kept))
+    # Rebuild only when the records from seq 1 are online (checked on the index first): with older
+    # ones archived before tree roots existed, it can never be rebuilt, so do not scan for it each time.
+    if conn.execute(select(func.min(E.seq))).scalar() != 1:
+        return None
     hashes = list(conn.execute(select(E.hash).where(E.seq <= size).order_by(E.seq)).scalars())
     if len(hashes) != size:
         return None
