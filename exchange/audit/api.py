@@ -88,9 +88,11 @@ class ExportParams(AuditFilter):
 
 
 class BundleParams(AuditFilter):
-    """Bundle filters; `csv` adds records.csv next to the JSON Lines."""
+    """Bundle filters; `csv` adds records.csv next to the JSON Lines; `witnessed` ends at the newest
+    checkpoint a witness co-signed."""
 
     csv: bool = False
+    witnessed: bool = False
 
 
 class RecordsPage(BaseModel):
@@ -154,7 +156,7 @@ async def export_stream(
 )
 async def export_bundle(request: Request, params: Annotated[BundleParams, Query()]) -> FileResponse:
     """A verifiable bundle (ZIP): records, covering checkpoints, public key (`shuyuan audit verify`)."""
-    f = params.to_filter(request)
+    f = params.to_filter(request, witnessed=params.witnessed or None)
     fd, name = tempfile.mkstemp(prefix="shuyuan-audit-", suffix=".zip")
     os.close(fd)
     try:

@@ -55,6 +55,9 @@ def export_cmd(
     subject_type: Annotated[str | None, typer.Option(help="person or enterprise")] = None,
     subject_id: Annotated[str | None, typer.Option(help="Identifier; turned into its blind index")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Add records.csv to the bundle")] = False,
+    witnessed: Annotated[
+        bool, typer.Option("--witnessed", help="End at the newest checkpoint the witness co-signed")
+    ] = False,
 ) -> None:
     """Export a verifiable bundle: records, the checkpoints covering them, the public key."""
     from exchange.audit import export, service
@@ -72,7 +75,7 @@ def export_cmd(
         f = service.make_filter(
             keys=keys, subject_type=subject_type, subject_id=subject_id,  # type: ignore[arg-type]
             time_from=time_from, time_to=time_to, department=department, system=system,
-            element=element, purpose=purpose, decision=decision,
+            element=element, purpose=purpose, decision=decision, witnessed=witnessed or None,
         )  # fmt: skip
     except ShuyuanError as exc:
         typer.echo(f"error: {exc.detail}", err=True)

@@ -42,6 +42,9 @@ class ExportFilter:
     subject_index: str | None = None
     seq_from: int | None = None
     seq_to: int | None = None
+    # End at the newest checkpoint a witness co-signed: what `verify --witness-key` accepts, while the
+    # checkpoints after it wait for the witness's next round.
+    witnessed: bool | None = None
 
     @property
     def complete(self) -> bool:
@@ -97,6 +100,8 @@ def _range(conn: Connection, f: ExportFilter, cps: list[dict[str, Any]]) -> tupl
     if not cps:
         return None
     lo, hi = cps[0]["first_seq"], cps[-1]["last_seq"]
+    if f.witnessed:
+        hi = min(hi, conn.execute(select(func.max(store.COSIG.c.checkpoint))).scalar() or 0)
     if f.seq_from is not None:
         lo = max(lo, f.seq_from)
     if f.seq_to is not None:

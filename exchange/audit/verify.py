@@ -285,7 +285,9 @@ def _check_witness(
     if found is None:
         raise Broken(
             f"checkpoint {_span(newest)} (tree size {newest['last_seq']}) carries no valid co-signature of "
-            f"the pinned witness ({', '.join(witness.keys.trusted())}): not witnessed, or re-signed after",
+            f"the pinned witness ({', '.join(witness.keys.trusted())}): not witnessed (yet: run the witness, "
+            "or export with --witnessed / ?witnessed=true to end at its newest co-signed checkpoint), or "
+            "re-signed after it was",
             newest["first_seq"],
         )
     cosig, by = found

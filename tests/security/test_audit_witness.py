@@ -138,6 +138,16 @@ def test_the_witness_co_signs_the_real_log_and_a_bundle_then_verifies(witnessed:
     with witnessed.engine.connect() as conn:
         kept = conn.execute(text("SELECT count(*) FROM audit_entry WHERE action = 'audit.cosigned'")).scalar()
     assert kept == 2
+    # Over the API as an officer downloads it: the newer checkpoint (holding the co-signing records) waits
+    # for the witness's next round, or the bundle ends at the newest co-signed one.
+    witnessed.seal(3)
+    for query, code in (({}, 1), ({"witnessed": "true"}, 0)):
+        download = witnessed.client.get("/v1/audit/bundle", params=query)
+        assert download.status_code == 200, download.text
+        path = witnessed.tmp / "download.zip"
+        path.write_bytes(download.content)
+        result = witnessed.verify(path)
+        assert result.exit_code == code, (query, result.output)
 
 
 def test_a_cut_tail_is_refused_by_the_witness_and_found_by_verify(

@@ -66,6 +66,26 @@ def test_a_witnessed_complete_bundle_verifies_and_names_the_witness(
     assert verify_bundle(path, pinned=pins(tmp_path / "sealer-keys")).ok
 
 
+def test_checkpoints_newer_than_the_witnesss_round_wait_for_it_or_are_left_out(
+    setup: tuple[Engine, keys.AuditKeyPair, Witness], tmp_path: Path
+) -> None:
+    engine, key, witness = setup
+    witness.once()
+    grow(engine, key, 30, 10)  # a checkpoint at 40 the witness has not seen yet
+    pinned = pins(tmp_path / "sealer-keys")
+    everything = tmp_path / "all.zip"
+    write_bundle(engine, ExportFilter(), everything)
+    report = verify_bundle(everything, pinned=pinned, witness=check(witness))
+    assert not report.ok and report.broken_seq == 31 and "not witnessed (yet" in (report.problem or "")
+    witnessed = tmp_path / "witnessed.zip"
+    manifest = write_bundle(engine, ExportFilter(witnessed=True), witnessed)
+    assert manifest["last_seq"] == 30 and manifest["filter"] == {"witnessed": True}
+    assert verify_bundle(witnessed, pinned=pinned, witness=check(witness)).ok
+    witness.once()
+    write_bundle(engine, ExportFilter(), everything)  # exported again, with the new co-signature
+    assert verify_bundle(everything, pinned=pinned, witness=check(witness)).ok
+
+
 def test_an_older_range_is_proved_consistent_with_the_newer_co_signed_tree(
     setup: tuple[Engine, keys.AuditKeyPair, Witness], tmp_path: Path
 ) -> None:
