@@ -258,10 +258,11 @@ async def add_cosignature(
             tlog.add_cosignature, engine=state.engine, size=size, cosig=body.model_dump(),
             origin=state.settings.audit.origin,
         )  # fmt: skip
-    except InvalidRequest:
+    except InvalidRequest as exc:
         await _audit_witness(
             request, AuditAction.AUDIT_COSIGNATURE_REFUSED, size=size, pem=body.public_key_pem
         )
+        exc.audited = True  # recorded above with the witness's key, not again as a plain request.denied
         raise
     await _audit_witness(request, AuditAction.AUDIT_COSIGNED, size=size, pem=body.public_key_pem)
     return kept

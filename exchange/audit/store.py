@@ -129,11 +129,11 @@ def maybe_checkpoint(
     return cp
 
 
-def frontier_at(conn: Connection, size: int) -> merkle.Frontier | None:
+def frontier_at(conn: Connection, size: int, *, rebuild: bool = True) -> merkle.Frontier | None:
     """The log-wide tree of records 1..size, or None when it cannot be known any more.
 
-    From the checkpoint (or archive) ending at `size`; else rebuilt from the records when all of them
-    are online (a log upgraded from before tree roots). Archived without a frontier: unknown.
+    From the checkpoint (or archive) ending at `size`; else, with `rebuild`, from the records when all
+    of them are online (a log upgraded from before tree roots). Archived without a frontier: unknown.
     """
     if size == 0:
         return merkle.Frontier()
@@ -141,6 +141,8 @@ def frontier_at(conn: Connection, size: int) -> merkle.Frontier | None:
         kept = conn.execute(select(table.c.frontier).where(table.c.last_seq == size)).scalar()
         if kept:
             return merkle.Frontier.from_json(json.loads(kept))
+    if not rebuild:
+        return None
     # Rebuild only when the records from seq 1 are online (checked on the index first): with older
     # ones archived before tree roots existed, it can never be rebuilt, so do not scan for it each time.
     if conn.execute(select(func.min(E.seq))).scalar() != 1:

@@ -81,6 +81,16 @@ class Witnessed:
             )
             return [tuple(r) for r in rows]
 
+    def count(self, action: str) -> int:
+        """How many records of this action the chain holds."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text("SELECT count(*) FROM audit_entry WHERE action = :a"), {"a": action}
+                ).scalar()
+                or 0
+            )
+
     def run_cli_witness(self, monkeypatch: pytest.MonkeyPatch) -> Any:
         """`shuyuan audit witness --once` as an operator runs it, its HTTP going to the app under test."""
         monkeypatch.setattr(httpx, "Client", lambda **_: contextlib.nullcontext(self.client))
@@ -252,10 +262,12 @@ def test_a_co_signature_by_another_key_fails(witnessed: Witnessed) -> None:
 
     # Claiming the real witness's key with the forger's signature: refused by the gateway, and audited.
     claim = {**again, "public_key_pem": keys.public_pem(witnessed.witness.public)}
+    denied_before = witnessed.count("request.denied")
     refused = witnessed.client.post(f"/v1/audit/checkpoints/{newest['last_seq']}/cosignatures", json=claim)
     assert refused.status_code == 400 and refused.json()["reason"] == "invalid_request", refused.text
     fp = keys.fingerprint(witnessed.witness.public)
     assert ("audit.cosignature_refused", "invalid_request", fp) in witnessed.refusals()
+    assert witnessed.count("request.denied") == denied_before  # recorded once, with the witness's key
     # Put straight into the table by the DBA instead: the verifier finds it.
     with witnessed.engine.begin() as conn:
         conn.execute(
@@ -283,3 +295,28 @@ def test_a_co_signature_by_another_key_fails(witnessed: Witnessed) -> None:
     )
     result = witnessed.verify(witnessed.export("x.zip"), "--witness-latest", str(fake_latest), latest=False)
     assert result.exit_code == 1 and "not signed by the pinned witness key" in result.output, result.output
+
+
+def test_the_witness_routes_need_the_audit_scope_and_serve_only_kept_trees(witnessed: Witnessed) -> None:
+    witnessed.seal(20)
+    size = witnessed.witness.once().size
+    engine = witnessed.engine
+    jwk = register_test_system(engine, client_id="zjj-query-only", department="zjj", scopes=["query"])
+    query_only = {"Authorization": f"Bearer {token_with_key(witnessed.client, jwk, 'zjj-query-only')}"}
+    routes = [
+        ("GET", "/v1/audit/checkpoints/latest", None),
+        ("GET", f"/v1/audit/consistency?from=0&to={size}", None),
+        ("POST", f"/v1/audit/checkpoints/{size}/cosignatures", {}),
+        ("POST", f"/v1/audit/checkpoints/{size}/refusals", {}),
+    ]
+    for method, path, body in routes:
+        assert (
+            witnessed.client.request(method, path, json=body, headers={"Authorization": ""}).status_code
+            == 401
+        )
+        assert witnessed.client.request(method, path, json=body, headers=query_only).status_code == 403, path
+    # A proof only from a size the log kept a frontier for; a backwards one is malformed.
+    assert witnessed.client.get(f"/v1/audit/consistency?from=7&to={size}").status_code == 404
+    assert witnessed.client.get(f"/v1/audit/consistency?from={size}&to=1").status_code == 400
+    ok = witnessed.client.get(f"/v1/audit/consistency?from={size}&to={size}")
+    assert ok.status_code == 200 and ok.json()["proof"] == []
