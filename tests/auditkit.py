@@ -126,7 +126,6 @@ def truncate(engine: Any, *, after: int) -> None:
         last_hash = conn.execute(text("SELECT hash FROM audit_entry WHERE seq = :s"), {"s": after}).scalar()
         conn.execute(text("DELETE FROM audit_entry WHERE seq > :s"), {"s": after})
         conn.execute(text("DELETE FROM audit_checkpoint WHERE last_seq > :s"), {"s": after})
-        conn.execute(text("DELETE FROM audit_cosignature WHERE checkpoint > :s"), {"s": after})
         conn.execute(
             text("UPDATE audit_chain_head SET seq = :s, hash = :h, checkpoint_seq = :s"),
             {"s": after, "h": last_hash},

@@ -81,7 +81,6 @@ def archive(engine: Engine, *, settings: AuditSettings, now: datetime | None = N
                 "frontier": frontier,
             },
         )
-        conn.execute(delete(store.COSIG).where(store.COSIG.c.checkpoint <= last))
         conn.execute(delete(CP).where(CP.c.first_seq >= first, CP.c.last_seq <= last))
         conn.execute(delete(store.AuditEntry).where(E.seq >= first, E.seq <= last))
     return Archived(path, first, last, manifest["records"], digest)

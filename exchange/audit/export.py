@@ -80,7 +80,7 @@ def _witness_parts(engine: Engine, conn: Connection, covering: list[dict[str, An
     newest = covering[-1] if covering else None
     if newest is None or newest.get("tree_root") is None:
         return None
-    tip_seq = conn.execute(select(func.max(store.COSIG.c.checkpoint))).scalar()
+    tip_seq = store.newest_cosigned(conn)
     if tip_seq is None or tip_seq <= newest["last_seq"]:
         return None
     row = conn.execute(select(CP).where(CP.c.last_seq == tip_seq)).first()
@@ -101,7 +101,7 @@ def _range(conn: Connection, f: ExportFilter, cps: list[dict[str, Any]]) -> tupl
         return None
     lo, hi = cps[0]["first_seq"], cps[-1]["last_seq"]
     if f.witnessed:
-        hi = min(hi, conn.execute(select(func.max(store.COSIG.c.checkpoint))).scalar() or 0)
+        hi = min(hi, store.newest_cosigned(conn) or 0)
     if f.seq_from is not None:
         lo = max(lo, f.seq_from)
     if f.seq_to is not None:

@@ -72,19 +72,10 @@ class AuditCheckpoint(SQLModel, table=True):
     # Not signed: the log-wide tree at last_seq as {size, nodes} (merkle.Frontier), from which the next
     # checkpoint's tree_root and a consistency proof from this size are computed without older records.
     frontier: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-
-
-class AuditCosignature(SQLModel, table=True):
-    """A witness's co-signature of a checkpoint's log-wide tree (exchange/audit/witness.py)."""
-
-    __tablename__ = "audit_cosignature"
-    checkpoint: int = Field(sa_column=Column(_BIGINT, primary_key=True, autoincrement=False))
-    witness: str = Field(primary_key=True, max_length=64, description="the witness key's fingerprint")
-    public_key_pem: str = Field(sa_column=Column(Text, nullable=False))
-    origin: str = Field(max_length=200)
-    timestamp: int = Field(sa_column=Column(_BIGINT, nullable=False), description="unix seconds")
-    signature: str = Field(max_length=128, description="base64url Ed25519 signature of the statement")
-    created_at: datetime = Field(default_factory=utcnow)
+    # Not signed by the audit key: the witnesses' co-signatures of tree_root, a JSON list of
+    # {witness, public_key_pem, origin, timestamp, signature} (exchange/audit/cosignature.py), kept
+    # with the checkpoint they sign and leaving with it when it is archived.
+    cosignatures: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AuditKey(SQLModel, table=True):

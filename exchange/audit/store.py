@@ -19,7 +19,6 @@ from exchange.audit.models import (
     AuditArchive,
     AuditChainHead,
     AuditCheckpoint,
-    AuditCosignature,
     AuditEntry,
     AuditKey,
 )
@@ -30,7 +29,6 @@ E = AuditEntry.__table__.c  # type: ignore[attr-defined]
 HEAD = AuditChainHead.__table__  # type: ignore[attr-defined]
 CP = AuditCheckpoint.__table__  # type: ignore[attr-defined]
 KEYS = AuditKey.__table__  # type: ignore[attr-defined]
-COSIG = AuditCosignature.__table__  # type: ignore[attr-defined]
 ARCHIVE = AuditArchive.__table__  # type: ignore[attr-defined]
 
 
@@ -157,6 +155,7 @@ def checkpoint_from_row(row: Any) -> dict[str, Any]:
     """A checkpoint as stored (without its frontier, which is not part of the signed statement)."""
     m = dict(row._mapping)
     m.pop("frontier", None)
+    m.pop("cosignatures", None)  # added as a list by whoever ships them (exchange/audit/export.py)
     if m.get("tree_root") is None:
         m.pop("tree_root", None)  # a checkpoint from before tree roots has the six signed fields only
     m["time"] = chain.format_time(m["time"])
@@ -168,13 +167,15 @@ def cosignatures_of(conn: Connection, last_seqs: Sequence[int]) -> dict[int, lis
     out: dict[int, list[dict[str, Any]]] = {}
     for i in range(0, len(last_seqs), 500):
         part = list(last_seqs[i : i + 500])
-        rows = conn.execute(select(COSIG).where(COSIG.c.checkpoint.in_(part)).order_by(COSIG.c.witness))
-        for r in rows:
-            out.setdefault(r.checkpoint, []).append(
-                {"witness": r.witness, "public_key_pem": r.public_key_pem, "origin": r.origin,
-                 "timestamp": r.timestamp, "signature": r.signature}
-            )  # fmt: skip
+        rows = conn.execute(select(CP.c.last_seq, CP.c.cosignatures).where(CP.c.last_seq.in_(part)))
+        for seq, kept in rows:
+            out[seq] = json.loads(kept) if kept else []
     return out
+
+
+def newest_cosigned(conn: Connection) -> int | None:
+    """The tree size of the newest checkpoint a witness co-signed."""
+    return conn.execute(select(func.max(CP.c.last_seq)).where(CP.c.cosignatures.is_not(None))).scalar()
 
 
 def iter_records(conn: Connection, stmt: Any, *, chunk: int = 2000) -> Iterator[dict[str, Any]]:

@@ -4,16 +4,16 @@ What the gateway's `/v1/audit/checkpoints/...` and `/v1/audit/consistency` route
 is trusted by the witness or the verifier: they check every signature and proof themselves.
 """
 
+import json
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, select, update
 
 from exchange.audit import checkpoint, cosignature, merkle, store
 from exchange.audit.keys import fingerprint, load_public_pem
-from protocol.clock import utcnow
 from protocol.errors import InvalidRequest, NotFound
 
-CP, E, COSIG = store.CP, store.E, store.COSIG
+CP, E = store.CP, store.E
 
 
 def _with_tree(cp: dict[str, Any], cosigs: list[dict[str, Any]], pem: str | None) -> dict[str, Any]:
@@ -71,15 +71,15 @@ def add_cosignature(*, engine: Engine, size: int, cosig: dict[str, Any], origin:
                 f"the co-signature does not verify for the tree of size {size} this log holds"
             )
         witness = fingerprint(public)
-        conn.execute(delete(COSIG).where(COSIG.c.checkpoint == size, COSIG.c.witness == witness))
-        row = {
-            "checkpoint": size,
+        kept = {
             "witness": witness,
             "public_key_pem": cosig["public_key_pem"],
             "origin": origin,
             "timestamp": int(cosig["timestamp"]),
             "signature": cosig["signature"],
-            "created_at": utcnow(),
         }
-        conn.execute(insert(COSIG), row)
-    return {k: row[k] for k in ("checkpoint", "witness", "origin", "timestamp", "signature")}
+        # One per witness key: a witness handing its co-signature back again replaces its own.
+        others = [c for c in store.cosignatures_of(conn, [size]).get(size, []) if c["witness"] != witness]
+        both = sorted([*others, kept], key=lambda c: str(c["witness"]))
+        conn.execute(update(CP).where(CP.c.last_seq == size).values(cosignatures=json.dumps(both)))
+    return {"checkpoint": size, **{k: kept[k] for k in ("witness", "origin", "timestamp", "signature")}}

@@ -229,7 +229,7 @@ def test_a_checkpoint_without_a_co_signature_fails_when_a_witness_is_required(wi
     witnessed.witness.once()
     assert witnessed.verify(witnessed.export("witnessed.zip")).exit_code == 0
     with witnessed.engine.begin() as conn:  # the DBA drops the co-signatures
-        conn.execute(text("DELETE FROM audit_cosignature"))
+        conn.execute(text("UPDATE audit_checkpoint SET cosignatures = NULL"))
     result = witnessed.verify(witnessed.export("dropped.zip"))
     assert result.exit_code == 1 and "carries no valid co-signature" in result.output, result.output
 
@@ -270,18 +270,11 @@ def test_a_co_signature_by_another_key_fails(witnessed: Witnessed) -> None:
     assert witnessed.count("request.denied") == denied_before  # recorded once, with the witness's key
     # Put straight into the table by the DBA instead: the verifier finds it.
     with witnessed.engine.begin() as conn:
+        row = {"witness": fp, "public_key_pem": claim["public_key_pem"], "origin": origin, "timestamp": 1,
+               "signature": again["signature"]}  # fmt: skip
         conn.execute(
-            text(
-                "INSERT INTO audit_cosignature (checkpoint, witness, public_key_pem, origin, timestamp, "
-                "signature, created_at) VALUES (:c, :w, :p, :o, 1, :s, '2026-12-02 00:00:00.000000')"
-            ),
-            {
-                "c": newest["last_seq"],
-                "w": fp,
-                "p": claim["public_key_pem"],
-                "o": origin,
-                "s": again["signature"],
-            },
+            text("UPDATE audit_checkpoint SET cosignatures = :c WHERE last_seq = :s"),
+            {"c": json.dumps([row]), "s": newest["last_seq"]},
         )
     result = witnessed.verify(witnessed.export("forged-row.zip"), latest=False)
     assert result.exit_code == 1 and "no valid co-signature of the pinned witness" in result.output, (

@@ -1,4 +1,4 @@
-"""audit witness: the log-wide tree root of each checkpoint, its frontier, and witness co-signatures
+"""audit witness: the log-wide tree root of each checkpoint, its frontier, and its witness co-signatures
 
 `tree_root` is signed with the checkpoint (exchange/audit/checkpoint.py); checkpoints signed before this
 revision keep none, and the first checkpoint after it rebuilds the tree from the records online.
@@ -17,8 +17,6 @@ down_revision = "a5_0002"
 branch_labels = None
 depends_on = None
 
-_BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
 
 def upgrade() -> None:
     with op.batch_alter_table("audit_checkpoint", schema=None) as batch_op:
@@ -26,25 +24,15 @@ def upgrade() -> None:
             sa.Column("tree_root", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True)
         )
         batch_op.add_column(sa.Column("frontier", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("cosignatures", sa.Text(), nullable=True))
     with op.batch_alter_table("audit_archive", schema=None) as batch_op:
         batch_op.add_column(sa.Column("frontier", sa.Text(), nullable=True))
-    op.create_table(
-        "audit_cosignature",
-        sa.Column("checkpoint", _BIGINT, autoincrement=False, nullable=False),
-        sa.Column("witness", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("public_key_pem", sa.Text(), nullable=False),
-        sa.Column("origin", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("timestamp", _BIGINT, nullable=False),
-        sa.Column("signature", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("checkpoint", "witness"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("audit_cosignature")
     with op.batch_alter_table("audit_archive", schema=None) as batch_op:
         batch_op.drop_column("frontier")
     with op.batch_alter_table("audit_checkpoint", schema=None) as batch_op:
+        batch_op.drop_column("cosignatures")
         batch_op.drop_column("frontier")
         batch_op.drop_column("tree_root")
