@@ -1,4 +1,5 @@
-"""Audit API for security officers: search, record proof, export stream, bundle, public keys.
+"""Audit API for security officers: search, record proof, export stream, bundle, public keys; and for
+the witness: the newest checkpoint, consistency proofs, co-signatures and refusals (docs/audit.md).
 
 The app factory includes this router with `include_protected(..., require_scope("audit:read"))`: every
 route needs an access token granting `audit:read` (REQUIRED_SCOPE). That scope alone shows the
@@ -13,13 +14,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from exchange.audit import export, service
+from exchange.audit import export, records, service, tlog
+from exchange.audit.cosignature import ORIGIN_PATTERN, WitnessProblem
+from exchange.audit.events import AuditAction
 from exchange.audit.export import ExportFilter
 from exchange.state import gateway_state
+from protocol.errors import InvalidRequest
 from protocol.identifiers import SubjectType
 from web.problems import PROBLEM_JSON
 
@@ -83,9 +88,11 @@ class ExportParams(AuditFilter):
 
 
 class BundleParams(AuditFilter):
-    """Bundle filters; `csv` adds records.csv next to the JSON Lines."""
+    """Bundle filters; `csv` adds records.csv next to the JSON Lines; `witnessed` ends at the newest
+    checkpoint a witness co-signed."""
 
     csv: bool = False
+    witnessed: bool = False
 
 
 class RecordsPage(BaseModel):
@@ -149,7 +156,7 @@ async def export_stream(
 )
 async def export_bundle(request: Request, params: Annotated[BundleParams, Query()]) -> FileResponse:
     """A verifiable bundle (ZIP): records, covering checkpoints, public key (`shuyuan audit verify`)."""
-    f = params.to_filter(request)
+    f = params.to_filter(request, witnessed=params.witnessed or None)
     fd, name = tempfile.mkstemp(prefix="shuyuan-audit-", suffix=".zip")
     os.close(fd)
     try:
@@ -172,3 +179,101 @@ async def export_bundle(request: Request, params: Annotated[BundleParams, Query(
 async def public_keys(request: Request) -> list[dict[str, str]]:
     """The audit keys (Ed25519, PEM) checkpoints are signed with."""
     return await asyncio.to_thread(service.public_keys, engine=gateway_state(request).engine)
+
+
+_HEX = r"^[0-9a-f]{64}$"
+_PEM = r"^-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----\s*$"
+
+
+class CosignatureIn(BaseModel):
+    """A witness's co-signature of a checkpoint's tree (statement: exchange/audit/cosignature.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    public_key_pem: str = Field(max_length=400, pattern=_PEM, description="the witness's Ed25519 key")
+    origin: str = Field(pattern=ORIGIN_PATTERN)
+    timestamp: int = Field(ge=0, lt=2**40, description="unix seconds of the statement")
+    signature: str = Field(pattern=r"^[A-Za-z0-9_-]{86}$", description="base64url Ed25519 signature")
+    witness: str | None = Field(None, max_length=64, description="ignored: the key's fingerprint is used")
+
+
+class RefusalIn(BaseModel):
+    """A witness's refusal to co-sign the log's tree of this size, with the tree it co-signed last."""
+
+    model_config = ConfigDict(extra="forbid")
+    public_key_pem: str = Field(max_length=400, pattern=_PEM)
+    problem: WitnessProblem
+    detail: str = Field(max_length=500)
+    seen_size: int = Field(ge=0)
+    seen_root: str = Field(pattern=_HEX)
+
+
+async def _audit_witness(
+    request: Request, action: AuditAction, *, size: int, pem: str, reason: str | None = None
+) -> None:
+    from exchange.audit.keys import fingerprint, load_public_pem
+
+    try:
+        witness: str | None = fingerprint(load_public_pem(pem))
+    except ValueError:
+        witness = None
+    principal = getattr(request.state, "principal", None)
+    state = gateway_state(request)
+    record = records.witness_step(
+        gateway=state.settings.gateway_id, action=action, department=getattr(principal, "department", None),
+        system=getattr(principal, "client_id", None), witness=witness, tree_size=size, reason=reason,
+    )  # fmt: skip
+    await state.audit_writer.write([record])
+
+
+_WITNESS_ERRORS = {**_ERRORS, 404: {"description": "`not_found`: no such tree in the log", **_PROBLEM}}
+
+
+@router.get("/checkpoints/latest", responses=_WITNESS_ERRORS)
+async def latest_checkpoint(request: Request) -> dict[str, Any]:
+    """The newest signed checkpoint with its log-wide tree (size, root), co-signatures and audit key."""
+    state = gateway_state(request)
+    return await asyncio.to_thread(tlog.latest, engine=state.engine, origin=state.settings.audit.origin)
+
+
+@router.get("/consistency", responses=_WITNESS_ERRORS)
+async def consistency_proof(
+    request: Request,
+    first: Annotated[int, Query(alias="from", ge=0, description="the tree size the witness saw")],
+    second: Annotated[int, Query(alias="to", ge=0, description="the size of a newer checkpoint")],
+) -> dict[str, Any]:
+    """An RFC 9162 consistency proof (hex nodes) between two sizes of the log-wide tree."""
+    return await asyncio.to_thread(
+        tlog.consistency, engine=gateway_state(request).engine, first=first, second=second
+    )
+
+
+@router.post("/checkpoints/{size}/cosignatures", status_code=201, responses=_WITNESS_ERRORS)
+async def add_cosignature(
+    request: Request, size: Annotated[int, PathParam(ge=1)], body: CosignatureIn
+) -> dict[str, Any]:
+    """Keep a witness's co-signature; one that does not verify is refused, and the refusal audited."""
+    state = gateway_state(request)
+    try:
+        kept = await asyncio.to_thread(
+            tlog.add_cosignature, engine=state.engine, size=size, cosig=body.model_dump(),
+            origin=state.settings.audit.origin,
+        )  # fmt: skip
+    except InvalidRequest as exc:
+        await _audit_witness(
+            request, AuditAction.AUDIT_COSIGNATURE_REFUSED, size=size, pem=body.public_key_pem
+        )
+        exc.audited = True  # recorded above with the witness's key, not again as a plain request.denied
+        raise
+    await _audit_witness(request, AuditAction.AUDIT_COSIGNED, size=size, pem=body.public_key_pem)
+    return kept
+
+
+@router.post("/checkpoints/{size}/refusals", status_code=202, responses=_ERRORS)
+async def witness_refused(
+    request: Request, size: Annotated[int, PathParam(ge=0)], body: RefusalIn
+) -> dict[str, Any]:
+    """A witness says the log's tree of this size is not consistent with what it saw: on the chain."""
+    await _audit_witness(
+        request, AuditAction.AUDIT_WITNESS_REFUSED, size=size, pem=body.public_key_pem, reason=body.problem
+    )
+    return {"recorded": True, "tree_size": size, "problem": body.problem}

@@ -67,6 +67,8 @@ def archive(engine: Engine, *, settings: AuditSettings, now: datetime | None = N
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with engine.begin() as conn:
         last_hash = conn.execute(select(E.hash).where(E.seq == last)).scalar_one()
+        # The online records continue the log-wide tree of the archived ones: keep its frontier.
+        frontier = conn.execute(select(CP.c.frontier).where(CP.c.last_seq == last)).scalar()
         conn.execute(
             insert(AuditArchive),
             {
@@ -76,6 +78,7 @@ def archive(engine: Engine, *, settings: AuditSettings, now: datetime | None = N
                 "path": str(path),
                 "sha256": digest,
                 "created_at": utcnow(),
+                "frontier": frontier,
             },
         )
         conn.execute(delete(CP).where(CP.c.first_seq >= first, CP.c.last_seq <= last))

@@ -6,7 +6,12 @@ A bundle is one ZIP file (written as a stream, so no size limit and no temporary
     records.jsonl        the records, one JSON object per line, in seq order (the evidence)
     records.csv          the same records as CSV (only with --format csv; checked against the JSONL;
                          cells that a spreadsheet would run as formulas start with ': protocol/csv_cells.py)
-    checkpoints.jsonl    every signed checkpoint covering a record of the bundle
+    checkpoints.jsonl    every signed checkpoint covering a record of the bundle, each with the witness
+                         co-signatures the log holds for it (`cosignatures`)
+    frontier.json        complete bundles: the log-wide tree just before the first record ({size, nodes}),
+                         so the checkpoints' tree roots can be recomputed from the records
+    witness.json         when the log's newest co-signed checkpoint is newer than the bundle's: that
+                         checkpoint and a consistency proof to it from the bundle's newest tree
     proofs.jsonl         filtered bundles only: each record's Merkle inclusion proof
     keys/<kid>.pem       the public audit key(s) the checkpoints were signed with
 """
@@ -25,6 +30,8 @@ RECORDS = "records.jsonl"
 RECORDS_CSV = "records.csv"
 CHECKPOINTS = "checkpoints.jsonl"
 PROOFS = "proofs.jsonl"
+FRONTIER = "frontier.json"
+WITNESS = "witness.json"
 KEYS_DIR = "keys/"
 
 

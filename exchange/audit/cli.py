@@ -1,4 +1,4 @@
-"""`shuyuan audit ...`: export, verify, sealer, archive, public-key."""
+"""`shuyuan audit ...`: export, verify, sealer, witness, archive, public-key."""
 
 import signal
 import threading
@@ -55,6 +55,9 @@ def export_cmd(
     subject_type: Annotated[str | None, typer.Option(help="person or enterprise")] = None,
     subject_id: Annotated[str | None, typer.Option(help="Identifier; turned into its blind index")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="Add records.csv to the bundle")] = False,
+    witnessed: Annotated[
+        bool, typer.Option("--witnessed", help="End at the newest checkpoint the witness co-signed")
+    ] = False,
 ) -> None:
     """Export a verifiable bundle: records, the checkpoints covering them, the public key."""
     from exchange.audit import export, service
@@ -72,7 +75,7 @@ def export_cmd(
         f = service.make_filter(
             keys=keys, subject_type=subject_type, subject_id=subject_id,  # type: ignore[arg-type]
             time_from=time_from, time_to=time_to, department=department, system=system,
-            element=element, purpose=purpose, decision=decision,
+            element=element, purpose=purpose, decision=decision, witnessed=witnessed or None,
         )  # fmt: skip
     except ShuyuanError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
@@ -114,17 +117,33 @@ def verify_cmd(
             "must still hold them (finds a cut tail)",
         ),
     ] = None,
+    witness_key: Annotated[
+        list[Path] | None,
+        typer.Option("--witness-key", help="The witness public key (PEM) to require; repeatable"),
+    ] = None,
+    witness_fingerprint: Annotated[
+        list[str] | None, typer.Option("--witness-fingerprint", help="...or its fingerprint, SHA256:...")
+    ] = None,
+    witness_latest: Annotated[
+        Path | None,
+        typer.Option(
+            "--witness-latest",
+            help="The witness's latest statement (its state file): the bundle must be consistent with it "
+            "(finds a cut tail and a rewritten history)",
+        ),
+    ] = None,
 ) -> None:
     """Verify bundles offline against a pinned audit key; exit 1 and name the first broken record.
 
     The key comes from --audit-key / --audit-key-fingerprint or SHUYUAN_AUDIT_PINNED_KEYS, never from
-    the bundle; without one nothing is called verified (exit 2).
+    the bundle; without one nothing is called verified (exit 2). With --witness-key/--witness-fingerprint
+    the bundle's newest tree must carry that witness's co-signature.
     """
     import json
 
     from exchange.audit.keys import PinnedKeys
     from exchange.audit.settings import AuditSettings
-    from exchange.audit.verify import verify_bundle, verify_chain_of_bundles
+    from exchange.audit.verify import WitnessCheck, verify_bundle, verify_chain_of_bundles
 
     try:
         given = [str(p) for p in audit_key or []] + list(audit_key_fingerprint or [])
@@ -135,9 +154,16 @@ def verify_cmd(
             for line in f.read_text().splitlines()
             if line.strip()
         ]
+        witness_pins = PinnedKeys.parse([str(p) for p in witness_key or []] + list(witness_fingerprint or []))
+        latest = json.loads(witness_latest.read_text()) if witness_latest is not None else None
     except (OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if latest is not None and not witness_pins:
+        typer.echo("error: --witness-latest needs the pinned witness key (--witness-key or "
+                   "--witness-fingerprint)", err=True)  # fmt: skip
+        raise typer.Exit(2)
+    witness = WitnessCheck(witness_pins, latest) if witness_pins else None
     if not pinned:
         typer.echo(
             "NOT VERIFIED: no pinned audit key. The keys a bundle ships prove nothing (whoever holds the "
@@ -151,10 +177,16 @@ def verify_cmd(
         with _progress() as bar:
             task = bar.add_task("verifying", total=None)
             reports = [
-                verify_bundle(bundles[0], pinned=pinned, seen=seen, progress=lambda n: bar.advance(task, n))
+                verify_bundle(
+                    bundles[0],
+                    pinned=pinned,
+                    seen=seen,
+                    witness=witness,
+                    progress=lambda n: bar.advance(task, n),
+                )
             ]
     else:
-        reports = verify_chain_of_bundles(bundles, pinned=pinned, seen=seen)
+        reports = verify_chain_of_bundles(bundles, pinned=pinned, seen=seen, witness=witness)
     failed = False
     for path, r in zip(bundles, reports, strict=True):
         if r.ok:
@@ -164,6 +196,13 @@ def verify_cmd(
                 f"{r.checkpoints} signed checkpoints, {kind} verified"
             )
             typer.echo(f"   trusted audit key: {', '.join(r.trusted)}")
+            if r.witnessed is not None:
+                typer.echo(f"   witness: {r.witnessed}")
+            elif witness is None:
+                typer.echo(
+                    "   witness: none checked (give --witness-key or --witness-fingerprint, and "
+                    "--witness-latest, to detect a cut tail or a history re-signed with the audit key)"
+                )
             if r.last_checkpoint is not None:
                 # Without a witness a cut tail is not visible in the bundle: keep this line and pass
                 # it to the next verify with --seen-checkpoint, or compare it with a published one.
@@ -203,6 +242,103 @@ def sealer_cmd() -> None:
         signal.signal(sig, lambda *_: stop.set())
     typer.echo(f"audit sealer: {audit.topic} -> {engine.url.render_as_string()}")
     sealer.serve(stop)
+
+
+@audit_app.command("witness")
+def witness_cmd(
+    url: Annotated[str, typer.Option("--url", help="The gateway's base URL (its /v1/audit API)")],
+    key: Annotated[
+        Path, typer.Option("--key", help="The witness's Ed25519 key (PEM, 0600); created on first run")
+    ],
+    state: Annotated[
+        Path, typer.Option("--state", help="The witness's state file: the last tree it co-signed")
+    ],
+    audit_key: Annotated[
+        list[Path] | None, typer.Option("--audit-key", help="The pinned audit public key (PEM); repeatable")
+    ] = None,
+    audit_key_fingerprint: Annotated[
+        list[str] | None, typer.Option("--audit-key-fingerprint", help="...or its SHA256: fingerprint")
+    ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="A file holding an access token granting audit:read, read every round "
+            "(else SHUYUAN_WITNESS_TOKEN)",
+        ),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="One round; exit 1 if the witness refuses")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between rounds", min=1.0)] = 30.0,
+) -> None:
+    """Co-sign the log's newest checkpoint once its consistency with the last co-signed one is proved.
+
+    Refuses (loudly, exit 1 with --once, every round otherwise) a log that was cut or rewritten.
+    """
+    import os
+
+    import httpx
+
+    from exchange.audit.keys import PinnedKeys
+    from exchange.audit.settings import AuditSettings
+    from exchange.audit.witness import HttpLog, Witness, WitnessRefused, load_or_create_key, public_path
+
+    try:
+        given = [str(p) for p in audit_key or []] + list(audit_key_fingerprint or [])
+        pinned = PinnedKeys.parse(given) if given else AuditSettings().pinned()
+        private = load_or_create_key(key)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not pinned:
+        typer.echo("error: pin the audit key (--audit-key / --audit-key-fingerprint): the log's keys prove "
+                   "nothing", err=True)  # fmt: skip
+        raise typer.Exit(2)
+
+    def token() -> str | None:
+        if token_file is not None:
+            return token_file.read_text().strip()
+        return os.environ.get("SHUYUAN_WITNESS_TOKEN")
+
+    from exchange.audit.keys import fingerprint
+
+    typer.echo(f"witness key: {fingerprint(private.public_key())} (public key: {public_path(key)})")
+    typer.echo(f"trusted audit key: {', '.join(pinned.trusted())}; log: {url}")
+    stop = threading.Event()
+    if not once:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        witness = Witness(log=HttpLog(client, token), key=private, state_path=state, audit_keys=pinned)
+        while True:
+            code = _witness_round(witness, WitnessRefused)
+            if once:
+                if code:
+                    raise typer.Exit(code)
+                return
+            if stop.wait(interval):
+                return
+
+
+def _witness_round(witness: Any, refused_type: type[Exception]) -> int:
+    """One round of the witness; 0 when co-signed, 1 when it refused, 3 when the log was unreachable."""
+    import httpx
+
+    try:
+        outcome = witness.once()
+    except refused_type as exc:
+        typer.echo(
+            f"REFUSED: the audit log is not consistent with what this witness co-signed: {exc}", err=True
+        )
+        return 1
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        typer.echo(f"error: the log could not be witnessed this round: {exc}", err=True)
+        return 3
+    if outcome.new:
+        since = "first run" if outcome.previous is None else f"consistent with size {outcome.previous}"
+        typer.echo(f"co-signed tree size {outcome.size} root {outcome.root} ({since})")
+    else:
+        typer.echo(f"unchanged: tree size {outcome.size} (co-signature handed back again)")
+    return 0
 
 
 @audit_app.command("archive")

@@ -48,6 +48,11 @@ class AuditAction(StrEnum):
     CONSOLE_LOGIN_ENDED_SESSION = "console.login_ended_session"
     # A security officer's bundle download (console/views/audit.py).
     AUDIT_EXPORTED = "audit.exported"
+    # The witness (exchange/audit/witness.py): a co-signature kept, one the log refused (it does not
+    # verify), and the witness refusing to co-sign the log's newest tree (truncated or rewritten).
+    AUDIT_COSIGNED = "audit.cosigned"
+    AUDIT_COSIGNATURE_REFUSED = "audit.cosignature_refused"
+    AUDIT_WITNESS_REFUSED = "audit.witness_refused"
     # Citizen transparency (exchange/transparency/api.py).
     TRANSPARENCY_VIEWED = "transparency.viewed"
     TRANSPARENCY_HIDDEN = "transparency.hidden"

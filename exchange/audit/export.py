@@ -20,6 +20,7 @@ from sqlmodel import col
 from exchange.audit import bundle, chain, checkpoint, store
 from exchange.audit.models import AuditKey
 from protocol.clock import utcnow
+from protocol.errors import ShuyuanError
 
 E = store.E
 CP = store.CP
@@ -41,6 +42,9 @@ class ExportFilter:
     subject_index: str | None = None
     seq_from: int | None = None
     seq_to: int | None = None
+    # End at the newest checkpoint a witness co-signed: what `verify --witness-key` accepts, while the
+    # checkpoints after it wait for the witness's next round.
+    witnessed: bool | None = None
 
     @property
     def complete(self) -> bool:
@@ -69,11 +73,35 @@ def _checkpoints(conn: Connection) -> list[dict[str, Any]]:
     return [store.checkpoint_from_row(r) for r in rows]
 
 
+def _witness_parts(engine: Engine, conn: Connection, covering: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The log's newest co-signed checkpoint and a consistency proof to it, when newer than the bundle's."""
+    from exchange.audit import tlog
+
+    newest = covering[-1] if covering else None
+    if newest is None or newest.get("tree_root") is None:
+        return None
+    tip_seq = store.newest_cosigned(conn)
+    if tip_seq is None or tip_seq <= newest["last_seq"]:
+        return None
+    row = conn.execute(select(CP).where(CP.c.last_seq == tip_seq)).first()
+    if row is None:
+        return None
+    tip = store.checkpoint_from_row(row)
+    tip["cosignatures"] = store.cosignatures_of(conn, [tip_seq]).get(tip_seq, [])
+    try:
+        proof = tlog.consistency(engine=engine, first=newest["last_seq"], second=tip_seq)
+    except ShuyuanError:
+        return None  # the log cannot prove it: the verifier then says the bundle is not witnessed
+    return {"checkpoint": tip, "consistency": proof}
+
+
 def _range(conn: Connection, f: ExportFilter, cps: list[dict[str, Any]]) -> tuple[int, int] | None:
     """The seq range to read: within sealed records, widened to whole checkpoints for a complete export."""
     if not cps:
         return None
     lo, hi = cps[0]["first_seq"], cps[-1]["last_seq"]
+    if f.witnessed:
+        hi = min(hi, store.newest_cosigned(conn) or 0)
     if f.seq_from is not None:
         lo = max(lo, f.seq_from)
     if f.seq_to is not None:
@@ -208,8 +236,17 @@ def write_bundle(
             covering = sorted(proofs.used.values(), key=lambda c: c["first_seq"])
         else:
             covering = [c for c in cps if span and span[0] <= c["first_seq"] and c["last_seq"] <= span[1]]
+        cosigs = store.cosignatures_of(conn, [c["last_seq"] for c in covering])
+        covering = [{**c, "cosignatures": cosigs.get(c["last_seq"], [])} for c in covering]
         zf.writestr(bundle.CHECKPOINTS, "".join(json.dumps(c, sort_keys=True) + "\n" for c in covering))
-        kids = sorted({c["kid"] for c in covering})
+        if f.complete and covering and covering[0]["first_seq"] > 1:
+            anchor = store.frontier_at(conn, covering[0]["first_seq"] - 1)
+            if anchor is not None:
+                zf.writestr(bundle.FRONTIER, json.dumps(anchor.to_json()))
+        tip = _witness_parts(engine, conn, covering)
+        if tip is not None:
+            zf.writestr(bundle.WITNESS, json.dumps(tip, sort_keys=True, indent=2))
+        kids = sorted({c["kid"] for c in covering} | ({tip["checkpoint"]["kid"]} if tip else set()))
         for row in conn.execute(select(AuditKey).where(col(AuditKey.kid).in_(kids))):
             zf.writestr(f"{bundle.KEYS_DIR}{row.kid}.pem", row.public_key_pem)
         manifest = {

@@ -1,10 +1,13 @@
-"""Merkle trees as RFC 6962 §2.1 defines them, with inclusion proofs (§2.1.1) and their check.
+"""Merkle trees as RFC 6962 §2.1 defines them, with inclusion proofs (§2.1.1) and their check, and
+consistency proofs (RFC 9162 §2.1.4) with theirs.
 
-The leaves of an audit checkpoint are the records' hashes (32 bytes each), in seq order.
+The leaves of an audit checkpoint are the records' hashes (32 bytes each), in seq order. The log-wide
+tree that the witness follows has every record from seq 1 as its leaves; a `Frontier` holds it in
+O(log n) hashes, so neither a new root nor a consistency proof needs the records before the old size.
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -87,3 +90,164 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], 
         fn >>= 1
         sn >>= 1
     return sn == 0 and r == expected_root
+
+
+RangeHash = Callable[[int, int], bytes]
+
+
+def _subproof(m: int, lo: int, hi: int, whole: bool, mth: RangeHash) -> list[bytes]:
+    """SUBPROOF(m, D[lo:hi], b) of RFC 9162 §2.1.4.1 (m relative to lo)."""
+    n = hi - lo
+    if m == n:
+        return [] if whole else [mth(lo, hi)]
+    k = _split(n)
+    if m <= k:
+        return [*_subproof(m, lo, lo + k, whole, mth), mth(lo + k, hi)]
+    return [*_subproof(m - k, lo + k, hi, False, mth), mth(lo, lo + k)]
+
+
+def _proof(old_size: int, new_size: int, mth: RangeHash) -> list[bytes]:
+    if not 0 <= old_size <= new_size:
+        raise ValueError("a consistency proof goes from a smaller tree to a larger one")
+    if old_size in (0, new_size):
+        return []  # the empty tree is a prefix of every tree; a tree is consistent with itself
+    return _subproof(old_size, 0, new_size, True, mth)
+
+
+def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
+    """PROOF(m, D[n]) of RFC 9162 §2.1.4.1 over leaf hashes: that D[0:m] is a prefix of D[0:n]."""
+    return _proof(old_size, len(leaves), lambda lo, hi: root_from_leaf_hashes(leaves[lo:hi]))
+
+
+class Frontier:
+    """The log-wide tree of `size` leaves as the roots of its complete subtrees, largest first.
+
+    They are the subtrees of size's binary decomposition (a "compact range" from 0): enough to compute
+    the root, to append, and to prove consistency from this size without the leaves before it.
+    """
+
+    def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
+        if len(nodes) != size.bit_count():
+            raise ValueError(f"a frontier of {size} leaves has {size.bit_count()} nodes, not {len(nodes)}")
+        self.size = size
+        self.nodes = list(nodes)
+
+    def append(self, leaf: bytes) -> None:
+        """Add one leaf hash, merging equal subtrees as a binary counter carries."""
+        self.nodes.append(leaf)
+        self.size += 1
+        carry = self.size
+        while not carry & 1:
+            right = self.nodes.pop()
+            self.nodes[-1] = node_hash(self.nodes[-1], right)
+            carry >>= 1
+
+    def extend(self, leaves: Sequence[bytes]) -> "Frontier":
+        """Append leaf hashes in order; returns self."""
+        for leaf in leaves:
+            self.append(leaf)
+        return self
+
+    def copy(self) -> "Frontier":
+        """An independent copy."""
+        return Frontier(self.size, self.nodes)
+
+    def root(self) -> bytes:
+        """MTH of the whole tree: node(first subtree, MTH(the rest)), so a fold from the right."""
+        if not self.nodes:
+            return hashlib.sha256(b"").digest()
+        r = self.nodes[-1]
+        for h in reversed(self.nodes[:-1]):
+            r = node_hash(h, r)
+        return r
+
+    def spans(self) -> list[tuple[int, int, bytes]]:
+        """(start, end, hash) of each complete subtree."""
+        out, start = [], 0
+        for bit, h in zip(_bits_high_first(self.size), self.nodes, strict=True):
+            out.append((start, start + bit, h))
+            start += bit
+        return out
+
+    def to_json(self) -> dict[str, object]:
+        """{size, nodes (hex)}: what a checkpoint row and a bundle keep."""
+        return {"size": self.size, "nodes": [h.hex() for h in self.nodes]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> "Frontier":
+        """Inverse of to_json; ValueError if malformed."""
+        size, nodes = data.get("size"), data.get("nodes")
+        if not isinstance(size, int) or not isinstance(nodes, list):
+            raise ValueError("a frontier is {size, nodes}")
+        return cls(size, [bytes.fromhex(str(h)) for h in nodes])
+
+
+def _bits_high_first(n: int) -> list[int]:
+    return [1 << b for b in range(n.bit_length() - 1, -1, -1) if n >> b & 1]
+
+
+def consistency_proof_from(frontier: Frontier, new_leaves: Sequence[bytes]) -> list[bytes]:
+    """PROOF(m, D[n]) from the frontier of the old tree (size m) and the leaf hashes after it.
+
+    Every node of the proof that lies before m is a subtree of the old frontier or their fold (the
+    RFC's recursion walks along the boundary at m); every other one is made of new leaves.
+    """
+    m = frontier.size
+    spans = frontier.spans()
+
+    def mth(lo: int, hi: int) -> bytes:
+        if lo >= m:
+            return root_from_leaf_hashes(new_leaves[lo - m : hi - m])
+        if hi <= m:
+            covering = [h for s, e, h in spans if lo <= s and e <= hi]
+            if sum(e - s for s, e, _ in spans if lo <= s and e <= hi) != hi - lo:
+                raise ValueError(f"the range {lo}..{hi} is not made of the old tree's subtrees")
+            r = covering[-1]
+            for h in reversed(covering[:-1]):
+                r = node_hash(h, r)
+            return r
+        k = _split(hi - lo)
+        return node_hash(mth(lo, lo + k), mth(lo + k, hi))
+
+    return _proof(m, m + len(new_leaves), mth)
+
+
+def verify_consistency(
+    old_size: int, old_root: bytes, new_size: int, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """Whether `proof` shows the tree (old_size, old_root) is a prefix of (new_size, new_root).
+
+    RFC 9162 §2.1.4.2; a size-0 old tree (the empty root) and equal sizes (equal roots, empty proof)
+    are the edge cases the RFC leaves to the client.
+    """
+    if not 0 <= old_size <= new_size:
+        return False
+    if old_size == 0:
+        return not proof and old_root == hashlib.sha256(b"").digest()
+    if old_size == new_size:
+        return not proof and old_root == new_root
+    if not proof:
+        return False
+    path = list(proof)
+    if old_size & (old_size - 1) == 0:  # an exact power of two: the old root is itself a proof node
+        path.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root

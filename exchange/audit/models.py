@@ -68,6 +68,14 @@ class AuditCheckpoint(SQLModel, table=True):
     time: datetime = Field(default_factory=utcnow)
     kid: str = Field(max_length=64)
     signature: str = Field(max_length=128, description="base64url Ed25519 signature")
+    tree_root: str | None = Field(default=None, max_length=64, description="root of seq 1..last_seq")
+    # Not signed: the log-wide tree at last_seq as {size, nodes} (merkle.Frontier), from which the next
+    # checkpoint's tree_root and a consistency proof from this size are computed without older records.
+    frontier: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Not signed by the audit key: the witnesses' co-signatures of tree_root, a JSON list of
+    # {witness, public_key_pem, origin, timestamp, signature} (exchange/audit/cosignature.py), kept
+    # with the checkpoint they sign and leaving with it when it is archived.
+    cosignatures: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AuditKey(SQLModel, table=True):
@@ -89,3 +97,5 @@ class AuditArchive(SQLModel, table=True):
     path: str = Field(max_length=1000)
     sha256: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # The log-wide tree at last_seq (as AuditCheckpoint.frontier): the online records continue it.
+    frontier: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

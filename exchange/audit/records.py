@@ -279,3 +279,27 @@ def dead_letter(
         reason=reason[:32],
         request_id=request_id[:64] if request_id else None,
     )
+
+
+def witness_step(
+    *,
+    gateway: str | None,
+    action: AuditAction,
+    department: str | None,
+    system: str | None,
+    witness: str | None,
+    tree_size: int,
+    reason: str | None = None,
+) -> AuditRecord:
+    """A witness's co-signature kept or refused, or its refusal to co-sign (`actor_user` = its key)."""
+    allowed = action is AuditAction.AUDIT_COSIGNED
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        actor_user=witness[:64] if witness else None,
+        action=action,
+        decision="allow" if allowed else "deny",
+        reason=None if allowed else (reason or Reason.INVALID_REQUEST)[:32],
+        request_id=f"tree-{tree_size}",
+    )

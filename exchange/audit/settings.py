@@ -46,6 +46,12 @@ class AuditSettings(BaseSettings):
         description="audit public keys verification trusts, comma-separated: PEM files or SHA256:... "
         "fingerprints (docs/audit.md); never the keys a bundle or the database ships",
     )
+    origin: str = Field(
+        "shuyuan-audit",
+        pattern=r"^[\x21-\x7e][\x20-\x7e]{0,198}$",
+        description="the log's name in witness statements (exchange/audit/cosignature.py): one per chain, "
+        "e.g. the platform's host name and `/audit`",
+    )
     sealer_session_timeout_ms: int = Field(
         10_000,
         ge=6_000,

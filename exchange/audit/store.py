@@ -10,12 +10,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from exchange.audit import chain, checkpoint
+from exchange.audit import chain, checkpoint, merkle
 from exchange.audit.events import AuditRecord
 from exchange.audit.keys import AuditKeyPair, public_pem
-from exchange.audit.models import AuditChainHead, AuditCheckpoint, AuditEntry, AuditKey
+from exchange.audit.models import (
+    AuditArchive,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditKey,
+)
 from protocol.clock import utcnow
 
 # SQLModel's typing does not declare the `__table__` SQLAlchemy gives each table class, hence the ignores.
@@ -23,6 +29,7 @@ E = AuditEntry.__table__.c  # type: ignore[attr-defined]
 HEAD = AuditChainHead.__table__  # type: ignore[attr-defined]
 CP = AuditCheckpoint.__table__  # type: ignore[attr-defined]
 KEYS = AuditKey.__table__  # type: ignore[attr-defined]
+ARCHIVE = AuditArchive.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -107,19 +114,68 @@ def maybe_checkpoint(
     hashes = list(
         conn.execute(select(E.hash).where(E.seq >= first, E.seq <= head.seq).order_by(E.seq)).scalars()
     )
+    tree = frontier_at(conn, head.checkpoint_seq)
+    if tree is not None:
+        tree.extend(checkpoint.leaves(hashes))
     cp = checkpoint.make(
-        first_seq=first, last_seq=head.seq, hashes=hashes, time=chain.format_time(now), key=key
-    )
-    conn.execute(insert(CP), {**cp, "time": now})
+        first_seq=first, last_seq=head.seq, hashes=hashes, time=chain.format_time(now), key=key,
+        tree_root=tree.root().hex() if tree is not None else None,
+    )  # fmt: skip
+    frontier = json.dumps(tree.to_json()) if tree is not None else None
+    conn.execute(insert(CP), {**cp, "time": now, "frontier": frontier})
     conn.execute(update(HEAD).where(HEAD.c.id == 1).values(checkpoint_seq=head.seq, checkpoint_time=now))
     return cp
 
 
+def frontier_at(conn: Connection, size: int, *, rebuild: bool = True) -> merkle.Frontier | None:
+    """The log-wide tree of records 1..size, or None when it cannot be known any more.
+
+    From the checkpoint (or archive) ending at `size`; else, with `rebuild`, from the records when all
+    of them are online (a log upgraded from before tree roots). Archived without a frontier: unknown.
+    """
+    if size == 0:
+        return merkle.Frontier()
+    for table in (CP, ARCHIVE):
+        kept = conn.execute(select(table.c.frontier).where(table.c.last_seq == size)).scalar()
+        if kept:
+            return merkle.Frontier.from_json(json.loads(kept))
+    if not rebuild:
+        return None
+    # Rebuild only when the records from seq 1 are online (checked on the index first): with older
+    # ones archived before tree roots existed, it can never be rebuilt, so do not scan for it each time.
+    if conn.execute(select(func.min(E.seq))).scalar() != 1:
+        return None
+    hashes = list(conn.execute(select(E.hash).where(E.seq <= size).order_by(E.seq)).scalars())
+    if len(hashes) != size:
+        return None
+    return merkle.Frontier().extend(checkpoint.leaves(hashes))
+
+
 def checkpoint_from_row(row: Any) -> dict[str, Any]:
-    """A checkpoint as stored."""
+    """A checkpoint as stored (without its frontier, which is not part of the signed statement)."""
     m = dict(row._mapping)
+    m.pop("frontier", None)
+    m.pop("cosignatures", None)  # added as a list by whoever ships them (exchange/audit/export.py)
+    if m.get("tree_root") is None:
+        m.pop("tree_root", None)  # a checkpoint from before tree roots has the six signed fields only
     m["time"] = chain.format_time(m["time"])
     return m
+
+
+def cosignatures_of(conn: Connection, last_seqs: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The witness co-signatures stored with these checkpoints, by checkpoint."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for i in range(0, len(last_seqs), 500):
+        part = list(last_seqs[i : i + 500])
+        rows = conn.execute(select(CP.c.last_seq, CP.c.cosignatures).where(CP.c.last_seq.in_(part)))
+        for seq, kept in rows:
+            out[seq] = json.loads(kept) if kept else []
+    return out
+
+
+def newest_cosigned(conn: Connection) -> int | None:
+    """The tree size of the newest checkpoint a witness co-signed."""
+    return conn.execute(select(func.max(CP.c.last_seq)).where(CP.c.cosignatures.is_not(None))).scalar()
 
 
 def iter_records(conn: Connection, stmt: Any, *, chunk: int = 2000) -> Iterator[dict[str, Any]]:

@@ -300,6 +300,7 @@ def test_every_action_in_use_is_in_the_enum() -> None:
         "console.login_locked", "console.login_demo_password", "console.login_ended_session",
         "audit.exported", "transparency.viewed",
         "transparency.hidden", "transparency.restricted", "transparency.approved", "message.dead_lettered",
+        "audit.cosigned", "audit.cosignature_refused", "audit.witness_refused",
     }  # fmt: skip
     assert {a.value for a in AuditAction} == used
     assert all(len(a) <= 32 for a in AuditAction)
