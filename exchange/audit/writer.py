@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Executable, Table, insert
+from sqlalchemy import Connection, Engine, Insert, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -190,7 +190,7 @@ class AuditWriter:
             raise
 
 
-def first_wins(conn: Connection, table: Table, complete: tuple[str, ...] = ()) -> Executable:
+def first_wins(conn: Connection, table: Table, complete: tuple[str, ...] = ()) -> Insert:
     """An insert that keeps an existing row with the same key, or completes it (`complete` columns
     set from the new values where the first of them is still NULL)."""
     dialect = conn.dialect.name

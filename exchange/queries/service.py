@@ -310,7 +310,9 @@ class QueryService:
         }
         with self._engine.begin() as conn:
             table = QueryRecord.__table__  # type: ignore[attr-defined]
-            return bool(conn.execute(first_wins(conn, table), values).rowcount == 1)
+            # RETURNING, not rowcount: a driver may report -1 for an insert that skipped a conflict.
+            claimed = conn.execute(first_wins(conn, table).returning(table.c.query_id), values)
+            return claimed.first() is not None
 
     def _unclaim(self, consumer: str, query_id: str) -> None:
         stmt = delete(QueryRecord).where(

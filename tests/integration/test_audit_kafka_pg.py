@@ -208,9 +208,12 @@ def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sea
         admin.close()
     got = actions(engine)
     assert got.count((denied_id, "query.denied", "audit_unavailable")) == 1
-    # What happened before the refusal (received, decided, asked, answered) is on the record too.
+    # What happened before the refusal is on the record too: received, decided, and the dispatch
+    # written ahead; its write failed, so the request never left (no answer, no release).
     steps = [a for q, a, _ in got if q == denied_id]
-    assert steps[0] == "query.received" and "source.answered" in steps and "query.released" in steps
+    assert steps[:2] == ["query.received", "element.decided"] and steps[-1] == "query.denied"
+    assert "source.dispatched" in steps
+    assert "source.answered" not in steps and "query.released" not in steps
     assert all(q != ok_id for q, _, _ in got)  # published before the topic was deleted: gone with it
     with engine.connect() as conn:
         stored = set(conn.execute(text("SELECT query_id FROM query_record")).scalars())
