@@ -10,9 +10,10 @@
 # SHUYUAN_KAFKA_CONTROLLER_PORT (9093), SHUYUAN_KAFKA_START_TIMEOUT (seconds, 90), SHUYUAN_KAFKA_HEAP (512m).
 # TLS: SHUYUAN_KAFKA_SSL=1 adds an SSL listener on SHUYUAN_KAFKA_SSL_PORT (9094) that requires client
 # certificates, with a PEM keystore from `shuyuan pki` in SHUYUAN_KAFKA_PKI_DIR (<repo>/var/pki; the CA
-# and the `kafka-broker` certificate are created there if missing). The plaintext listener stays on
-# 127.0.0.1 for the health checks and the local test suite; see docs/crypto.md.
-# Secured profile: SHUYUAN_KAFKA_SECURED=1 (implies SSL) is the production shape (docs/security.md,
+# and the `kafka-broker` certificate are created there if missing), and it means the secured profile
+# below unless SHUYUAN_KAFKA_SECURED=0 (then the plaintext listener stays on 127.0.0.1: TLS only,
+# without an authorizer, for tests of the TLS hops; see docs/crypto.md).
+# Secured profile: SHUYUAN_KAFKA_SECURED=1 (implies SSL; the default with SSL=1) is the production shape (docs/security.md,
 # "Kafka ACLs"): no PLAINTEXT listener at all (SHUYUAN_KAFKA_PORT is unused), the controller listener
 # on 127.0.0.1 also speaks mutual TLS, inter-broker traffic goes over SSL, and KRaft's StandardAuthorizer
 # denies what no ACL allows (`shuyuan kafka acls` writes them). The principal of a client certificate is
@@ -48,7 +49,9 @@ HEAP="${SHUYUAN_KAFKA_HEAP:-512m}"
 SSL="${SHUYUAN_KAFKA_SSL:-0}"
 SSL_PORT="${SHUYUAN_KAFKA_SSL_PORT:-9094}"
 PKI_DIR="${SHUYUAN_KAFKA_PKI_DIR:-$REPO_ROOT/var/pki}"
-SECURED="${SHUYUAN_KAFKA_SECURED:-0}"
+# SSL implies the secured profile (issue 9: TLS without ACLs is no boundary); SHUYUAN_KAFKA_SECURED=0
+# keeps the TLS-only broker with a loopback PLAINTEXT listener, for tests of the TLS hops alone.
+SECURED="${SHUYUAN_KAFKA_SECURED:-$SSL}"
 SUPER_USERS="${SHUYUAN_KAFKA_SUPER_USERS:-kafka-admin}"
 [[ "$SECURED" == 1 ]] && SSL=1
 # The port health checks and messages name: the SSL listener when there is no PLAINTEXT one.

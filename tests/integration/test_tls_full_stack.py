@@ -52,6 +52,8 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]
         | {
             "SHUYUAN_STATE_DIR": str(root / "state"),
             "SHUYUAN_KAFKA_SSL": "1",
+            # TLS alone (no authorizer): the ACLs are tests/security/test_kafka_acls.py's subject.
+            "SHUYUAN_KAFKA_SECURED": "0",
             "SHUYUAN_KAFKA_SSL_PORT": str(ssl_port),
             "SHUYUAN_KAFKA_PKI_DIR": str(folder),
             "SHUYUAN_KAFKA_HEAP": "256m",
