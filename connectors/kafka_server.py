@@ -12,7 +12,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from connectors.runtime import Connector
 from kafkaio.admin import ensure_topics
 from kafkaio.commit import PendingCommits
-from protocol.envelope import SourceRequest
+from protocol.envelope import SourceRequest, reply_headers
 from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
 
 log = logging.getLogger(__name__)
@@ -127,11 +127,7 @@ class KafkaConnectorServer:
             partition=request.reply_to.partition,
             value=handled.reply,
             key=request.message_id.encode(),
-            headers=[
-                ("correlation-id", request.message_id.encode()),
-                ("type", b"source.reply"),
-                ("sender", self._connector.department.encode()),
-            ],
+            headers=reply_headers(request),
         )
         self.handled += 1
         return request

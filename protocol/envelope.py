@@ -101,16 +101,14 @@ def request_headers(req: SourceRequest) -> Headers:
     ]
 
 
-def reply_headers(rep: SourceReply) -> Headers:
-    """Kafka headers for a reply."""
+def reply_headers(request: SourceRequest) -> Headers:
+    """Kafka headers for the reply to a request: routing hints only (the signed value is trusted)."""
     return [
-        ("message-id", rep.message_id.encode()),
-        ("correlation-id", rep.correlation_id.encode()),
+        ("correlation-id", request.message_id.encode()),
         ("type", b"source.reply"),
         ("schema-version", SCHEMA_VERSION.encode()),
-        ("sender", rep.source.encode()),
+        ("sender", request.source.encode()),
         ("recipient", b"gateway"),
-        ("created-at", rep.created_at.isoformat().encode()),
     ]
 
 

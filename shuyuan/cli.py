@@ -216,12 +216,12 @@ def sample_load(
     data_dir: Annotated[Path, typer.Option(help="Where the department databases go")] = DEFAULT_DATA,
 ) -> None:
     """Migrate, load the sample registry, and create the sample departments' own databases."""
-    from exchange.request_signing import RequestSigner
     from exchange.settings import GatewaySettings
     from registry.db import make_engine
     from shuyuan import sample_catalogue, sample_systems
     from shuyuan.app import migrate
     from shuyuan.embedded import ensure_department_keys, ensure_sample_data
+    from shuyuan.keys_cli import write_gateway_jwks
 
     engine = make_engine(database_url or GatewaySettings().database_url)
     migrate(engine)
@@ -231,10 +231,7 @@ def sample_load(
     sample_systems.register(engine, sample_systems.ensure_keys(data_dir))  # the systems' OAuth keys
     engine.dispose()
     # The public keys of this gateway's requests, for the sample connectors to pin.
-    jwks_file = data_dir / "keys" / "gateway" / "request-jwks.json"
-    jwks_file.parent.mkdir(parents=True, exist_ok=True)
-    signer = RequestSigner.from_entries(GatewaySettings().request_signing_entries())
-    jwks_file.write_text(json.dumps(signer.jwks(), indent=2) + "\n", encoding="utf-8")
+    write_gateway_jwks(data_dir / "keys" / "gateway" / "request-jwks.json")
     subjects = ensure_sample_data(data_dir)
     typer.echo(("loaded" if loaded else "already loaded") + f"; demo person {subjects.demo_person}")
 

@@ -6,7 +6,7 @@ private files stay in the key folder (docs/crypto.md).
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -53,14 +53,23 @@ def gateway_jwks_command(
     out: Annotated[Path | None, typer.Option(help="Write the JWKS to this file (default: print it)")] = None,
 ) -> None:
     """The public JWKS of the gateway's request keys (SHUYUAN_REQUEST_SIGNING_KEY), for connectors to pin."""
+    if out is None:
+        typer.echo(json.dumps(gateway_jwks(), indent=2))
+        return
+    typer.echo(f"wrote {write_gateway_jwks(out)} gateway request key(s) to {out}")
+
+
+def gateway_jwks() -> dict[str, Any]:
+    """The public JWKS of this gateway's request keys, from its settings."""
     from exchange.request_signing import RequestSigner
     from exchange.settings import GatewaySettings
 
-    jwks = RequestSigner.from_entries(GatewaySettings().request_signing_entries()).jwks()
-    text = json.dumps(jwks, indent=2)
-    if out is None:
-        typer.echo(text)
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n", encoding="utf-8")
-    typer.echo(f"wrote {len(jwks['keys'])} gateway request key(s) to {out}")
+    return RequestSigner.from_entries(GatewaySettings().request_signing_entries()).jwks()
+
+
+def write_gateway_jwks(path: Path) -> int:
+    """Write the public JWKS of this gateway's request keys to a file; returns how many keys."""
+    jwks = gateway_jwks()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(jwks, indent=2) + "\n", encoding="utf-8")
+    return len(jwks["keys"])

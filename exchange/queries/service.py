@@ -2,7 +2,6 @@
 
 import asyncio
 import hashlib
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,30 +9,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import rfc8785
-from sqlalchemy import Engine, delete, select
-from sqlmodel import col
+from sqlalchemy import Engine
 
 from exchange.audit import records
 from exchange.audit.events import AuditAction, AuditDecision, AuditRecord
 from exchange.audit.publisher import AuditPublisher
-from exchange.audit.writer import AuditWriter, first_wins
+from exchange.audit.writer import AuditWriter
 from exchange.authz.engine import Decision, client_reason, decide
 from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
-from exchange.queries.models import ElementResult, QueryIn, QueryOut, QueryRecord, idempotency_record
+from exchange.queries.idempotency import DEFAULT_RECORD_TTL_S, QueryRecords, seal_context
+from exchange.queries.models import ElementResult, QueryIn, QueryOut, idempotency_record
 from exchange.queries.replies import SignedReplyCheck, element_results
 from exchange.request_signing import RequestSigner
 from exchange.transport.base import SourceTimeout, Transport
-from protocol.clock import as_utc, utcnow
+from protocol.clock import utcnow
 from protocol.envelope import SourceReply, SourceRequest
-from protocol.errors import Conflict, Denied, InvalidRequest, Unauthenticated
+from protocol.errors import Denied, InvalidRequest, Unauthenticated
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import seal_subject
 from protocol.reasons import Reason
 from registry.catalogue import Catalogue
 from registry.keys.directory import KeyDirectory
-
-DEFAULT_RECORD_TTL_S = 24 * 3600
 
 
 @dataclass
@@ -105,10 +102,7 @@ class QueryService:
         self._timeout = source_timeout_s
         self._max_elements = max_elements
         self._max_skew_s = max_skew_s
-        self._record_ttl = timedelta(seconds=record_ttl_s)
-        # Expired records are purged at most this often (and one at a time when met on a replay).
-        self._purge_every_s = min(max(record_ttl_s / 24, 60.0), 3600.0)
-        self._last_purge = float("-inf")
+        self._records = QueryRecords(engine, keys, record_ttl_s=record_ttl_s)
 
     async def run(self, *, consumer: str, query: QueryIn, system: str | None = None) -> QueryOut:
         """Answer a query for this consumer, sent by its client `system`; each element decided and audited."""
@@ -146,10 +140,10 @@ class QueryService:
                 f"department {consumer[:32]!r} may not query", reason=refused, audited=True
             )
 
-        await self._maybe_purge()
+        await self._records.maybe_purge()
         # The query_id is claimed before anything is asked: a second request with it gets the stored
         # answer, or `409 query_in_progress`, never a second run and a second release.
-        replay = await self._claim(consumer, query.query_id, digest)
+        replay = await self._records.claim(consumer, query.query_id, digest)
         if replay is not None:
             stored, stored_digest = replay
             await self._recheck_replay(ctx, catalogue, stored)
@@ -193,7 +187,7 @@ class QueryService:
             answers, later = await self._ask_sources(ctx, subject_id, decisions, schemas, ahead=steps)
         except BaseException:
             # Nothing was released: the query_id is free again for a retry (the audit keeps the attempt).
-            await asyncio.to_thread(self._unclaim, consumer, query.query_id)
+            await self._records.unclaim(consumer, query.query_id)
             raise
         out = _assemble(query, decisions, answers)
         body = out.model_dump_json().encode()
@@ -206,7 +200,7 @@ class QueryService:
             consumer=consumer,
             query_id=query.query_id,
             request_digest=digest,
-            response_sealed=self._keys.seal(body, context=_seal_context(consumer, query.query_id)),
+            response_sealed=self._keys.seal(body, context=seal_context(consumer, query.query_id)),
         )
         # The release record and the completion of the claim: one transaction (embedded), or the
         # events acknowledged and then the record committed (Kafka); raises AuditUnavailable: nothing
@@ -255,80 +249,9 @@ class QueryService:
             audited=True,
         )
 
-    async def _maybe_purge(self) -> None:
-        if time.monotonic() - self._last_purge >= self._purge_every_s:
-            self._last_purge = time.monotonic()
-            await self.purge_expired()
-
     async def purge_expired(self) -> int:
         """Delete the idempotency records older than the TTL; returns how many were deleted."""
-        return await asyncio.to_thread(self._delete_records_before, utcnow() - self._record_ttl)
-
-    def _delete_records_before(
-        self, cutoff: datetime, *, consumer: str | None = None, query_id: str = ""
-    ) -> int:
-        stmt = delete(QueryRecord).where(col(QueryRecord.created_at) < cutoff)
-        if consumer is not None:
-            stmt = stmt.where(col(QueryRecord.consumer) == consumer, col(QueryRecord.query_id) == query_id)
-        with self._engine.begin() as conn:
-            return int(conn.execute(stmt).rowcount or 0)
-
-    async def _claim(self, consumer: str, query_id: str, digest: str) -> tuple[QueryOut, str] | None:
-        """Claim the query_id for this request (None), or return its stored answer to replay."""
-        for _ in range(3):
-            if await asyncio.to_thread(self._insert_claim, consumer, query_id, digest):
-                return None
-            row = await asyncio.to_thread(self._find_record, consumer, query_id)
-            if row is None:
-                continue  # purged between the two statements: claim again
-            cutoff = utcnow() - self._record_ttl
-            if as_utc(row.created_at) < cutoff:
-                # Expired: never replayed. The record is purged and the query answered afresh, decided
-                # and audited as a new one (docs/security.md).
-                await asyncio.to_thread(
-                    self._delete_records_before, cutoff, consumer=consumer, query_id=query_id
-                )
-                continue
-            if row.request_digest != digest:
-                raise Conflict(f"query_id {query_id!r} was already used for a different query")
-            if row.response_sealed is None:
-                raise Conflict(
-                    f"query_id {query_id!r} is being answered, or its attempt was cut off; retry it after "
-                    "the source deadline, and send a new query_id if this persists",
-                    reason=Reason.QUERY_IN_PROGRESS,
-                )
-            body = self._keys.unseal(row.response_sealed, context=_seal_context(consumer, query_id))
-            return QueryOut.model_validate_json(body), hashlib.sha256(body).hexdigest()
-        raise Conflict(f"query_id {query_id!r} could not be claimed", reason=Reason.QUERY_IN_PROGRESS)
-
-    def _insert_claim(self, consumer: str, query_id: str, digest: str) -> bool:
-        values = {
-            "consumer": consumer,
-            "query_id": query_id,
-            "request_digest": digest,
-            "created_at": utcnow(),
-        }
-        with self._engine.begin() as conn:
-            table = QueryRecord.__table__  # type: ignore[attr-defined]
-            # RETURNING, not rowcount: a driver may report -1 for an insert that skipped a conflict.
-            claimed = conn.execute(first_wins(conn, table).returning(table.c.query_id), values)
-            return claimed.first() is not None
-
-    def _unclaim(self, consumer: str, query_id: str) -> None:
-        stmt = delete(QueryRecord).where(
-            col(QueryRecord.consumer) == consumer,
-            col(QueryRecord.query_id) == query_id,
-            col(QueryRecord.response_sealed).is_(None),
-        )
-        with self._engine.begin() as conn:
-            conn.execute(stmt)
-
-    def _find_record(self, consumer: str, query_id: str) -> Any:
-        with self._engine.connect() as conn:
-            stmt = select(
-                col(QueryRecord.request_digest), col(QueryRecord.response_sealed), col(QueryRecord.created_at)
-            ).where(col(QueryRecord.consumer) == consumer, col(QueryRecord.query_id) == query_id)
-            return conn.execute(stmt).first()
+        return await self._records.purge_expired()
 
     async def _ask_sources(
         self,
@@ -487,7 +410,3 @@ def _request_digest(consumer: str, query: QueryIn, subject_id: str) -> str:
     body = query.model_dump(exclude={"requested_at"})  # a retry may carry a new time
     body["subject"]["id"] = subject_id
     return hashlib.sha256(rfc8785.dumps({"consumer": consumer, "query": body})).hexdigest()
-
-
-def _seal_context(consumer: str, query_id: str) -> bytes:
-    return f"query_record:{consumer}:{query_id}".encode()
