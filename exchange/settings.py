@@ -173,6 +173,13 @@ class GatewaySettings(BaseSettings):
             }
         return config
 
+    def audit_kafka_config(self) -> dict[str, object]:
+        """The Kafka connection of the audit path: the gateway's, on the audit's own servers when set."""
+        config = self.kafka_client_config()
+        if self.audit.kafka_bootstrap:
+            config["bootstrap_servers"] = self.audit.kafka_bootstrap.split(",")
+        return config
+
 
 def _entries(value: SecretStr | None) -> list[str]:
     return [e.strip() for e in value.get_secret_value().split(",") if e.strip()] if value else []

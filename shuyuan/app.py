@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
@@ -13,7 +14,9 @@ from console.app import create_console
 from console.settings import ConsoleSettings
 from exchange import db as exchange_db
 from exchange.audit.api import router as audit_router
+from exchange.audit.lag import SealerLagProbe
 from exchange.audit.registry_audit import audit_registry_changes
+from exchange.audit.sealer import SEALER_GROUP
 from exchange.audit.wiring import build_audit_path
 from exchange.auth.denials import audit_denial, install_denial_audit
 from exchange.auth.fastapi import include_protected, registry_scope, require_scope, start_auth
@@ -23,6 +26,7 @@ from exchange.crypto import PlatformKeys
 from exchange.dead_letters import DeadLetterAuditor
 from exchange.queries.api import router as queries_router
 from exchange.queries.service import QueryService
+from exchange.readiness import check_readiness
 from exchange.registry_sync import RegistrySync
 from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
@@ -68,6 +72,7 @@ class AppState(GatewayState):
     """The application state, built once by the lifespan: the gateway's, plus what only the root runs."""
 
     registry_sync: RegistrySync
+    sealer_lag: SealerLagProbe | None  # Kafka audit path: readiness watches the sealer
 
 
 def app_state(app: Starlette) -> AppState:
@@ -121,7 +126,7 @@ def create_app(
             audit=settings.audit,
             engine=engine,
             transport=settings.transport,
-            kafka_config=settings.kafka_client_config(),
+            kafka_config=settings.audit_kafka_config(),
             gateway_id=settings.gateway_id,
             max_batch=settings.audit_batch_max,
         )
@@ -135,6 +140,11 @@ def create_app(
         )
         if dead_letters is not None:
             await dead_letters.start()
+        sealer_lag = (
+            SealerLagProbe(settings.audit_kafka_config(), topic=settings.audit.topic, group=SEALER_GROUP)
+            if settings.audit.uses_kafka(settings.transport)
+            else None
+        )
         platform_keys = PlatformKeys(
             blind_index_secret=settings.blind_index_secret(), sealing_secrets=settings.sealing_secrets()
         )
@@ -167,6 +177,7 @@ def create_app(
             auth=auth,
             transparency=transparency_state(transparency_settings),
             registry_sync=registry_sync,
+            sealer_lag=sealer_lag,
         )
         attach(app, state)  # the one attribute of app.state (registry/state.py)
         try:
@@ -176,6 +187,8 @@ def create_app(
                 await dead_letters.stop()
             await registry_sync.stop()
             await writer.stop()
+            if sealer_lag is not None:
+                sealer_lag.close()
             await chosen.stop()
             engine.dispose()
 
@@ -201,6 +214,18 @@ def create_app(
     async def healthz() -> dict[str, str]:
         """Liveness: the process serves requests."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready: see `checks`"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: the database answers, the audit path takes writes, the sealer keeps up."""
+        state = app_state(app)
+        readiness = await check_readiness(
+            engine=state.engine,
+            audit=state.audit_writer,
+            lag=state.sealer_lag,
+            max_lag=settings.audit.sealer_max_lag,
+        )
+        return JSONResponse(readiness.body(), status_code=200 if readiness.ready else 503)
 
     # The stewards' console: its own small app (HTML error pages, session cookie scoped to /console),
     # reaching this app's typed state (engine, registry changes, ...) once the lifespan has built it.

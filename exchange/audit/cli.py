@@ -228,13 +228,11 @@ def sealer_cmd() -> None:
     if settings.environment == "production" and audit.signing_key is None:
         typer.echo("error: SHUYUAN_AUDIT_SIGNING_KEY must be set in production (docs/crypto.md)", err=True)
         raise typer.Exit(2)
-    config = settings.kafka_client_config()
-    if audit.kafka_bootstrap:
-        config["bootstrap_servers"] = audit.kafka_bootstrap.split(",")
     engine = _engine(settings.database_url)
     sealer = Sealer(
-        engine, config, key=audit.signing_pair(), policy=policy_of(audit),
-        topic=audit.topic, partitions=audit.partitions,
+        engine, settings.audit_kafka_config(), key=audit.signing_pair(), policy=policy_of(audit),
+        topic=audit.topic, partitions=audit.partitions, topic_configs=audit.topic_configs(),
+        max_lag=audit.sealer_max_lag,
         session_timeout_ms=audit.sealer_session_timeout_ms, group_instance_id=audit.sealer_instance_id,
     )  # fmt: skip
     stop = threading.Event()

@@ -4,6 +4,11 @@ answer only after the broker acknowledged every one of them (principle 6).
 The events (`AuditEvent`, the record itself) are chained later by the sealer (`sealer.py`). What the
 caller needs committed alongside (a query's idempotency record) still goes to the gateway database,
 through a group-commit writer that holds no audit records, once every event was acknowledged.
+
+Fail closed means fail fast (docs/reliability.md): a write waits at most `delivery_timeout_s` for the
+broker, and once one write has failed every later one is refused at once with `audit_unavailable`
+until the retry task has delivered the backlog again, so a stalled broker costs each query
+milliseconds, not the length of the stall.
 """
 
 import asyncio
@@ -14,7 +19,14 @@ from typing import Any
 from kafka import KafkaProducer
 
 from exchange.audit.events import AuditEvent, AuditRecord
-from exchange.audit.writer import MAX_BACKLOG, AuditUnavailable, AuditWriter, IdempotentInsert, with_denial
+from exchange.audit.writer import (
+    MAX_BACKLOG,
+    AuditHealth,
+    AuditUnavailable,
+    AuditWriter,
+    IdempotentInsert,
+    with_denial,
+)
 from kafkaio.admin import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -31,8 +43,9 @@ class AuditPublisher:
         topic: str,
         partitions: int = 1,
         gateway_id: str,
-        delivery_timeout_s: float = 10.0,
-        retry_interval_s: float = 5.0,
+        delivery_timeout_s: float = 4.0,
+        retry_interval_s: float = 1.0,
+        topic_configs: Mapping[str, str] | None = None,
     ) -> None:
         self._config = dict(client_config)
         self._records = records
@@ -40,20 +53,27 @@ class AuditPublisher:
         self._partitions = partitions
         # Keyed by gateway: one instance's events stay in order on one partition.
         self._key = gateway_id.encode()
+        self._timeout_s = delivery_timeout_s
         self._timeout_ms = int(delivery_timeout_s * 1000)
         self._retry_s = retry_interval_s
+        self._topic_configs = dict(topic_configs or {})
         self._producer: KafkaProducer | None = None
         self._backlog: list[AuditEvent] = []
         self._retry_task: asyncio.Task[None] | None = None
         # After a failed delivery the producer is replaced: a fresh one has fresh metadata and a fresh
         # idempotence state, which a deleted and re-created topic (or a broker failover) needs.
         self._stale = False
+        # False from the first failed delivery until the retry task delivered the backlog again: in
+        # between, writes are refused at once instead of each waiting out the delivery timeout.
+        self._healthy = False
+        self._failure = "the audit producer is not connected yet"
 
     async def start(self) -> None:
         """Start the record writer; connect the producer (a broker that is down is not fatal here)."""
         await self._records.start()
         try:
             await asyncio.to_thread(self._connect)
+            self._healthy = True
         except Exception:
             # Fail closed per query instead of refusing to start: every query is denied and
             # recorded once the broker is back (the retry task keeps trying).
@@ -63,7 +83,11 @@ class AuditPublisher:
     def _connect(self) -> None:
         # Bounded like a delivery: an unreachable broker must not hold a thread (and shutdown) for long.
         bounded = {"bootstrap_timeout_ms": self._timeout_ms, "request_timeout_ms": self._timeout_ms}
-        ensure_topics(self._config | bounded, {self._topic: self._partitions})
+        ensure_topics(
+            self._config | bounded,
+            {self._topic: self._partitions},
+            configs={self._topic: self._topic_configs} if self._topic_configs else None,
+        )
         # request_timeout < delivery_timeout: the producer must be allowed one try within the deadline.
         self._producer = KafkaProducer(
             **self._config,
@@ -104,18 +128,37 @@ class AuditPublisher:
     async def write(self, records: Sequence[AuditRecord], alongside: IdempotentInsert | None = None) -> None:
         """Return once the broker acknowledged every event (and `alongside` is committed)."""
         events = list(records)
+        if not self._healthy and events:
+            # Fail fast: the audit path is known to be down; the retry task finds out when it is back.
+            self._remember(with_denial(events))
+            raise AuditUnavailable(f"the audit path is down: {self._failure}")
         try:
-            await self._publish(events)
-            if alongside is not None:
-                # Only after the audit events are durable: a stored answer could otherwise be replayed
-                # for a query whose audit never made it (nothing half-written, as in the embedded path).
-                await self._records.write([], alongside)
+            await asyncio.wait_for(self._publish(events), timeout=self._timeout_s)
         except Exception as exc:
             self._stale = True
+            self._healthy = False
+            self._failure = (
+                f"audit event not acknowledged within {self._timeout_s:g} s ({type(exc).__name__})"
+            )
+            log.error("audit path down: %s; queries are refused until it is back", self._failure)
             self._remember(with_denial(events))
-            if isinstance(exc, AuditUnavailable):
+            raise AuditUnavailable(self._failure) from exc
+        if alongside is not None:
+            # Only after the audit events are durable: a stored answer could otherwise be replayed
+            # for a query whose audit never made it (nothing half-written, as in the embedded path).
+            # A database failure here says nothing about the broker: the events are delivered, and
+            # only the denial of this query is added (the record writer raises AuditUnavailable).
+            try:
+                await self._records.write([], alongside)
+            except AuditUnavailable:
+                self._remember(with_denial(events)[len(events) :])
                 raise
-            raise AuditUnavailable("the audit topic did not acknowledge the write") from exc
+
+    def health(self) -> AuditHealth:
+        """Ready while deliveries succeed; not ready from a failed one until the backlog is delivered."""
+        if not self._healthy:
+            return AuditHealth(False, self._failure, len(self._backlog))
+        return AuditHealth(True, f"published to {self._topic}", len(self._backlog))
 
     def _remember(self, events: list[AuditEvent]) -> None:
         if len(self._backlog) < MAX_BACKLOG:
@@ -140,7 +183,7 @@ class AuditPublisher:
             future.add_callback(lambda _m, d=done: loop.call_soon_threadsafe(_settle, d, None))
             future.add_errback(lambda e, d=done: loop.call_soon_threadsafe(_settle, d, e))
             waits.append(done)
-        await asyncio.wait_for(asyncio.gather(*waits), timeout=self._timeout_ms / 1000 + 5)
+        await asyncio.gather(*waits)  # bounded by the caller (write) or the retry task
 
     async def _retry_loop(self) -> None:
         while True:
@@ -151,14 +194,19 @@ class AuditPublisher:
                 if self._backlog:
                     backlog, self._backlog = self._backlog, []
                     try:
-                        await self._publish(backlog)
-                    except Exception:
+                        await asyncio.wait_for(self._publish(backlog), timeout=self._timeout_s)
+                    except BaseException:
                         self._backlog = backlog + self._backlog
                         raise
                     log.info("published %d audit events of earlier denied queries", len(backlog))
+                if not self._healthy:
+                    log.warning("audit path back: queries are answered again")
+                self._healthy = True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._stale = True
+                self._healthy = False
                 log.warning("audit topic still unavailable: %s", exc)
 
 

@@ -9,6 +9,7 @@ two sealers that briefly overlap during a rebalance cannot fork it.
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +47,8 @@ class Sealer:
         heartbeat_interval_ms: int = 1_000,
         group_instance_id: str | None = None,
         max_poll_interval_ms: int = 300_000,
+        topic_configs: Mapping[str, str] | None = None,
+        max_lag: int = 50_000,
     ) -> None:
         self._engine = engine
         self._config = dict(client_config)
@@ -55,6 +58,9 @@ class Sealer:
         self._partitions = partitions
         self._group = group
         self._max_records = max_records
+        self._topic_configs = dict(topic_configs or {})
+        self._max_lag = max_lag
+        self._lag_reported = 0.0
         # A crashed member holds its partitions until the session times out (45 s by default): keep it
         # short so a restarted sealer takes over in seconds; a static member (group_instance_id) gets its
         # partitions back at once when it returns within the timeout (KIP-345).
@@ -71,7 +77,11 @@ class Sealer:
 
     def serve(self, stop: threading.Event) -> None:
         """Run until `stop` is set; sign a last checkpoint on the way out."""
-        ensure_topics(self._config, {self._topic: self._partitions, DLQ_TOPIC: 1})
+        ensure_topics(
+            self._config,
+            {self._topic: self._partitions, DLQ_TOPIC: 1},
+            configs={self._topic: self._topic_configs} if self._topic_configs else None,
+        )
         with self._engine.begin() as conn:
             store.ensure_key(conn, self._key)
         consumer = KafkaConsumer(
@@ -110,11 +120,30 @@ class Sealer:
                     self.commits.add(_next_offsets(records))
                 # A commit refused by a rebalance is retried here after the next poll, never fatal.
                 self.commits.commit(consumer)
+                self._report_lag(consumer)
         finally:
             self._checkpoint(force=True)
             self.commits.commit(consumer)
             consumer.close()
             dlq.close(5)
+
+    def _report_lag(self, consumer: KafkaConsumer, every_s: float = 10.0) -> None:
+        """Log how far behind the topic's end this sealer is, loudly beyond `max_lag` (gateways' /readyz
+        fail then too): the topic's retention bounds how long the backlog may wait."""
+        now = time.monotonic()
+        if now - self._lag_reported < every_s or not consumer.assignment():
+            return
+        self._lag_reported = now
+        try:
+            ends = consumer.end_offsets(list(consumer.assignment()))
+            lag = sum(max(0, end - consumer.position(tp)) for tp, end in ends.items())
+        except Exception as exc:  # a broker away: the poll loop reports that itself
+            log.debug("sealer lag unknown: %s", exc)
+            return
+        if lag > self._max_lag:
+            log.warning("sealer lag %d audit events (more than %d): add sealer capacity", lag, self._max_lag)
+        else:
+            log.info("sealer lag %d audit events; %d sealed since start", lag, self.sealed)
 
     def _seal(self, messages: list[Any], dlq: KafkaProducer) -> None:
         events = []

@@ -29,7 +29,22 @@ class AuditSettings(BaseSettings):
         None, description="bootstrap servers of the audit producer; the gateway's when unset"
     )
     delivery_timeout_s: float = Field(
-        10.0, gt=0, le=120, description="how long a query waits for the broker's audit acknowledgement"
+        4.0,
+        gt=0,
+        le=120,
+        description="how long a query waits for the broker's audit acknowledgement; a broker stall gives "
+        "503 audit_unavailable within this plus SHUYUAN_SOURCE_TIMEOUT_S (docs/reliability.md)",
+    )
+    topic_retention_hours: int = Field(
+        7 * 24,
+        ge=24,
+        description="retention of the audit topic: the longest sealer outage that loses nothing (set on the "
+        "topic at every gateway and sealer start)",
+    )
+    sealer_max_lag: int = Field(
+        50_000,
+        ge=1,
+        description="readiness (/readyz) fails while more audit events than this wait for the sealer",
     )
     key_dir: Path = Field(
         Path("var/keys/audit"),
@@ -95,6 +110,10 @@ class AuditSettings(BaseSettings):
             return keys.PinnedKeys.of(self.signing_pair().public)
         own = keys.existing_public(self.key_dir)
         return keys.PinnedKeys.of(own) if own is not None else pinned
+
+    def topic_configs(self) -> dict[str, str]:
+        """The audit topic's configs: time-based retention only, never a size that could cut it short."""
+        return {"retention.ms": str(self.topic_retention_hours * 3600 * 1000), "retention.bytes": "-1"}
 
     def uses_kafka(self, transport: str) -> bool:
         """Whether the gateway publishes audit events to Kafka."""

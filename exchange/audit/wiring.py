@@ -22,20 +22,19 @@ def build_audit_path(
     gateway_id: str,
     max_batch: int,
 ) -> AuditWriter | AuditPublisher:
-    """Kafka mode: publish to the audit topic for the sealer; embedded mode: chain in-process."""
+    """Kafka mode: publish to the audit topic for the sealer (`kafka_config`: the audit path's
+    connection, GatewaySettings.audit_kafka_config); embedded mode: chain in-process."""
     if audit.uses_kafka(transport):
-        config = dict(kafka_config)
-        if audit.kafka_bootstrap:
-            config["bootstrap_servers"] = audit.kafka_bootstrap.split(",")
         # The gateway holds no audit key in this mode: only the sealer signs checkpoints.
         records = AuditWriter(engine, key=None, max_batch=max_batch)
         return AuditPublisher(
-            config,
+            kafka_config,
             records,
             topic=audit.topic,
             partitions=audit.partitions,
             gateway_id=gateway_id,
             delivery_timeout_s=audit.delivery_timeout_s,
+            topic_configs=audit.topic_configs(),
         )
     key = audit.signing_pair()
     return AuditWriter(engine, key=key, policy=policy_of(audit), max_batch=max_batch)

@@ -57,6 +57,15 @@ def with_denial(records: list[AuditRecord]) -> list[AuditRecord]:
     return records if denial is None else [*records, denial]
 
 
+@dataclass(frozen=True)
+class AuditHealth:
+    """What readiness (`/readyz`) reports of an audit path: usable or not, and why."""
+
+    ok: bool
+    detail: str
+    backlog: int = 0
+
+
 @dataclass
 class _Pending:
     records: list[AuditRecord]
@@ -109,6 +118,14 @@ class AuditWriter:
         self._queue.append(pending)
         self._wakeup.set()
         await pending.done
+
+    def health(self) -> AuditHealth:
+        """Ready while the writer task runs and no failed write waits for its retry."""
+        if self._closed or self._task is None or self._task.done():
+            return AuditHealth(False, "the audit writer is not running", len(self._backlog))
+        if self._backlog:
+            return AuditHealth(False, "audit records of failed writes wait for the store", len(self._backlog))
+        return AuditHealth(True, "chained in-process")
 
     def checkpoint_now(self) -> None:
         """Sign a checkpoint over every record written so far (blocking; from any thread)."""

@@ -35,7 +35,7 @@ from registry.systems.models import SCOPES
 from web.problems import PROBLEM_JSON
 
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/oauth/token", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+    {"/healthz", "/readyz", "/oauth/token", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
     # Citizens sign in with an OpenID Connect ID token instead (exchange/transparency/api.py).
     | {"/v1/transparency/accesses"}
 )

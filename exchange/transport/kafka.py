@@ -64,7 +64,14 @@ class KafkaTransport(Transport):
         ensure_topics(self._config, topics)
         self._known_topics |= set(topics)
         self._producer = KafkaProducer(
-            **self._config, acks="all", enable_idempotence=True, linger_ms=1, allow_auto_create_topics=False
+            **self._config,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=1,
+            allow_auto_create_topics=False,
+            # send() runs on the event loop: while the broker is away it may wait for metadata, and
+            # must not hold every query for the default minute (the request times out as a source's).
+            max_block_ms=1000,
         )
         consumer = KafkaConsumer(
             **self._config, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=10

@@ -508,3 +508,10 @@ def test_the_openapi_document_describes_post_v1_queries(client: TestClient) -> N
 
 def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_checks_the_database_and_the_audit_path(client: TestClient) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["status"] == "ready"
+    assert {name for name, c in ready.json()["checks"].items() if c["ok"]} == {"database", "audit"}

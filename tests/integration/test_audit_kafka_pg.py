@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from sqlalchemy import Engine, select, text
 
 from exchange.audit import bundle, keys, records, store
@@ -196,18 +196,32 @@ def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sea
             problem = denied.json()
             assert problem["reason"] == "audit_unavailable"
             assert "results" not in problem and world.subjects.demo_person not in denied.text
+            # Fail fast: the path is known to be down, so the next query is refused at once, and the
+            # gateway says it is not ready (a load balancer takes it out of rotation).
+            t0 = time.monotonic()
+            fast_id, fast = query(world, client, ["person.name"])
+            assert fast.status_code == 503 and fast.json()["reason"] == "audit_unavailable"
+            assert time.monotonic() - t0 < 1.0
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and not ready.json()["checks"]["audit"]["ok"], ready.text
 
             # The path comes back; the gateway publishes the held-back events, the sealer chains them.
             ensure_topics(config, {topic: 1})
             sealer = RunningSealer(engine, world.bootstrap, settings, f"sealer-{uuid.uuid4().hex[:8]}")
             try:
                 wait_for(lambda: (denied_id, "query.denied", "audit_unavailable") in actions(engine), 60)
+                wait_for(lambda: (fast_id, "query.denied", "audit_unavailable") in actions(engine), 30)
+                # ... and recovers by itself: ready again, and queries are answered.
+                wait_for(lambda: client.get("/readyz").status_code == 200, 30)
+                _, again = query(world, client, ["person.name"])
+                assert again.status_code == 200, again.text
             finally:
                 sealer.close()
     finally:
         admin.close()
     got = actions(engine)
     assert got.count((denied_id, "query.denied", "audit_unavailable")) == 1
+    assert got.count((fast_id, "query.denied", "audit_unavailable")) == 1
     # What happened before the refusal is on the record too: received, decided, and the dispatch
     # written ahead; its write failed, so the request never left (no answer, no release).
     steps = [a for q, a, _ in got if q == denied_id]
@@ -218,12 +232,43 @@ def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sea
     with engine.connect() as conn:
         stored = set(conn.execute(text("SELECT query_id FROM query_record")).scalars())
     assert ok_id in stored and denied_id not in stored  # no idempotency record for the refused query
+    assert fast_id not in stored
     path = tmp_path / "bundle.zip"
     write_bundle(engine, ExportFilter(), path)
     assert verify_bundle(path, pinned=pins(settings.key_dir)).ok
     with zipfile.ZipFile(path) as z:
         assert world.subjects.demo_person not in z.read(bundle.RECORDS).decode()
     engine.dispose()
+
+
+def test_the_audit_topic_keeps_events_for_the_retention_the_operator_set(
+    world: World, tmp_path: Path
+) -> None:
+    topic = f"shuyuan.audit.t{uuid.uuid4().hex[:10]}"
+    config = {"bootstrap_servers": world.bootstrap.split(",")}
+    # A topic made by an older release (the broker's default 24 h) is converged at gateway start.
+    ensure_topics(config, {topic: 1})
+    settings = audit_settings(tmp_path, topic, topic_retention_hours=240)
+    admin = KafkaAdminClient(**config)
+    try:
+        with TestClient(world.gateway(audit=settings)) as client:
+            described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+            got = described["topic"][topic]
+            assert got["retention.ms"]["value"] == str(240 * 3600 * 1000)
+            assert got["retention.bytes"]["value"] == "-1"
+            # Nothing seals this topic: the query's events count as sealer lag in readiness.
+            world.start_connector("psb")
+            authorize(client, department=world.dept("zjj"))
+            assert query(world, client, ["person.name"])[1].status_code == 200
+            ready = client.get("/readyz").json()
+            assert ready["checks"]["sealer_lag"]["ok"], ready
+        with TestClient(world.gateway(audit=settings.model_copy(update={"sealer_max_lag": 1}))) as client:
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and not ready.json()["checks"]["sealer_lag"]["ok"], ready.text
+            assert ready.json()["checks"]["database"]["ok"] and ready.json()["checks"]["audit"]["ok"]
+    finally:
+        admin.delete_topics([topic])
+        admin.close()
 
 
 def test_an_unreachable_audit_broker_denies_every_query(world: World, tmp_path: Path) -> None:
@@ -245,8 +290,13 @@ def test_a_publisher_without_a_broker_raises_audit_unavailable(tmp_path: Path) -
             delivery_timeout_s=1.0,
         )  # fmt: skip
         await p.start()
+        assert not p.health().ok
+        t0 = time.monotonic()
         with pytest.raises(AuditUnavailable):
             await p.write([row("gw", "q-00000001", "query.received")])
+        # Fail fast: no broker was ever reached, so nothing waits for a delivery timeout.
+        assert time.monotonic() - t0 < 0.5
+        assert p.health().backlog == 2  # the query's event and its denial, kept for the retry
         await p.stop()
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM query_record")).scalar() == 0
