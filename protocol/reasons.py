@@ -37,6 +37,8 @@ class Reason(StrEnum):
     AGREEMENT_NOT_NEEDED = "agreement_not_needed"
     INVALID_VALUE_SCHEMA = "invalid_value_schema"
     IMPORT_FAILED = "import_failed"
+    # The gateway's own database did not answer (web/problems.py): nothing was asked or released.
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -68,4 +70,5 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.AGREEMENT_NOT_NEEDED: "Unconditional elements need no sharing agreement",
     Reason.INVALID_VALUE_SCHEMA: "The value schema is not a valid JSON Schema",
     Reason.IMPORT_FAILED: "The import was refused; nothing was imported",
+    Reason.DATABASE_UNAVAILABLE: "The exchange's database does not answer; nothing was released",
 }

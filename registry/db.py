@@ -33,6 +33,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    # Bounded waits: a database that does not answer gives `503 database_unavailable` in seconds
+    # (web/problems.py), not after the driver's and the pool's defaults (unbounded, 30 s).
+    kwargs.setdefault("pool_timeout", 5)
+    if url.startswith("postgresql"):
+        kwargs.setdefault("connect_args", {"connect_timeout": 3})
     return create_engine(url, **kwargs)
 
 

@@ -5,6 +5,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from protocol.errors import ShuyuanError
@@ -42,6 +44,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ShuyuanError)
     async def _domain(request: Request, exc: ShuyuanError) -> JSONResponse:
         return problem(exc.status, exc.reason, exc.detail, request.url.path, **exc.extra)
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # The database is away (stopped, restarting, failing over) or its pool is exhausted: a
+        # transient condition, not a bug, so a 503 the client may retry, never a 500. Nothing was
+        # released: every answer is released only after its records committed (DESIGN.md §2.6).
+        return problem(
+            503,
+            Reason.DATABASE_UNAVAILABLE,
+            f"the exchange's database does not answer ({type(exc).__name__}); retry shortly",
+            request.url.path,
+            retry_after=1,
+        )
+
+    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

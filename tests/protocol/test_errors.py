@@ -5,6 +5,8 @@ from collections.abc import Callable
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from connectors.client import GatewayError
 from connectors.client_auth import TokenError
@@ -122,3 +124,21 @@ def test_each_error_escaping_a_route_becomes_its_problem_json(
     assert response.status_code == status
     assert response.headers["content-type"] == PROBLEM_JSON
     assert response.json()["reason"] == reason.value
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: OperationalError("SELECT 1", {}, Exception("connection refused")),
+        lambda: InterfaceError("SELECT 1", {}, Exception("connection already closed")),
+        lambda: PoolTimeout("QueuePool limit of size 10 overflow 10 reached"),
+    ],
+    ids=["stopped", "closed", "pool-exhausted"],
+)
+def test_a_database_that_does_not_answer_is_a_retryable_503_not_a_500(make: Callable[[], Exception]) -> None:
+    with TestClient(_app(make), raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON and response.headers["retry-after"] == "1"
+    assert response.json()["reason"] == "database_unavailable"
+    assert "SELECT" not in response.text  # the statement (and its parameters) stay in the server log
