@@ -39,6 +39,9 @@ class Reason(StrEnum):
     IMPORT_FAILED = "import_failed"
     # The gateway's own database did not answer (web/problems.py): nothing was asked or released.
     DATABASE_UNAVAILABLE = "database_unavailable"
+    # Events (registry/policy.py publish_reason; docs/events.md).
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    NOT_EVENT_SOURCE = "not_event_source"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -71,4 +74,6 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.INVALID_VALUE_SCHEMA: "The value schema is not a valid JSON Schema",
     Reason.IMPORT_FAILED: "The import was refused; nothing was imported",
     Reason.DATABASE_UNAVAILABLE: "The exchange's database does not answer; nothing was released",
+    Reason.UNKNOWN_EVENT_TYPE: "No such active event type in the registry",
+    Reason.NOT_EVENT_SOURCE: "Only the event type's one source department may publish it",
 }

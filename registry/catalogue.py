@@ -1,6 +1,7 @@
 """A read-only snapshot of the registry, for deciding queries without touching the database."""
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,9 @@ from sqlmodel import Session, col, select
 from registry.agreements.models import SharingAgreement
 from registry.departments.models import Department
 from registry.elements.models import DataElement
+from registry.event_types.models import EventType
 from registry.service_items.models import Material, MaterialElement, ServiceItem, ServiceItemParticipant
+from registry.subscriptions.models import Subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,26 @@ class AgreementView:
     valid_until: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class EventTypeView:
+    """What the gateway needs to know of an event type."""
+
+    code: str
+    source: str
+    status: str
+    routing_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    """One subscription: who receives which event types of a source, under which conditions."""
+
+    subscriber: str
+    source: str
+    event_types: frozenset[str]
+    conditions: tuple[Mapping[str, Any], ...]
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """The registry as of one moment."""
@@ -45,6 +68,8 @@ class Catalogue:
     # service item -> the departments that may query for it: its handler and its participants
     item_departments: dict[str, frozenset[str]] = field(default_factory=dict)
     agreements: dict[tuple[str, str, str], tuple[AgreementView, ...]] = field(default_factory=dict)
+    event_types: dict[str, EventTypeView] = field(default_factory=dict)
+    subscriptions: tuple[SubscriptionView, ...] = ()
 
 
 def view_of(element: DataElement, source_code: str) -> ElementView:
@@ -87,12 +112,27 @@ def read_catalogue(*, session: Session) -> Catalogue:
             items[a.service_item_id].code,
         )
         agreements[key].append(agreement_view_of(a))
+    event_types = {
+        e.code: EventTypeView(e.code, depts[e.source_department_id].code, e.status, tuple(e.routing_fields))
+        for e in session.exec(select(EventType))
+    }
+    subscriptions = tuple(
+        SubscriptionView(
+            depts[s.subscriber_department_id].code,
+            depts[s.source_department_id].code,
+            frozenset(s.event_types),
+            tuple(s.conditions or ()),
+        )
+        for s in session.exec(select(Subscription).order_by(col(Subscription.id)))
+    )
     return Catalogue(
         departments={d.code: d.status for d in depts.values()},
         elements={e.code: view_of(e, depts[e.source_department_id].code) for e in elements.values()},
         item_elements={code: frozenset(codes) for code, codes in needed.items()},
         item_departments={code: frozenset(codes) for code, codes in users.items()},
         agreements={k: tuple(v) for k, v in agreements.items()},
+        event_types=event_types,
+        subscriptions=subscriptions,
     )
 
 

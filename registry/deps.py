@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from sqlmodel import Session
 
 from registry import events
@@ -12,6 +12,10 @@ from registry.db import unit_of_work
 from registry.pagination import PageParams
 from registry.settings import RegistrySettings
 from registry.state import RegistryState, find_state, state_of
+
+# A row id in a path: bounded like the database's integer keys, so that an id no row can have is
+# a 422, not a driver overflow (found by tests/exchange/test_schemathesis_gateway.py).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ACTOR_HEADER = "X-Actor"

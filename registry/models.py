@@ -5,6 +5,7 @@ from registry.aliases.models import ElementAlias
 from registry.departments.models import Department
 from registry.disputes.models import SourceDispute
 from registry.elements.models import DataElement, ElementHistory
+from registry.event_types.models import EventType
 from registry.handovers.models import SourceHandover
 from registry.keys.models import DepartmentKey
 from registry.service_items.models import Material, MaterialElement, ServiceItem
@@ -19,6 +20,7 @@ __all__ = [
     "DepartmentKey",
     "ElementAlias",
     "ElementHistory",
+    "EventType",
     "Material",
     "MaterialElement",
     "ServiceItem",

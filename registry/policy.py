@@ -5,9 +5,10 @@ and the coverage report (减材料) all decide through this module, so they cann
 Checks run in the order of DESIGN.md §6; the first failing one is the reason.
 """
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from protocol.clock import as_utc
 from protocol.reasons import Reason
@@ -136,3 +137,50 @@ def outcome_of(reason: Reason | None) -> Outcome:
     if reason in AGREEMENT_REASONS:
         return Outcome.NEEDS_AGREEMENT
     return Outcome.NOT_USABLE
+
+
+# --- events (双告知 / 审管互动): who may publish an event type, and who receives each event -------------
+
+
+def publish_reason(catalogue: Catalogue, *, publisher: str, event_type: str) -> Reason | None:
+    """None when `publisher` may publish `event_type`: a registered, active type it is the source of."""
+    view = catalogue.event_types.get(event_type)
+    if view is None or view.status != "active":
+        return Reason.UNKNOWN_EVENT_TYPE
+    if view.source != publisher:
+        # One source per event type (一数一源, DESIGN.md §2.1): nobody else speaks for it.
+        return Reason.NOT_EVENT_SOURCE
+    return None
+
+
+def condition_holds(condition: Mapping[str, Any], routing: Mapping[str, Any]) -> bool:
+    """One subscription condition against an event's routing metadata (fail closed: a field that is
+    missing, a value of another type or an operator this rule does not know never holds)."""
+    if condition.get("field") not in routing:
+        return False
+    actual, op, wanted = routing[condition["field"]], condition.get("op"), condition.get("value")
+    if op == "equals":
+        return type(actual) is type(wanted) and actual == wanted
+    if op == "in":
+        return isinstance(wanted, list) and isinstance(actual, str) and actual in wanted
+    if op == "contains":
+        if isinstance(actual, str) and isinstance(wanted, str):
+            return wanted in actual
+        return isinstance(actual, list) and wanted in actual
+    return False
+
+
+def event_recipients(
+    catalogue: Catalogue, *, publisher: str, event_type: str, routing: Mapping[str, Any]
+) -> list[str]:
+    """The departments that receive this event: every active subscriber to the type from its source
+    whose conditions all hold; sorted, each once (it gets its own copy, encrypted to it)."""
+    recipients = {
+        s.subscriber
+        for s in catalogue.subscriptions
+        if s.source == publisher
+        and event_type in s.event_types
+        and catalogue.departments.get(s.subscriber) == "active"
+        and all(condition_holds(c, routing) for c in s.conditions)
+    }
+    return sorted(recipients)

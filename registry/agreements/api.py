@@ -12,7 +12,7 @@ from registry.agreements.models import (
     AgreementReason,
     AgreementStatus,
 )
-from registry.deps import ActorDep, PageDep, RegistrySettingsDep, SessionDep
+from registry.deps import ActorDep, PageDep, RegistrySettingsDep, RowId, SessionDep
 from registry.pagination import Page
 
 router = APIRouter(prefix="/v1/agreements", tags=["registry: sharing agreements"])
@@ -72,7 +72,7 @@ def overdue_agreements(session: SessionDep) -> list[AgreementRead]:
 
 
 @router.get("/{agreement_id}", response_model=AgreementRead)
-def read_agreement(agreement_id: int, session: SessionDep) -> AgreementRead:
+def read_agreement(agreement_id: RowId, session: SessionDep) -> AgreementRead:
     """Read one agreement."""
     service.expire_due(session=session)
     return service.to_read(
@@ -82,7 +82,7 @@ def read_agreement(agreement_id: int, session: SessionDep) -> AgreementRead:
 
 @router.post("/{agreement_id}/approve", response_model=AgreementRead)
 def approve_agreement(
-    agreement_id: int, body: AgreementDecision, session: SessionDep, actor: ActorDep
+    agreement_id: RowId, body: AgreementDecision, session: SessionDep, actor: ActorDep
 ) -> AgreementRead:
     """The source department (or a steward) approves, optionally narrowing the validity window."""
     agreement = service.get_or_raise(session=session, agreement_id=agreement_id)
@@ -94,7 +94,7 @@ def approve_agreement(
 
 @router.post("/{agreement_id}/reject", response_model=AgreementRead)
 def reject_agreement(
-    agreement_id: int, body: AgreementReason, session: SessionDep, actor: ActorDep
+    agreement_id: RowId, body: AgreementReason, session: SessionDep, actor: ActorDep
 ) -> AgreementRead:
     """The source department (or a steward) rejects, with a reason."""
     agreement = service.get_or_raise(session=session, agreement_id=agreement_id)
@@ -106,7 +106,7 @@ def reject_agreement(
 
 @router.post("/{agreement_id}/revoke", response_model=AgreementRead)
 def revoke_agreement(
-    agreement_id: int, body: AgreementReason, session: SessionDep, actor: ActorDep
+    agreement_id: RowId, body: AgreementReason, session: SessionDep, actor: ActorDep
 ) -> AgreementRead:
     """The source department (or a steward) withdraws an approved agreement, with a reason."""
     agreement = service.get_or_raise(session=session, agreement_id=agreement_id)

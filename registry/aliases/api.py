@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, status
 
 from registry.aliases import service
 from registry.aliases.models import AliasRead, ScopeType
-from registry.deps import ActorDep, PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, RowId, SessionDep
 from registry.elements import service as elements
 from registry.elements.models import ElementRead
 from registry.pagination import Page
@@ -44,7 +44,7 @@ def resolve_alias(
 
 
 @router.delete("/{alias_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_alias(alias_id: int, session: SessionDep, actor: ActorDep) -> None:
+def delete_alias(alias_id: RowId, session: SessionDep, actor: ActorDep) -> None:
     """Remove an alias (steward or the element's source department)."""
     service.delete(
         session=session, alias=service.get_or_raise(session=session, alias_id=alias_id), actor=actor

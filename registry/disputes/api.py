@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from registry.deps import ActorDep, PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, RowId, SessionDep
 from registry.disputes import service
 from registry.disputes.models import DisputeRead, DisputeResolve, DisputeStatus
 from registry.pagination import Page
@@ -30,7 +30,7 @@ def list_disputes(
 
 
 @router.get("/{dispute_id}", response_model=DisputeRead)
-def read_dispute(dispute_id: int, session: SessionDep) -> DisputeRead:
+def read_dispute(dispute_id: RowId, session: SessionDep) -> DisputeRead:
     """Read one dispute."""
     return service.to_read(
         session=session, dispute=service.get_or_raise(session=session, dispute_id=dispute_id)
@@ -39,7 +39,7 @@ def read_dispute(dispute_id: int, session: SessionDep) -> DisputeRead:
 
 @router.post("/{dispute_id}/resolve", response_model=DisputeRead)
 def resolve_dispute(
-    dispute_id: int, body: DisputeResolve, session: SessionDep, actor: ActorDep
+    dispute_id: RowId, body: DisputeResolve, session: SessionDep, actor: ActorDep
 ) -> DisputeRead:
     """A steward settles a dispute: `keep`, `handover`, `merge` (alias) or `distinct` (register it)."""
     dispute = service.get_or_raise(session=session, dispute_id=dispute_id)

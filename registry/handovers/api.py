@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from registry.deps import ActorDep, PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, RowId, SessionDep
 from registry.elements import service as elements
 from registry.handovers import service
 from registry.handovers.models import HandoverCreate, HandoverDecision, HandoverRead, HandoverStatus
@@ -44,7 +44,7 @@ def list_handovers(
 
 
 @router.get("/{handover_id}", response_model=HandoverRead)
-def read_handover(handover_id: int, session: SessionDep) -> HandoverRead:
+def read_handover(handover_id: RowId, session: SessionDep) -> HandoverRead:
     """Read one handover."""
     return service.to_read(
         session=session, handover=service.get_or_raise(session=session, handover_id=handover_id)
@@ -53,7 +53,7 @@ def read_handover(handover_id: int, session: SessionDep) -> HandoverRead:
 
 @router.post("/{handover_id}/accept", response_model=HandoverRead)
 def accept_handover(
-    handover_id: int, body: HandoverDecision, session: SessionDep, actor: ActorDep
+    handover_id: RowId, body: HandoverDecision, session: SessionDep, actor: ActorDep
 ) -> HandoverRead:
     """The receiving department accepts and becomes the one source."""
     handover = service.get_or_raise(session=session, handover_id=handover_id)
@@ -65,7 +65,7 @@ def accept_handover(
 
 @router.post("/{handover_id}/reject", response_model=HandoverRead)
 def reject_handover(
-    handover_id: int, body: HandoverDecision, session: SessionDep, actor: ActorDep
+    handover_id: RowId, body: HandoverDecision, session: SessionDep, actor: ActorDep
 ) -> HandoverRead:
     """The receiving department declines; the source stays."""
     handover = service.get_or_raise(session=session, handover_id=handover_id)

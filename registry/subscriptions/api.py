@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from registry.deps import ActorDep, PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, RowId, SessionDep
 from registry.pagination import Page
 from registry.subscriptions import service
 from registry.subscriptions.models import SubscriptionCreate, SubscriptionRead, SubscriptionUpdate
@@ -38,7 +38,7 @@ def list_subscriptions(
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionRead)
-def read_subscription(subscription_id: int, session: SessionDep) -> SubscriptionRead:
+def read_subscription(subscription_id: RowId, session: SessionDep) -> SubscriptionRead:
     """Read one subscription."""
     return service.to_read(
         session=session, subscription=service.get_or_raise(session=session, subscription_id=subscription_id)
@@ -47,18 +47,22 @@ def read_subscription(subscription_id: int, session: SessionDep) -> Subscription
 
 @router.put("/{subscription_id}", response_model=SubscriptionRead)
 def update_subscription(
-    subscription_id: int, body: SubscriptionUpdate, session: SessionDep, actor: ActorDep
+    subscription_id: RowId, body: SubscriptionUpdate, session: SessionDep, actor: ActorDep
 ) -> SubscriptionRead:
-    """Replace the event types (a data steward only)."""
+    """Replace the event types and conditions (a data steward only)."""
     subscription = service.get_or_raise(session=session, subscription_id=subscription_id)
     updated = service.update(
-        session=session, subscription=subscription, event_types=body.event_types, actor=actor
+        session=session,
+        subscription=subscription,
+        event_types=body.event_types,
+        conditions=body.conditions,
+        actor=actor,
     )
     return service.to_read(session=session, subscription=updated)
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_subscription(subscription_id: int, session: SessionDep, actor: ActorDep) -> None:
+def delete_subscription(subscription_id: RowId, session: SessionDep, actor: ActorDep) -> None:
     """End a subscription (a data steward only)."""
     service.delete(
         session=session,

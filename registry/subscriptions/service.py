@@ -11,9 +11,12 @@ from registry import events
 from registry.actors import Actor, require_steward
 from registry.departments import service as departments
 from registry.departments.models import Department
+from registry.event_types.models import EventType
+from registry.event_types.service import sources_of
 from registry.pagination import PageParams
 from registry.subscriptions.models import (
     EVENT_TYPE_PATTERN,
+    Condition,
     Subscription,
     SubscriptionCreate,
     SubscriptionRead,
@@ -27,6 +30,28 @@ def _event_types(values: list[str]) -> list[str]:
     if bad:
         raise InvalidRequest(f"not an event type (e.g. license.issued): {bad[0][:64]!r}")
     return sorted(set(values))
+
+
+def _check_types_and_conditions(
+    session: Session, *, source: str, types: list[str], conditions: list[Condition]
+) -> list[dict[str, object]]:
+    """A registered type must come from the subscription's source (one source per type), and each
+    condition must name a routing field every registered type of the subscription declares."""
+    sources = sources_of(session=session, codes=types)
+    wrong = sorted(t for t, s in sources.items() if s != source)
+    if wrong:
+        raise InvalidRequest(f"event type {wrong[0]!r} is published by {sources[wrong[0]]!r}, not {source!r}")
+    routed = [
+        set(e.routing_fields) for e in session.exec(select(EventType).where(col(EventType.code).in_(types)))
+    ]
+    for condition in conditions:
+        if any(condition.field not in fields for fields in routed) or not routed:
+            raise InvalidRequest(
+                f"condition on {condition.field!r}: not a routing field of every registered event type here"
+            )
+        if (condition.op == "in") != isinstance(condition.value, list):
+            raise InvalidRequest(f"condition on {condition.field!r}: `in` takes a list, the others a value")
+    return [c.model_dump() for c in conditions]
 
 
 def get_or_raise(*, session: Session, subscription_id: int) -> Subscription:
@@ -45,6 +70,9 @@ def create(*, session: Session, subscription_in: SubscriptionCreate, actor: Acto
     if subscriber.id == source.id:
         raise InvalidRequest("a department does not subscribe to itself")
     types = _event_types(subscription_in.event_types)
+    conditions = _check_types_and_conditions(
+        session, source=source.code, types=types, conditions=subscription_in.conditions
+    )
     existing = session.exec(
         select(Subscription).where(
             Subscription.subscriber_department_id == subscriber.id,
@@ -60,16 +88,28 @@ def create(*, session: Session, subscription_in: SubscriptionCreate, actor: Acto
         subscriber_department_id=subscriber.id,
         source_department_id=source.id,
         event_types=types,
+        conditions=conditions,
     )
     return _stored(session, subscription, "created")
 
 
 def update(
-    *, session: Session, subscription: Subscription, event_types: list[str], actor: Actor
+    *,
+    session: Session,
+    subscription: Subscription,
+    event_types: list[str],
+    conditions: list[Condition] | None = None,
+    actor: Actor,
 ) -> Subscription:
-    """Replace the event types of a subscription."""
+    """Replace the event types and the conditions of a subscription."""
     require_steward(actor, "change a subscription")
-    subscription.event_types = _event_types(event_types)
+    types = _event_types(event_types)
+    source = session.get(Department, subscription.source_department_id)
+    assert source is not None
+    subscription.conditions = _check_types_and_conditions(
+        session, source=source.code, types=types, conditions=conditions or []
+    )
+    subscription.event_types = types
     subscription.updated_at = utcnow()
     return _stored(session, subscription, "updated")
 
@@ -121,6 +161,7 @@ def to_read(*, session: Session, subscription: Subscription) -> SubscriptionRead
         subscriber=_subscriber(session, subscription),
         source=source.code,
         event_types=list(subscription.event_types),
+        conditions=[Condition.model_validate(c) for c in subscription.conditions or []],
         created_at=subscription.created_at,
         updated_at=subscription.updated_at,
     )

@@ -39,6 +39,8 @@ REGISTRY_TABLES = {
     "console_user",
     # the trust-boundaries issue (p9_*)
     "service_item_participant",
+    # the events issue (e11_*)
+    "event_type",
 }
 GATEWAY_TABLES = {"audit_entry", "query_record", "auth_used_assertion"} | {
     "audit_chain_head",
