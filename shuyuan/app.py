@@ -54,6 +54,7 @@ def build_transport(settings: GatewaySettings) -> Transport:
 
         return KafkaTransport(
             settings.kafka_client_config(),
+            names=settings.kafka_names(),
             reply_partition=settings.reply_partition,
             reply_partitions=settings.reply_partitions,
             request_partitions=settings.request_partitions,
@@ -112,6 +113,7 @@ def create_app(
             engine=engine,
             changes=changes,
             kafka_config=settings.kafka_client_config() if settings.transport == "kafka" else None,
+            names=settings.kafka_names(),
             expiry_check_s=registry_settings.expiry_check_s,
         )
         await registry_sync.start()
@@ -124,12 +126,18 @@ def create_app(
             kafka_config=settings.kafka_client_config(),
             gateway_id=settings.gateway_id,
             max_batch=settings.audit_batch_max,
+            topic=settings.kafka_names().audit_topic,
         )
         await writer.start()
         audit_registry_changes(changes, writer, gateway=settings.gateway_id)
         # Kafka mode: what sources refuse (unsigned, replayed, expired requests ...) is audited too.
         dead_letters = (
-            DeadLetterAuditor(settings.kafka_client_config(), writer, gateway_id=settings.gateway_id)
+            DeadLetterAuditor(
+                settings.kafka_client_config(),
+                writer,
+                names=settings.kafka_names(),
+                gateway_id=settings.gateway_id,
+            )
             if settings.transport == "kafka"
             else None
         )

@@ -21,8 +21,9 @@ def build_audit_path(
     kafka_config: dict[str, object],
     gateway_id: str,
     max_batch: int,
+    topic: str,
 ) -> AuditWriter | AuditPublisher:
-    """Kafka mode: publish to the audit topic for the sealer; embedded mode: chain in-process."""
+    """Kafka mode: publish to the audit `topic` for the sealer; embedded mode: chain in-process."""
     if audit.uses_kafka(transport):
         config = dict(kafka_config)
         if audit.kafka_bootstrap:
@@ -32,7 +33,7 @@ def build_audit_path(
         return AuditPublisher(
             config,
             records,
-            topic=audit.topic,
+            topic=topic,
             partitions=audit.partitions,
             gateway_id=gateway_id,
             delivery_timeout_s=audit.delivery_timeout_s,
