@@ -42,6 +42,7 @@ from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.sealer import Sealer
 from exchange.audit.verify import verify_bundle
 from kafkaio.admin import ensure_topics
+from protocol.topics import KafkaNames
 from registry import db
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "exchange" / "migrations"
@@ -85,7 +86,8 @@ def seal_direct(engine: Any, key: keys.AuditKeyPair, n: int, batch: int) -> floa
 
 def seal_kafka(engine: Any, key: keys.AuditKeyPair, bootstrap: str, n: int) -> tuple[float, float]:
     """(events published per second with acks=all, records sealed per second by the sealer)."""
-    topic = f"shuyuan.audit.bench{uuid.uuid4().hex[:8]}"
+    names = KafkaNames(f"bench-{uuid.uuid4().hex[:8]}")  # its own audit topic and sealer group
+    topic = names.audit_topic
     config = {"bootstrap_servers": bootstrap.split(",")}
     ensure_topics(config, {topic: 1})
     try:
@@ -97,9 +99,7 @@ def seal_kafka(engine: Any, key: keys.AuditKeyPair, bootstrap: str, n: int) -> t
         producer.flush()
         published = n / (time.perf_counter() - started)
         producer.close()
-        sealer = Sealer(
-            engine, config, key=key, policy=POLICY, topic=topic, group=f"bench-{uuid.uuid4().hex[:8]}"
-        )
+        sealer = Sealer(engine, config, key=key, policy=POLICY, names=names)
         stop = threading.Event()
         thread = threading.Thread(target=sealer.serve, args=(stop,), daemon=True)
         started = time.perf_counter()
@@ -112,7 +112,7 @@ def seal_kafka(engine: Any, key: keys.AuditKeyPair, bootstrap: str, n: int) -> t
         return published, sealed
     finally:
         admin = KafkaAdminClient(**config)
-        admin.delete_topics([topic])
+        admin.delete_topics([t for t in (topic, names.dlq_topic) if t in admin.list_topics()])
         admin.close()
 
 

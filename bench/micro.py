@@ -61,6 +61,7 @@ def main() -> None:
     from exchange.queries import service as qs
     from exchange.queries.models import QueryIn, QueryOut, idempotency_record
     from protocol.envelope import ElementAnswer, ReplyAddress, SourceReply, SourceRequest
+    from protocol.topics import DEFAULT
     from registry import db
 
     results: dict[str, dict[str, float]] = {}
@@ -114,7 +115,7 @@ def main() -> None:
         service_item="330100-GZF-001",
         case_no="ZJJ-BENCH-1",
         expires_at=datetime.now(UTC) + timedelta(seconds=30),
-        reply_to=ReplyAddress(topic="shuyuan.rep", partition=0),
+        reply_to=ReplyAddress(topic=DEFAULT.reply_topic, partition=0),
     )
     record("SourceRequest(...).model_dump_json (one per source)", lambda: request.model_dump_json())
     # Request signing (issue 9): the gateway signs each request, the source verifies it; the source
@@ -128,7 +129,7 @@ def main() -> None:
     record("RequestSigner.sign (gateway, one per source)", lambda: signer.sign(request))
 
     def _verify_request() -> Any:
-        return open_request(signed, gateway_keys=pinned, department="psb", reply_topic="shuyuan.rep")
+        return open_request(signed, gateway_keys=pinned, department="psb", reply_topic=DEFAULT.reply_topic)
 
     record("open_request: verify + parse (source, one per request)", _verify_request)
     record("SeenMessages.check_and_add (source replay check)", lambda: SeenMessages().check_and_add(request))

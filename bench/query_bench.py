@@ -3,8 +3,9 @@
 Kafka + PostgreSQL mode (default): a fresh PostgreSQL database `bench_<random>` with the sample
 registry, system and department keys (`shuyuan sample load`), the gateway (`shuyuan gateway serve`,
 Kafka transport, audit events published to Kafka with acks=all), the psb and hrss connectors (with
-their department private keys, `--keys-dir`) and the audit sealer (`shuyuan audit sealer`, via
-bench/run_sealer.py for a consumer group of its own) as subprocesses; then a closed-loop load at
+their department private keys, `--keys-dir`) and the audit sealer (`shuyuan audit sealer`) as
+subprocesses, all in a Kafka namespace of the run's own (SHUYUAN_KAFKA_NAMESPACE), so that on a broker
+shared with other sessions no topic or consumer group is shared; then a closed-loop load at
 each concurrency level, run by a separate generator process (bench/loadgen.py: httpx.AsyncClient or
 a raw asyncio client, keep-alive, HTTP/1.1); then, with the stack stopped, the raw Kafka
 request-reply floor (bench/kafka_floor.py).
@@ -193,22 +194,10 @@ class Database:
 # system: raised far above anything 2 cores can do, so the limiter still runs on every request.
 AUTH_AND_AUDIT_ENV = {"SHUYUAN_RATE_LIMIT_PER_S": "1000000", "SHUYUAN_RATE_LIMIT_BURST": "1000000"}
 
-BENCH_REPLY_PARTITION = 11  # the last of the 12 partitions of shuyuan.rep
 
-
-def bench_connector_config(src: Path, dept: str, work: Path) -> Path:
-    """The sample connector's YAML with a consumer group of the benchmark's own.
-
-    On a broker shared with other sessions, their connectors use the default group
-    `shuyuan.connector.<dept>`: joining it would split partitions with them and rebalance mid-run.
-    """
-    import yaml
-
-    config = yaml.safe_load((src / "connectors" / "samples" / f"{dept}.yaml").read_text(encoding="utf-8"))
-    config.setdefault("kafka", {})["group_id"] = f"shuyuan.connector.{dept}.{work.name}"
-    path = work / f"{dept}.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
-    return path
+def bench_namespace(work: Path) -> str:
+    """The run's own Kafka namespace: every topic and group of it is private to this run."""
+    return "bench-" + re.sub(r"[^a-z0-9]", "", work.name.removeprefix("shuyuan-bench-").lower())[:24]
 
 
 def complete_subjects(departments: Path) -> list[str]:
@@ -364,13 +353,12 @@ def run_kafka_mode(args: argparse.Namespace, work: Path, children: Children, db:
         "SHUYUAN_TRANSPORT": "kafka",
         "SHUYUAN_KAFKA_BOOTSTRAP": args.bootstrap,
         "SHUYUAN_ENVIRONMENT": "test",
-        # A reply partition no other session's gateway (default 0) reads on a shared broker.
-        "SHUYUAN_REPLY_PARTITION": str(BENCH_REPLY_PARTITION),
+        # Gateway, connectors and sealer: topics and groups of this run's own (so reply partition 0,
+        # the default, is ours alone, and no other session's connector or sealer joins our groups).
+        "SHUYUAN_KAFKA_NAMESPACE": bench_namespace(work),
         **AUTH_AND_AUDIT_ENV,
-        # The audit chain: published to Kafka (acks=all) before release, sealed by the sealer. A topic
-        # of the benchmark's own, so that other sessions' sealers on a shared broker do not take it.
+        # The audit chain: published to Kafka (acks=all) before release, sealed by the sealer.
         "SHUYUAN_AUDIT_PATH": "kafka",
-        "SHUYUAN_AUDIT_TOPIC": f"shuyuan.audit.{work.name}",
         "SHUYUAN_AUDIT_KEY_DIR": str(work / "keys" / "audit"),
         "SHUYUAN_AUDIT_ARCHIVE_DIR": str(work / "audit-archive"),
         **dict(kv.split("=", 1) for kv in args.set),
@@ -402,7 +390,7 @@ def run_kafka_mode(args: argparse.Namespace, work: Path, children: Children, db:
                 "connector",
                 "run",
                 "--config",
-                str(bench_connector_config(src, dept, work)),
+                str(src / "connectors" / "samples" / f"{dept}.yaml"),
                 "--data-dir",
                 str(work / "departments"),
                 "--bootstrap",
@@ -420,7 +408,7 @@ def run_kafka_mode(args: argparse.Namespace, work: Path, children: Children, db:
     # The audit sealer, as a deployment runs it: consumes the audit topic, chains, signs checkpoints.
     sealer = children.spawn(
         "sealer",
-        [sys.executable, str(ROOT / "bench" / "run_sealer.py"), f"shuyuan.audit.sealer.{work.name}"],
+        shuyuan_cmd("audit", "sealer"),
         env=env,
         log=work / "sealer.log",
         cwd=src,

@@ -6,6 +6,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.topics import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, KafkaNames
+
 ValueType = Literal["string", "number", "integer", "boolean", "date", "json"]
 
 
@@ -22,7 +24,15 @@ class KafkaConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     bootstrap: str = "127.0.0.1:9092"
-    group_id: str | None = Field(None, description="consumer group; default shuyuan.connector.<department>")
+    namespace: str = Field(
+        DEFAULT_NAMESPACE,
+        pattern=NAMESPACE_PATTERN,
+        description="the deployment's namespace (the gateway's SHUYUAN_KAFKA_NAMESPACE): every topic and "
+        "group name starts with it",
+    )
+    group_id: str | None = Field(
+        None, description="consumer group; default <namespace>.connector.<department>"
+    )
     security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
         "PLAINTEXT", description="SSL: TLS with this connector's client certificate (`shuyuan pki client`)"
     )
@@ -43,6 +53,10 @@ class KafkaConfig(BaseModel):
         description="static membership (KIP-345): an instance restarted with the same id gets its "
         "partitions back at once; one id per running instance",
     )
+
+    def names(self) -> KafkaNames:
+        """The topic and group names of the deployment this connector serves."""
+        return KafkaNames(self.namespace)
 
     def membership(self) -> dict[str, Any]:
         """The consumer-group membership settings of this connector's consumer."""

@@ -1,4 +1,4 @@
-"""Every dead letter is audited: a source that refuses a request tells the gateway on `shuyuan.dlq`.
+"""Every dead letter is audited: a source that refuses a request tells the gateway on `<ns>.dlq`.
 
 Sources refuse requests that are unsigned, mis-signed, expired, replayed or misaddressed without
 answering them (protocol/signed_messages.py), and put them on the dead-letter topic with the reason
@@ -23,26 +23,27 @@ from exchange.audit.writer import AuditWriter
 from kafkaio.admin import ensure_topics
 from kafkaio.commit import PendingCommits
 from protocol.envelope import header
-from protocol.topics import DEAD_LETTER_GROUP, DLQ_TOPIC
+from protocol.topics import KafkaNames
 
 log = logging.getLogger(__name__)
-GROUP_ID = DEAD_LETTER_GROUP
 WRITE_TIMEOUT_S = 30.0
 
 
 class DeadLetterAuditor:
-    """Reads `shuyuan.dlq` in a thread and audits each message through the gateway's audit path."""
+    """Reads `<ns>.dlq` in a thread and audits each message through the gateway's audit path."""
 
     def __init__(
         self,
         client_config: Mapping[str, Any],
         writer: AuditWriter | AuditPublisher,
         *,
+        names: KafkaNames,
         gateway_id: str,
         membership: Mapping[str, Any] | None = None,
     ) -> None:
         self._config = dict(client_config)
         self._writer = writer
+        self._names = names
         self._gateway = gateway_id
         self._membership = dict(membership or {"session_timeout_ms": 10_000, "heartbeat_interval_ms": 1_000})
         self._stop = threading.Event()
@@ -54,7 +55,7 @@ class DeadLetterAuditor:
     async def start(self) -> None:
         """Start reading (from the running event loop, which the audit writer lives on)."""
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(ensure_topics, self._config, {DLQ_TOPIC: 1})
+        await asyncio.to_thread(ensure_topics, self._config, {self._names.dlq_topic: 1})
         self._thread = threading.Thread(target=self._run, name="shuyuan-dead-letters", daemon=True)
         self._thread.start()
 
@@ -67,13 +68,14 @@ class DeadLetterAuditor:
     def _run(self) -> None:
         consumer = KafkaConsumer(
             **self._config,
-            group_id=GROUP_ID,
+            group_id=self._names.dead_letter_group,
             enable_auto_commit=False,
+            # Every dead letter is audited, those sent before this group first formed too.
             auto_offset_reset="earliest",
             metadata_max_age_ms=10_000,
             **self._membership,
         )
-        consumer.subscribe([DLQ_TOPIC])
+        consumer.subscribe([self._names.dlq_topic])
         try:
             while not self._stop.is_set():
                 batches: dict[Any, list[Any]] = {}

@@ -1,4 +1,4 @@
-"""Keeps this gateway's registry caches in step with other processes over `shuyuan.registry`.
+"""Keeps this gateway's registry caches in step with other processes over `<ns>.registry`.
 
 Registry writes made here are published (RegistryEventPublisher); events published by other processes
 invalidate the catalogue cache at once, without waiting for SHUYUAN_CATALOGUE_REFRESH_S. The reader
@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
-from protocol.topics import REGISTRY_TOPIC
+from protocol.topics import KafkaNames
 from registry.agreements import service as agreements
 from registry.db import unit_of_work
 from registry.event_publisher import RegistryEventPublisher
@@ -31,9 +31,15 @@ class RegistryEventListener:
     """Calls `on_change` for every registry event another process published."""
 
     def __init__(
-        self, client_config: Mapping[str, Any], *, origin: str, on_change: Callable[[], None]
+        self,
+        client_config: Mapping[str, Any],
+        *,
+        names: KafkaNames,
+        origin: str,
+        on_change: Callable[[], None],
     ) -> None:
         self._config = dict(client_config)
+        self._topic = names.registry_topic
         self._origin = origin
         self._on_change = on_change
         self._stop = threading.Event()
@@ -45,14 +51,14 @@ class RegistryEventListener:
         self._thread = threading.Thread(target=self._run, daemon=True, name="registry-events")
         self._thread.start()
         if not self.ready.wait(30):
-            raise RuntimeError(f"could not start reading {REGISTRY_TOPIC}")
+            raise RuntimeError(f"could not start reading {self._topic}")
 
     def _run(self) -> None:
         consumer = KafkaConsumer(**self._config, group_id=None, enable_auto_commit=False)
         try:
             partitions = [
-                TopicPartition(REGISTRY_TOPIC, p)
-                for p in sorted(consumer.partitions_for_topic(REGISTRY_TOPIC) or {0})
+                TopicPartition(self._topic, p)
+                for p in sorted(consumer.partitions_for_topic(self._topic) or {0})
             ]
             consumer.assign(partitions)
             consumer.seek_to_end(*partitions)
@@ -73,7 +79,7 @@ class RegistryEventListener:
             try:
                 event = RegistryEvent.model_validate_json(value)
             except ValidationError:
-                log.warning("ignored a malformed message on %s", REGISTRY_TOPIC)
+                log.warning("ignored a malformed message on %s", self._topic)
                 continue
             foreign = foreign or event.origin != self._origin
         if foreign:
@@ -95,6 +101,7 @@ class RegistrySync:
         engine: Engine,
         changes: RegistryChanges,
         kafka_config: Mapping[str, Any] | None,
+        names: KafkaNames,
         expiry_check_s: float,
     ) -> None:
         self._engine = engine
@@ -102,10 +109,14 @@ class RegistrySync:
         self._expiry_check_s = expiry_check_s
         origin = f"gw-{uuid.uuid4().hex[:12]}"
         self.publisher = (
-            RegistryEventPublisher(kafka_config, origin=origin) if kafka_config is not None else None
+            RegistryEventPublisher(kafka_config, names=names, origin=origin)
+            if kafka_config is not None
+            else None
         )
         self.listener = (
-            RegistryEventListener(kafka_config, origin=origin, on_change=changes.changed_elsewhere)
+            RegistryEventListener(
+                kafka_config, names=names, origin=origin, on_change=changes.changed_elsewhere
+            )
             if kafka_config is not None
             else None
         )

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exchange.audit.settings import AuditSettings
+from protocol.topics import DEFAULT_NAMESPACE, NAMESPACE_PATTERN, KafkaNames
 
 DEV_PLATFORM_KEY = "development-only-platform-key-change-me"
 
@@ -36,6 +37,12 @@ class GatewaySettings(BaseSettings):
         "memory", description="how requests reach source departments"
     )
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated")
+    kafka_namespace: str = Field(
+        DEFAULT_NAMESPACE,
+        pattern=NAMESPACE_PATTERN,
+        description="the deployment's namespace: every topic and consumer group is `<namespace>.…`; "
+        "deployments sharing a broker need different ones (docs/operations.md, 'Sharing a broker')",
+    )
     # TLS on every hop (docs/crypto.md): certificates from `shuyuan pki`; plain text is for the embedded mode.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
         "PLAINTEXT", description="SSL: TLS to the broker with this gateway's client certificate"
@@ -50,12 +57,10 @@ class GatewaySettings(BaseSettings):
     )
     gateway_id: str = Field("gw-0", description="name of this gateway instance, written to the audit log")
     reply_partition: int = Field(
-        0, ge=0, description="this instance's partition of `shuyuan.rep`; unique per instance"
+        0, ge=0, description="this instance's partition of `<ns>.rep`; unique per instance"
     )
-    reply_partitions: int = Field(
-        12, ge=1, description="partitions of `shuyuan.rep` (upper bound of instances)"
-    )
-    request_partitions: int = Field(3, ge=1, description="partitions of each `shuyuan.req.<dept>` topic")
+    reply_partitions: int = Field(12, ge=1, description="partitions of `<ns>.rep` (upper bound of instances)")
+    request_partitions: int = Field(3, ge=1, description="partitions of each `<ns>.req.<dept>` topic")
     source_timeout_s: float = Field(3.0, gt=0, le=60, description="how long to wait for a source's reply")
     catalogue_refresh_s: float = Field(5.0, gt=0, description="registry cache refresh period, seconds")
     key_cache_s: float = Field(
@@ -156,6 +161,10 @@ class GatewaySettings(BaseSettings):
         if self.tls_client_ca:
             options |= {"ssl_ca_certs": self.tls_client_ca, "ssl_cert_reqs": ssl.CERT_REQUIRED}
         return options
+
+    def kafka_names(self) -> KafkaNames:
+        """Every topic and consumer-group name of this deployment (SHUYUAN_KAFKA_NAMESPACE)."""
+        return KafkaNames(self.kafka_namespace)
 
     def kafka_client_config(self) -> dict[str, object]:
         """The connection settings every kafka-python client of this gateway shares."""

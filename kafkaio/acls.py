@@ -2,11 +2,14 @@
 
 Least privilege per principal (principal = the CN of the client certificate, `User:<CN>`):
 
-- gateway: writes every request topic (prefix `shuyuan.req.`), the audit topic and the registry topic;
+Every name is the deployment's namespace's (protocol/topics.py `KafkaNames`, `<ns>.` below; `shuyuan` by
+default), so each deployment on a shared broker gets ACLs on its own names only.
+
+- gateway: writes every request topic (prefix `<ns>.req.`), the audit topic and the registry topic;
   reads its reply partition and the registry topic by assignment (no consumer group); creates the topics
   it ensures at start-up (request topics, replies, dead letters, audit, registry), so a department added
   at run time gets its request topic from the gateway.
-- connector of D: reads `shuyuan.req.D` in group `shuyuan.connector.D`; writes replies and dead letters.
+- connector of D: reads `<ns>.req.D` in group `<ns>.connector.D`; writes replies and dead letters.
 - sealer: reads the audit topic in its group; writes dead letters.
 
 No principal gets IDEMPOTENT_WRITE on the cluster: since Kafka 3.0 (KIP-679) WRITE on a topic is enough
@@ -31,14 +34,7 @@ from kafka.admin import (
 )
 from kafka.errors import NoError
 
-from protocol.topics import (
-    AUDIT_TOPIC,
-    DEAD_LETTER_GROUP,
-    DLQ_TOPIC,
-    REGISTRY_TOPIC,
-    REPLY_TOPIC,
-    request_topic,
-)
+from protocol.topics import DEFAULT, KafkaNames
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +44,11 @@ Operation = Literal["READ", "WRITE", "CREATE", "DESCRIBE"]
 
 GATEWAY_PRINCIPAL = "gateway"
 SEALER_PRINCIPAL = "audit-sealer"
-SEALER_GROUP = "shuyuan.audit.sealer"
-REQUEST_PREFIX = "shuyuan.req."
-# Every topic and group this module manages starts with it; ACLs on other names are never touched.
-MANAGED_PREFIX = "shuyuan."
 
 
 def connector_principal(department: str) -> str:
     """The certificate CN (and Kafka user) of a department's connector: `connector-<dept>`."""
     return f"connector-{department}"
-
-
-def connector_group(department: str) -> str:
-    """The consumer group of a department's connector (connectors/kafka_server.py)."""
-    return f"shuyuan.connector.{department}"
 
 
 @dataclass(frozen=True, order=True)
@@ -98,31 +85,30 @@ def bindings(
     gateways: Sequence[str] = (GATEWAY_PRINCIPAL,),
     sealers: Sequence[str] = (SEALER_PRINCIPAL,),
     connectors: Mapping[str, str] | None = None,
-    audit_topic: str = AUDIT_TOPIC,
-    sealer_group: str = SEALER_GROUP,
+    names: KafkaNames = DEFAULT,
 ) -> list[AclBinding]:
     """The ACLs for these departments and principals (CNs), sorted; `connectors` maps dept -> CN."""
     result: list[AclBinding] = []
     for gw in map(_user, gateways):
-        result += _grant(gw, "topic", REQUEST_PREFIX, ("WRITE", "CREATE"), "prefixed")
-        result += _grant(gw, "topic", audit_topic, ("WRITE", "CREATE"))
-        result += _grant(gw, "topic", REGISTRY_TOPIC, ("WRITE", "READ", "CREATE"))
-        result += _grant(gw, "topic", REPLY_TOPIC, ("READ", "CREATE"))
+        result += _grant(gw, "topic", names.request_prefix, ("WRITE", "CREATE"), "prefixed")
+        result += _grant(gw, "topic", names.audit_topic, ("WRITE", "CREATE"))
+        result += _grant(gw, "topic", names.registry_topic, ("WRITE", "READ", "CREATE"))
+        result += _grant(gw, "topic", names.reply_topic, ("READ", "CREATE"))
         # The gateway creates the dead-letter topic and reads it in its one group, to audit every
         # dead letter (exchange/dead_letters.py); it never writes there.
-        result += _grant(gw, "topic", DLQ_TOPIC, ("CREATE", "DESCRIBE", "READ"))
-        result += _grant(gw, "group", DEAD_LETTER_GROUP, ("READ",))
+        result += _grant(gw, "topic", names.dlq_topic, ("CREATE", "DESCRIBE", "READ"))
+        result += _grant(gw, "group", names.dead_letter_group, ("READ",))
     for sealer in map(_user, sealers):
-        result += _grant(sealer, "topic", audit_topic, ("READ",))
-        result += _grant(sealer, "group", sealer_group, ("READ",))
-        result += _grant(sealer, "topic", DLQ_TOPIC, ("WRITE",))
-    names = dict(connectors or {})
+        result += _grant(sealer, "topic", names.audit_topic, ("READ",))
+        result += _grant(sealer, "group", names.sealer_group, ("READ",))
+        result += _grant(sealer, "topic", names.dlq_topic, ("WRITE",))
+    cns = dict(connectors or {})
     for dept in sorted(set(departments)):
-        principal = _user(names.get(dept, connector_principal(dept)))
-        result += _grant(principal, "topic", request_topic(dept), ("READ",))
-        result += _grant(principal, "group", connector_group(dept), ("READ",))
-        result += _grant(principal, "topic", REPLY_TOPIC, ("WRITE",))
-        result += _grant(principal, "topic", DLQ_TOPIC, ("WRITE",))
+        principal = _user(cns.get(dept, connector_principal(dept)))
+        result += _grant(principal, "topic", names.request_topic(dept), ("READ",))
+        result += _grant(principal, "group", names.connector_group(dept), ("READ",))
+        result += _grant(principal, "topic", names.reply_topic, ("WRITE",))
+        result += _grant(principal, "topic", names.dlq_topic, ("WRITE",))
     return sorted(set(result))
 
 
@@ -190,15 +176,20 @@ def _existing(admin: KafkaAdminClient) -> list[ACL]:
     return list(acls)
 
 
-def _managed(acl: ACL) -> bool:
+def _managed(acl: ACL, names: KafkaNames) -> bool:
+    # Only this namespace's names: another deployment's ACLs on the same broker are never touched.
     pattern = acl.resource_pattern
-    return pattern.resource_type in _KINDS.values() and str(pattern.resource_name).startswith(MANAGED_PREFIX)
+    return pattern.resource_type in _KINDS.values() and str(pattern.resource_name).startswith(names.prefix)
 
 
 def apply(
-    client_config: Mapping[str, Any], wanted: Sequence[AclBinding], *, prune: bool = False
+    client_config: Mapping[str, Any],
+    wanted: Sequence[AclBinding],
+    *,
+    prune: bool = False,
+    names: KafkaNames = DEFAULT,
 ) -> AclChanges:
-    """Create the missing bindings; with `prune`, delete ACLs on `shuyuan.*` resources not wanted."""
+    """Create the missing bindings; with `prune`, delete ACLs on `<ns>.*` resources not wanted."""
     admin = KafkaAdminClient(**client_config)
     try:
         existing = _existing(admin)
@@ -208,10 +199,10 @@ def apply(
             result = admin.create_acls([to_kafka(b) for b in missing])
             if result["failed"]:
                 raise RuntimeError(f"the broker refused ACLs: {result['failed']}")
-        # Only ACLs of a shape this module writes, on `shuyuan.*` names: an operator's own ACLs stay.
+        # Only ACLs of a shape this module writes, on `<ns>.*` names: an operator's own ACLs stay.
         keep = set(wanted)
         stale_acls = [
-            a for a in existing if _managed(a) and (b := from_kafka(a)) is not None and b not in keep
+            a for a in existing if _managed(a, names) and (b := from_kafka(a)) is not None and b not in keep
         ]
         stale = sorted(b for b in map(from_kafka, stale_acls) if b is not None)
         deleted: list[AclBinding] = []

@@ -1,4 +1,4 @@
-"""Publishes committed registry changes on the `shuyuan.registry` Kafka topic (DESIGN.md §7).
+"""Publishes committed registry changes on the `<ns>.registry` Kafka topic (DESIGN.md §7).
 
 Created and closed by the process that owns it (the gateway's lifespan); kafka-python's producer is
 thread-safe, so the request threads that commit registry writes may call `publish` directly.
@@ -11,7 +11,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from kafkaio.admin import ensure_topics
-from protocol.topics import REGISTRY_TOPIC
+from protocol.topics import KafkaNames
 from registry.events import RegistryEvent
 
 log = logging.getLogger(__name__)
@@ -20,14 +20,15 @@ log = logging.getLogger(__name__)
 class RegistryEventPublisher:
     """Sends each committed event, stamped with this process's origin, to the registry topic."""
 
-    def __init__(self, client_config: Mapping[str, Any], *, origin: str) -> None:
+    def __init__(self, client_config: Mapping[str, Any], *, names: KafkaNames, origin: str) -> None:
         self._config = dict(client_config)
+        self._topic = names.registry_topic
         self.origin = origin
         self._producer: KafkaProducer | None = None
 
     def start(self) -> None:
         """Create the topic if needed and connect the producer (blocking: call it off the event loop)."""
-        ensure_topics(self._config, {REGISTRY_TOPIC: 1})
+        ensure_topics(self._config, {self._topic: 1})
         self._producer = KafkaProducer(**self._config, acks="all", linger_ms=1)
 
     def publish(self, events: Sequence[RegistryEvent]) -> None:
@@ -38,7 +39,7 @@ class RegistryEventPublisher:
         for event in events:
             value = event.model_copy(update={"origin": self.origin}).model_dump_json().encode()
             try:
-                self._producer.send(REGISTRY_TOPIC, key=event.code.encode() or None, value=value)
+                self._producer.send(self._topic, key=event.code.encode() or None, value=value)
             except Exception:  # kafka-python raises several unrelated types here
                 log.exception("could not publish registry event %s", event.type)
 

@@ -1,7 +1,7 @@
 """Registry change events: recorded by services in the unit of work, announced after it commits.
 
 In-process listeners (the gateway's catalogue cache) are told directly; `RegistryEventPublisher`
-(registry/event_publisher.py) forwards the events to the `shuyuan.registry` Kafka topic so other
+(registry/event_publisher.py) forwards the events to the `<ns>.registry` Kafka topic so other
 processes refresh too.
 """
 
@@ -18,7 +18,7 @@ _SESSION_KEY = "shuyuan.registry_events"
 
 
 class RegistryEvent(BaseModel):
-    """One committed registry change, as published on `shuyuan.registry`."""
+    """One committed registry change, as published on `<ns>.registry`."""
 
     model_config = ConfigDict(extra="ignore")
     schema_version: Literal[1] = 1

@@ -16,7 +16,6 @@ from exchange import db as exchange_db
 from exchange.audit.api import router as audit_router
 from exchange.audit.lag import SealerLagProbe
 from exchange.audit.registry_audit import audit_registry_changes
-from exchange.audit.sealer import SEALER_GROUP
 from exchange.audit.wiring import build_audit_path
 from exchange.auth.denials import audit_denial, install_denial_audit
 from exchange.auth.fastapi import include_protected, registry_scope, require_scope, start_auth
@@ -58,6 +57,7 @@ def build_transport(settings: GatewaySettings) -> Transport:
 
         return KafkaTransport(
             settings.kafka_client_config(),
+            names=settings.kafka_names(),
             reply_partition=settings.reply_partition,
             reply_partitions=settings.reply_partitions,
             request_partitions=settings.request_partitions,
@@ -117,6 +117,7 @@ def create_app(
             engine=engine,
             changes=changes,
             kafka_config=settings.kafka_client_config() if settings.transport == "kafka" else None,
+            names=settings.kafka_names(),
             expiry_check_s=registry_settings.expiry_check_s,
         )
         await registry_sync.start()
@@ -129,19 +130,29 @@ def create_app(
             kafka_config=settings.audit_kafka_config(),
             gateway_id=settings.gateway_id,
             max_batch=settings.audit_batch_max,
+            topic=settings.kafka_names().audit_topic,
         )
         await writer.start()
         audit_registry_changes(changes, writer, gateway=settings.gateway_id)
         # Kafka mode: what sources refuse (unsigned, replayed, expired requests ...) is audited too.
         dead_letters = (
-            DeadLetterAuditor(settings.kafka_client_config(), writer, gateway_id=settings.gateway_id)
+            DeadLetterAuditor(
+                settings.kafka_client_config(),
+                writer,
+                names=settings.kafka_names(),
+                gateway_id=settings.gateway_id,
+            )
             if settings.transport == "kafka"
             else None
         )
         if dead_letters is not None:
             await dead_letters.start()
         sealer_lag = (
-            SealerLagProbe(settings.audit_kafka_config(), topic=settings.audit.topic, group=SEALER_GROUP)
+            SealerLagProbe(
+                settings.audit_kafka_config(),
+                topic=settings.kafka_names().audit_topic,
+                group=settings.kafka_names().sealer_group,
+            )
             if settings.audit.uses_kafka(settings.transport)
             else None
         )

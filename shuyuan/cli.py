@@ -130,6 +130,13 @@ def connector_run(
     bootstrap: Annotated[
         str | None, typer.Option(help="Kafka bootstrap servers (overrides the file)")
     ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SHUYUAN_KAFKA_NAMESPACE",
+            help="The deployment's Kafka namespace (overrides the file's kafka.namespace; default shuyuan)",
+        ),
+    ] = None,
     keys_dir: Annotated[
         Path | None,
         typer.Option(help="The department's private keys (default: var/keys/departments/<dept>)"),
@@ -151,15 +158,23 @@ def connector_run(
     Only requests signed by a key of `--gateway-jwks` are answered; consumers' encryption keys are
     looked up in the registry at `--url`, authenticated as this department's system.
     """
+    from pydantic import ValidationError
+
     from connectors import keys as department_keys
-    from connectors.config import load_config
+    from connectors.config import KafkaConfig, load_config
     from connectors.kafka_server import KafkaConnectorServer
     from connectors.key_directory import RegistryKeys, load_gateway_keys
     from connectors.runtime import Connector
-    from protocol.topics import REPLY_TOPIC
 
     _logging()
     cfg = load_config(config, base_dir=data_dir)
+    if namespace is not None:
+        try:
+            kafka = KafkaConfig.model_validate(cfg.kafka.model_dump() | {"namespace": namespace})
+        except ValidationError as exc:
+            raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--namespace") from exc
+        cfg = cfg.model_copy(update={"kafka": kafka})
+    names = cfg.kafka.names()
     folder = keys_dir or department_keys.default_dir(DEFAULT_DATA, cfg.department)
     if not folder.is_dir():
         typer.echo(f"no private keys of {cfg.department!r} in {folder} (see docs/crypto.md)", err=True)
@@ -179,18 +194,21 @@ def connector_run(
         department_keys.load(folder, cfg.department),
         gateway_keys=trusted,
         consumer_keys=directory.encryption_key,
-        reply_topic=REPLY_TOPIC,
+        reply_topic=names.reply_topic,
     )
     server = KafkaConnectorServer(
         connector,
         client_config,
+        names=names,
         group_id=cfg.kafka.group_id,
         membership=cfg.kafka.membership(),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    typer.echo(f"connector {cfg.department} serving shuyuan.req.{cfg.department} on {','.join(servers)}")
+    group = cfg.kafka.group_id or names.connector_group(cfg.department)
+    topic = names.request_topic(cfg.department)
+    typer.echo(f"connector {cfg.department} serving {topic} (group {group}) on {','.join(servers)}")
     server.serve(stop)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from kafkaio import acls
+from protocol.topics import KafkaNames
 
 kafka_app = typer.Typer(help="The Kafka broker of the secured profile.", no_args_is_help=True)
 
@@ -27,17 +28,11 @@ def department_codes(engine: Engine) -> list[str]:
 
 
 def wanted_bindings(
-    engine: Engine, *, gateways: list[str], sealers: list[str], audit_topic: str
+    engine: Engine, *, gateways: list[str], sealers: list[str], names: KafkaNames
 ) -> list[acls.AclBinding]:
-    """The ACLs the registry's departments and these gateway and sealer CNs call for."""
-    from exchange.audit.sealer import SEALER_GROUP
-
+    """The ACLs the registry's departments and these gateway and sealer CNs call for, in `names`."""
     return acls.bindings(
-        departments=department_codes(engine),
-        gateways=gateways,
-        sealers=sealers,
-        audit_topic=audit_topic,
-        sealer_group=SEALER_GROUP,
+        departments=department_codes(engine), gateways=gateways, sealers=sealers, names=names
     )
 
 
@@ -55,18 +50,22 @@ def acls_command(
         bool, typer.Option("--prune", help="Also delete ACLs on shuyuan.* resources nobody needs any more")
     ] = False,
 ) -> None:
-    """Apply (or print) the least-privilege ACLs for every department in the registry."""
+    """Apply (or print) the least-privilege ACLs for every department in the registry.
+
+    The names are those of SHUYUAN_KAFKA_NAMESPACE (default `shuyuan`): run it once per deployment.
+    """
     from exchange.settings import GatewaySettings
     from registry.db import make_engine
 
     settings = GatewaySettings()
+    names = settings.kafka_names()
     engine = make_engine(database_url or settings.database_url)
     try:
         wanted = wanted_bindings(
             engine,
             gateways=gateway or [acls.GATEWAY_PRINCIPAL],
             sealers=sealer or [acls.SEALER_PRINCIPAL],
-            audit_topic=settings.audit.topic,
+            names=names,
         )
     finally:
         engine.dispose()
@@ -75,7 +74,7 @@ def acls_command(
             typer.echo(str(binding))
         return
     try:
-        changes = acls.apply(settings.kafka_client_config(), wanted, prune=prune)
+        changes = acls.apply(settings.kafka_client_config(), wanted, prune=prune, names=names)
     except SecurityDisabledError:
         typer.echo("error: the broker has no authorizer (start it with SHUYUAN_KAFKA_SECURED=1)", err=True)
         raise typer.Exit(2) from None

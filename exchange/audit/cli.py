@@ -219,7 +219,10 @@ def verify_cmd(
 
 @audit_app.command("sealer")
 def sealer_cmd() -> None:
-    """Consume the audit topic and chain it into the database (SHUYUAN_* settings)."""
+    """Consume the audit topic and chain it into the database (SHUYUAN_* settings).
+
+    Topic and group are `<ns>.audit` and `<ns>.audit.sealer`, from SHUYUAN_KAFKA_NAMESPACE.
+    """
     from exchange.audit.sealer import Sealer
     from exchange.audit.wiring import policy_of
 
@@ -229,16 +232,19 @@ def sealer_cmd() -> None:
         typer.echo("error: SHUYUAN_AUDIT_SIGNING_KEY must be set in production (docs/crypto.md)", err=True)
         raise typer.Exit(2)
     engine = _engine(settings.database_url)
+    names = settings.kafka_names()
     sealer = Sealer(
         engine, settings.audit_kafka_config(), key=audit.signing_pair(), policy=policy_of(audit),
-        topic=audit.topic, partitions=audit.partitions, topic_configs=audit.topic_configs(),
+        names=names, partitions=audit.partitions, topic_configs=audit.topic_configs(),
         max_lag=audit.sealer_max_lag,
         session_timeout_ms=audit.sealer_session_timeout_ms, group_instance_id=audit.sealer_instance_id,
     )  # fmt: skip
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    typer.echo(f"audit sealer: {audit.topic} -> {engine.url.render_as_string()}")
+    typer.echo(
+        f"audit sealer: {names.audit_topic} (group {names.sealer_group}) -> {engine.url.render_as_string()}"
+    )
     sealer.serve(stop)
 
 

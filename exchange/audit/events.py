@@ -1,7 +1,7 @@
 """The one audit record type: a record body as the gateway writes it, before the chain seals it.
 
 `AuditRecord` is what every writer takes (`AuditWriter.write`, `AuditPublisher.write`), what the
-Kafka path publishes on `shuyuan.audit` and what the sealer validates when it consumes it (so it is
+Kafka path publishes on `<ns>.audit` and what the sealer validates when it consumes it (so it is
 also `AuditEvent`: one model, not two). Its fields are `chain.RECORD_FIELDS` without the three the
 chain gives (`seq`, `prev_hash`, `hash`), under the same names the chain, the database columns and
 the exports use: nothing is renamed on the way. Records are built by the factories of
@@ -117,7 +117,7 @@ class AuditRecord(BaseModel):
         return self.model_dump(mode="json", exclude={"schema_version"})
 
 
-# The message on the `shuyuan.audit` topic is the record itself.
+# The message on the `<ns>.audit` topic is the record itself.
 AuditEvent = AuditRecord
 
 BODY_FIELDS = tuple(f for f in AuditRecord.model_fields if f != "schema_version")

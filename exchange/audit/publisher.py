@@ -1,4 +1,4 @@
-"""Kafka audit path: publish a query's audit events to `shuyuan.audit` (acks=all) and release the
+"""Kafka audit path: publish a query's audit events to `<ns>.audit` (acks=all) and release the
 answer only after the broker acknowledged every one of them (principle 6).
 
 The events (`AuditEvent`, the record itself) are chained later by the sealer (`sealer.py`). What the

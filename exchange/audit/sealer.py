@@ -1,4 +1,4 @@
-"""`shuyuan audit sealer`: consume `shuyuan.audit`, chain the events, write them to the database.
+"""`shuyuan audit sealer`: consume `<ns>.audit`, chain the events, write them to the database.
 
 Offsets are committed only after the database transaction holding a batch has committed, so a crash
 replays the batch; the chain dedupes by event id, so the effect is exactly once. There is one global
@@ -23,14 +23,16 @@ from exchange.audit.keys import AuditKeyPair
 from exchange.audit.store import CheckpointPolicy
 from kafkaio.admin import ensure_topics
 from kafkaio.commit import PendingCommits
-from protocol.topics import DLQ_TOPIC
+from protocol.topics import KafkaNames
 
 log = logging.getLogger(__name__)
-SEALER_GROUP = "shuyuan.audit.sealer"
 
 
 class Sealer:
-    """Chains what the audit topic holds into the database; one poll batch = one transaction."""
+    """Chains what the audit topic holds into the database; one poll batch = one transaction.
+
+    The topic, the group and the dead-letter topic are those of `names` (the deployment's namespace).
+    """
 
     def __init__(
         self,
@@ -39,9 +41,8 @@ class Sealer:
         *,
         key: AuditKeyPair,
         policy: CheckpointPolicy,
-        topic: str,
+        names: KafkaNames,
         partitions: int = 1,
-        group: str = SEALER_GROUP,
         max_records: int = 2000,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
@@ -54,9 +55,10 @@ class Sealer:
         self._config = dict(client_config)
         self._key = key
         self._policy = policy
-        self._topic = topic
+        self._topic = names.audit_topic
+        self._dlq = names.dlq_topic
         self._partitions = partitions
-        self._group = group
+        self._group = names.sealer_group
         self._max_records = max_records
         self._topic_configs = dict(topic_configs or {})
         self._max_lag = max_lag
@@ -79,7 +81,7 @@ class Sealer:
         """Run until `stop` is set; sign a last checkpoint on the way out."""
         ensure_topics(
             self._config,
-            {self._topic: self._partitions, DLQ_TOPIC: 1},
+            {self._topic: self._partitions, self._dlq: 1},
             configs={self._topic: self._topic_configs} if self._topic_configs else None,
         )
         with self._engine.begin() as conn:
@@ -88,6 +90,7 @@ class Sealer:
             **self._config,
             group_id=self._group,
             enable_auto_commit=False,
+            # Audit events are never skipped: a group without a committed offset reads from the start.
             auto_offset_reset="earliest",
             max_poll_records=self._max_records,
             fetch_max_wait_ms=50,
@@ -152,7 +155,7 @@ class Sealer:
                 events.append(AuditEvent.model_validate_json(m.value))
             except (ValidationError, ValueError) as exc:
                 log.error("unparseable audit event at %s/%s: %s", m.partition, m.offset, exc)
-                dlq.send(DLQ_TOPIC, value=m.value, headers=[("error", json.dumps(str(exc)[:500]).encode())])
+                dlq.send(self._dlq, value=m.value, headers=[("error", json.dumps(str(exc)[:500]).encode())])
         with self._engine.begin() as conn:
             sealed = store.append(conn, events, key=self._key, policy=self._policy)
         self.sealed += len(sealed)

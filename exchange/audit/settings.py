@@ -3,11 +3,10 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from exchange.audit import keys
-from protocol.topics import AUDIT_TOPIC
 
 # 网络安全法 第二十一条(三): network logs are kept for no less than six months.
 MIN_RETENTION_DAYS = 180
@@ -23,7 +22,10 @@ class AuditSettings(BaseSettings):
         description="direct: chain written in-process (group commit); kafka: publish to the audit topic "
         "for the sealer; auto: kafka when the transport is kafka, else direct",
     )
-    topic: str = Field(AUDIT_TOPIC, description="the audit topic", pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    # The audit topic is `<namespace>.audit` (SHUYUAN_KAFKA_NAMESPACE), like every other name. The old
+    # SHUYUAN_AUDIT_TOPIC is refused rather than ignored: a deployment that had set it would otherwise
+    # move its gateways and sealer to another topic silently and strand the events not yet sealed.
+    topic: str | None = Field(None, description="removed: the audit topic comes from SHUYUAN_KAFKA_NAMESPACE")
     partitions: int = Field(1, ge=1, description="partitions of the audit topic (keyed by gateway id)")
     kafka_bootstrap: str | None = Field(
         None, description="bootstrap servers of the audit producer; the gateway's when unset"
@@ -87,6 +89,16 @@ class AuditSettings(BaseSettings):
         description="records stay online at least this long (网络安全法 第二十一条: >= 180 days)",
     )
     archive_dir: Path = Field(Path("var/audit-archive"), description="where archived ranges are written")
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_is_gone(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "SHUYUAN_AUDIT_TOPIC is no longer read: the audit topic is `<namespace>.audit`, from "
+                "SHUYUAN_KAFKA_NAMESPACE (docs/operations.md, 'Sharing a broker')"
+            )
+        return None
 
     def signing_pair(self) -> keys.AuditKeyPair:
         """The audit signing key: SHUYUAN_AUDIT_SIGNING_KEY, else the key of key_dir (created if missing)."""

@@ -21,8 +21,9 @@ def build_audit_path(
     kafka_config: dict[str, object],
     gateway_id: str,
     max_batch: int,
+    topic: str,
 ) -> AuditWriter | AuditPublisher:
-    """Kafka mode: publish to the audit topic for the sealer (`kafka_config`: the audit path's
+    """Kafka mode: publish to the audit `topic` for the sealer (`kafka_config`: the audit path's
     connection, GatewaySettings.audit_kafka_config); embedded mode: chain in-process."""
     if audit.uses_kafka(transport):
         # The gateway holds no audit key in this mode: only the sealer signs checkpoints.
@@ -30,7 +31,7 @@ def build_audit_path(
         return AuditPublisher(
             kafka_config,
             records,
-            topic=audit.topic,
+            topic=topic,
             partitions=audit.partitions,
             gateway_id=gateway_id,
             delivery_timeout_s=audit.delivery_timeout_s,

@@ -18,18 +18,19 @@ from exchange.transport.base import ReplyCheck, SourceTimeout, SourceUnavailable
 from kafkaio.admin import ensure_topics
 from protocol.envelope import ReplyAddress, SourceReply, SourceRequest, header, request_headers
 from protocol.jose import JoseFailure
-from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
+from protocol.topics import KafkaNames
 
 log = logging.getLogger(__name__)
 
 
 class KafkaTransport(Transport):
-    """Publishes requests to `shuyuan.req.<dept>` and matches replies by correlation id."""
+    """Publishes requests to `<ns>.req.<dept>` and matches replies by correlation id."""
 
     def __init__(
         self,
         client_config: Mapping[str, Any],
         *,
+        names: KafkaNames,
         reply_partition: int,
         reply_partitions: int = 12,
         request_partitions: int = 3,
@@ -37,7 +38,8 @@ class KafkaTransport(Transport):
         if not 0 <= reply_partition < reply_partitions:
             raise ValueError("reply_partition must be within the reply topic's partitions")
         self._config = dict(client_config)
-        self._reply = ReplyAddress(topic=REPLY_TOPIC, partition=reply_partition)
+        self._names = names
+        self._reply = ReplyAddress(topic=names.reply_topic, partition=reply_partition)
         self._reply_partitions = reply_partitions
         self._request_partitions = request_partitions
         self._pending: dict[str, tuple[asyncio.Future[SourceReply], ReplyCheck]] = {}
@@ -59,8 +61,8 @@ class KafkaTransport(Transport):
         await asyncio.to_thread(self._start_blocking, departments)
 
     def _start_blocking(self, departments: list[str]) -> None:
-        topics = {REPLY_TOPIC: self._reply_partitions, DLQ_TOPIC: 1}
-        topics |= {request_topic(d): self._request_partitions for d in departments}
+        topics = {self._names.reply_topic: self._reply_partitions, self._names.dlq_topic: 1}
+        topics |= {self._names.request_topic(d): self._request_partitions for d in departments}
         ensure_topics(self._config, topics)
         self._known_topics |= set(topics)
         self._producer = KafkaProducer(
@@ -106,7 +108,7 @@ class KafkaTransport(Transport):
         """Publish the signed request (keyed by the subject's blind index); wait for an accepted reply."""
         if self._producer is None or self._loop is None:
             raise SourceUnavailable("transport not started")
-        topic = request_topic(request.source)
+        topic = self._names.request_topic(request.source)
         if topic not in self._known_topics:
             await asyncio.to_thread(ensure_topics, self._config, {topic: self._request_partitions})
             self._known_topics.add(topic)

@@ -2,7 +2,7 @@
 
 Revocation must take effect at once on every gateway instance. In-process, registry writes invalidate
 the cache through `RegistryChanges`; other instances see a change after at most `max_age_s` (1 s by
-default), until registry change events on Kafka (`shuyuan.registry`) invalidate them too.
+default), until registry change events on Kafka (`<ns>.registry`) invalidate them too.
 """
 
 from collections import defaultdict

@@ -26,7 +26,7 @@ from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
 from protocol.envelope import SourceReply, SourceRequest
 from protocol.signed_messages import open_reply
-from protocol.topics import REPLY_TOPIC
+from protocol.topics import DEFAULT, KafkaNames
 from registry.db import make_engine
 from shuyuan import sample_catalogue, sample_systems
 from shuyuan.app import create_app, migrate
@@ -44,6 +44,8 @@ class World:
     data_dir: Path
     subjects: SampleSubjects
     keys_dir: Path
+    # The Kafka names of this world's gateways and connectors (a test may give each its own namespace).
+    names: KafkaNames = DEFAULT
     # This world's gateway request key: its gateways sign with it, its connectors pin it.
     request_key: str = field(default_factory=lambda: f"world-request-key-{uuid.uuid4().hex}")
     stops: list[threading.Event] = field(default_factory=list)
@@ -63,6 +65,7 @@ class World:
             "source_timeout_s": 5.0,
             "environment": "test",
             "request_signing_key": self.request_key,
+            "kafka_namespace": self.names.namespace,
         }
         return GatewaySettings(**(values | overrides))  # type: ignore[arg-type]
 
@@ -107,7 +110,7 @@ class World:
         keys = self.keys(source).signing
         return lambda data: open_reply(data, request=request, resolve=keys.get)
 
-    def connector(self, code: str) -> Connector:
+    def connector(self, code: str, *, names: KafkaNames | None = None) -> Connector:
         """A sample department's connector, pinning this world's gateway key, on the Kafka reply topic."""
         config = load_config(sample_connector_configs()[code], base_dir=self.data_dir)
         config = config.model_copy(update={"department": self.dept(code)})
@@ -116,7 +119,7 @@ class World:
             self.keys(code),
             gateway_keys=self.signer().public_keys(),
             consumer_keys=RegistryConsumerKeys(self._registry_engine),
-            reply_topic=REPLY_TOPIC,
+            reply_topic=(names or self.names).reply_topic,
         )
 
     def _registry_engine(self) -> Engine:
@@ -131,12 +134,14 @@ class World:
         wrap: Callable[[Connector], Connector] | None = None,
         client_config: dict[str, Any] | None = None,
         membership: dict[str, Any] | None = None,
+        names: KafkaNames | None = None,
     ) -> KafkaConnectorServer:
         """Run a sample department's connector against the broker until the test ends."""
-        connector = self.connector(code)
+        connector = self.connector(code, names=names)
         server = KafkaConnectorServer(
             wrap(connector) if wrap else connector,
             client_config or {"bootstrap_servers": self.bootstrap.split(",")},
+            names=names or self.names,
             membership=membership,
         )
         stop = threading.Event()

@@ -24,6 +24,7 @@ from exchange.audit.settings import AuditSettings
 from exchange.audit.verify import verify_bundle
 from exchange.audit.writer import AuditUnavailable, AuditWriter
 from kafkaio.admin import ensure_topics
+from protocol.topics import KafkaNames
 from registry import db
 from shuyuan.sample_catalogue import HOUSING_ITEM
 from tests.auditkit import pins
@@ -40,11 +41,15 @@ def run_isolated(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-def audit_settings(tmp_path: Path, topic: str, **extra: Any) -> AuditSettings:
-    """Audit settings on a topic of this test's own, so nothing here touches another test's events."""
+def own_names() -> KafkaNames:
+    """A namespace of this test's own: its audit topic and sealer group touch no other test's events."""
+    return KafkaNames(f"t{uuid.uuid4().hex[:10]}")
+
+
+def audit_settings(tmp_path: Path, **extra: Any) -> AuditSettings:
+    """Audit settings of the Kafka path, checkpointing often."""
     values: dict[str, Any] = {
         "path": "kafka",
-        "topic": topic,
         "key_dir": tmp_path / "audit-keys",
         "delivery_timeout_s": 3.0,
         "checkpoint_every": 5,
@@ -56,14 +61,13 @@ def audit_settings(tmp_path: Path, topic: str, **extra: Any) -> AuditSettings:
 class RunningSealer:
     """A sealer thread on the real broker and database."""
 
-    def __init__(self, engine: Engine, bootstrap: str, settings: AuditSettings, group: str) -> None:
+    def __init__(self, engine: Engine, bootstrap: str, settings: AuditSettings, names: KafkaNames) -> None:
         self.sealer = Sealer(
             engine,
             {"bootstrap_servers": bootstrap.split(",")},
             key=keys.load_or_create(settings.key_dir),
             policy=store.CheckpointPolicy(every=5, interval_s=0.5),
-            topic=settings.topic,
-            group=group,
+            names=names,
         )
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.sealer.serve, args=(self.stop,), daemon=True)
@@ -108,12 +112,12 @@ def test_two_gateways_publish_and_one_sealer_keeps_one_chain(
 ) -> None:
     engine = db.make_engine(pg_database)
     db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
-    settings = audit_settings(tmp_path, f"shuyuan.audit.t{uuid.uuid4().hex[:10]}")
+    settings, names = audit_settings(tmp_path), own_names()
     config = {"bootstrap_servers": kafka_bootstrap.split(",")}
 
     async def publish() -> None:
         publishers = [
-            AuditPublisher(config, AuditWriter(engine, key=None), topic=settings.topic, gateway_id=gw)
+            AuditPublisher(config, AuditWriter(engine, key=None), topic=names.audit_topic, gateway_id=gw)
             for gw in ("gw-a", "gw-b")
         ]
         for p in publishers:
@@ -134,7 +138,7 @@ def test_two_gateways_publish_and_one_sealer_keeps_one_chain(
             await p.stop()
 
     run_isolated(publish())
-    sealer = RunningSealer(engine, kafka_bootstrap, settings, f"sealer-{uuid.uuid4().hex[:8]}")
+    sealer = RunningSealer(engine, kafka_bootstrap, settings, names)
     try:
         wait_for(lambda: len(actions(engine)) == 160)
     finally:
@@ -176,8 +180,9 @@ def query(world: World, client: TestClient, elements: list[str]) -> Any:
 def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sealed_after(
     world: World, tmp_path: Path
 ) -> None:
-    topic = f"shuyuan.audit.t{uuid.uuid4().hex[:10]}"
-    settings = audit_settings(tmp_path, topic)
+    world.names = own_names()
+    topic = world.names.audit_topic
+    settings = audit_settings(tmp_path)
     config = {"bootstrap_servers": world.bootstrap.split(",")}
     world.start_connector("psb")
     engine = db.make_engine(world.database_url)
@@ -207,7 +212,7 @@ def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sea
 
             # The path comes back; the gateway publishes the held-back events, the sealer chains them.
             ensure_topics(config, {topic: 1})
-            sealer = RunningSealer(engine, world.bootstrap, settings, f"sealer-{uuid.uuid4().hex[:8]}")
+            sealer = RunningSealer(engine, world.bootstrap, settings, world.names)
             try:
                 wait_for(lambda: (denied_id, "query.denied", "audit_unavailable") in actions(engine), 60)
                 wait_for(lambda: (fast_id, "query.denied", "audit_unavailable") in actions(engine), 30)
@@ -244,11 +249,12 @@ def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sea
 def test_the_audit_topic_keeps_events_for_the_retention_the_operator_set(
     world: World, tmp_path: Path
 ) -> None:
-    topic = f"shuyuan.audit.t{uuid.uuid4().hex[:10]}"
+    world.names = own_names()
+    topic = world.names.audit_topic
     config = {"bootstrap_servers": world.bootstrap.split(",")}
     # A topic made by an older release (the broker's default 24 h) is converged at gateway start.
     ensure_topics(config, {topic: 1})
-    settings = audit_settings(tmp_path, topic, topic_retention_hours=240)
+    settings = audit_settings(tmp_path, topic_retention_hours=240)
     admin = KafkaAdminClient(**config)
     try:
         with TestClient(world.gateway(audit=settings)) as client:
@@ -272,9 +278,7 @@ def test_the_audit_topic_keeps_events_for_the_retention_the_operator_set(
 
 
 def test_an_unreachable_audit_broker_denies_every_query(world: World, tmp_path: Path) -> None:
-    settings = audit_settings(
-        tmp_path, "shuyuan.audit.unreachable", kafka_bootstrap="127.0.0.1:1", delivery_timeout_s=1.0
-    )
+    settings = audit_settings(tmp_path, kafka_bootstrap="127.0.0.1:1", delivery_timeout_s=1.0)
     with TestClient(world.gateway(audit=settings)) as client:
         authorize(client, department=world.dept("zjj"))
         _, response = query(world, client, ["person.name"])
@@ -309,11 +313,11 @@ def test_the_sealer_rereads_a_batch_the_database_refused(
 ) -> None:
     engine = db.make_engine(pg_database)
     db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
-    settings = audit_settings(tmp_path, f"shuyuan.audit.t{uuid.uuid4().hex[:10]}")
+    settings, names = audit_settings(tmp_path), own_names()
     config = {"bootstrap_servers": kafka_bootstrap.split(",")}
 
     async def publish() -> None:
-        p = AuditPublisher(config, AuditWriter(engine, key=None), topic=settings.topic, gateway_id="gw-a")
+        p = AuditPublisher(config, AuditWriter(engine, key=None), topic=names.audit_topic, gateway_id="gw-a")
         await p.start()
         await p.write([row("gw-a", f"q-db-{i:04d}", "query.received") for i in range(10)])
         await p.stop()
@@ -321,7 +325,7 @@ def test_the_sealer_rereads_a_batch_the_database_refused(
     run_isolated(publish())
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE audit_entry RENAME TO audit_entry_away"))
-    sealer = RunningSealer(engine, kafka_bootstrap, settings, f"sealer-{uuid.uuid4().hex[:8]}")
+    sealer = RunningSealer(engine, kafka_bootstrap, settings, names)
     try:
         time.sleep(2)  # the sealer reads the batch and fails to write it, more than once
         with engine.begin() as conn:

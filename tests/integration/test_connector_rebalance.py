@@ -14,7 +14,7 @@ from exchange.transport.kafka import KafkaTransport
 from protocol.clock import utcnow
 from protocol.envelope import ReplyAddress, SourceReply, SourceRequest
 from protocol.jose import seal_subject
-from protocol.topics import REPLY_TOPIC
+from protocol.topics import DEFAULT
 from tests.integration.conftest import World
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,7 @@ def _request(world: World, subject_id: str, n: int) -> SourceRequest:
         service_item="330100-GZF-001",
         case_no=f"CASE-{n}",
         expires_at=utcnow() + timedelta(seconds=90),
-        reply_to=ReplyAddress(topic=REPLY_TOPIC, partition=REPLY_PARTITION),
+        reply_to=ReplyAddress(topic=DEFAULT.reply_topic, partition=REPLY_PARTITION),
     )
 
 
@@ -79,7 +79,7 @@ def test_a_commit_refused_after_a_rebalance_does_not_stop_the_connector(world: W
     first = world.start_connector("psb", wrap=wrap, membership=SLOW_MEMBER)
     first_thread = world.threads[-1]
     transport = KafkaTransport(
-        {"bootstrap_servers": world.bootstrap.split(",")}, reply_partition=REPLY_PARTITION
+        {"bootstrap_servers": world.bootstrap.split(",")}, names=world.names, reply_partition=REPLY_PARTITION
     )
     subject = world.subjects.demo_person
 

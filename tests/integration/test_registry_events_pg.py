@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from exchange.authz.engine import Decision, decide
-from protocol.topics import REGISTRY_TOPIC
+from protocol.topics import DEFAULT
 from registry.systems.models import SCOPES
 from shuyuan.app import app_state, create_app
 from shuyuan.sample_catalogue import HOUSING_ITEM
@@ -41,7 +41,7 @@ def test_a_write_through_gateway_a_changes_gateway_b_decisions_within_seconds(wo
             assert _decision(b, world, "person.si_status").allowed
             # A message that is not an event must not stop the reader.
             producer = KafkaProducer(bootstrap_servers=world.bootstrap.split(","))
-            producer.send(REGISTRY_TOPIC, b"not json").get(10)
+            producer.send(DEFAULT.registry_topic, b"not json").get(10)
             producer.close()
 
             end = _topic_end(world.bootstrap)
@@ -64,7 +64,7 @@ def test_a_write_through_gateway_a_changes_gateway_b_decisions_within_seconds(wo
 
 def _topic_end(bootstrap: str) -> int:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False)
-    tp = TopicPartition(REGISTRY_TOPIC, 0)
+    tp = TopicPartition(DEFAULT.registry_topic, 0)
     consumer.assign([tp])
     consumer.seek_to_end(tp)
     end = consumer.position(tp)
@@ -74,7 +74,7 @@ def _topic_end(bootstrap: str) -> int:
 
 def _first_event_after(bootstrap: str, offset: int, code: str) -> dict[str, object]:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False)
-    tp = TopicPartition(REGISTRY_TOPIC, 0)
+    tp = TopicPartition(DEFAULT.registry_topic, 0)
     consumer.assign([tp])
     consumer.seek(tp, offset)
     deadline = time.monotonic() + 10
@@ -87,4 +87,4 @@ def _first_event_after(bootstrap: str, offset: int, code: str) -> dict[str, obje
                         return event  # type: ignore[no-any-return]
     finally:
         consumer.close()
-    raise AssertionError(f"no event for {code} on {REGISTRY_TOPIC}")
+    raise AssertionError(f"no event for {code} on {DEFAULT.registry_topic}")

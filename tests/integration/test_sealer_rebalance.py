@@ -17,6 +17,7 @@ from exchange.audit.events import AuditAction
 from exchange.audit.sealer import Sealer
 from exchange.db import MIGRATIONS as EXCHANGE_MIGRATIONS
 from kafkaio.admin import ensure_topics
+from protocol.topics import KafkaNames
 from registry import db
 
 pytestmark = pytest.mark.integration
@@ -66,8 +67,7 @@ class SealerThread:
         self,
         engine: Engine,
         bootstrap: str,
-        topic: str,
-        group: str,
+        names: KafkaNames,
         key_dir: Path,
         *,
         kind: type[Sealer] = Sealer,
@@ -79,9 +79,8 @@ class SealerThread:
             {"bootstrap_servers": bootstrap.split(",")},
             key=keys.load_or_create(key_dir),
             policy=store.CheckpointPolicy(every=50, interval_s=0.5),
-            topic=topic,
+            names=names,
             partitions=3,
-            group=group,
             max_records=20,  # small batches: many commits, so some land inside the rebalances
             max_poll_interval_ms=max_poll_interval_ms,
         )
@@ -101,19 +100,19 @@ def test_a_second_sealer_joining_and_leaving_loses_nothing_and_stops_nobody(
 ) -> None:
     engine = db.make_engine(pg_database)
     db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
-    topic = f"shuyuan.audit.r{uuid.uuid4().hex[:10]}"
-    group = f"sealer-{uuid.uuid4().hex[:8]}"
+    names = KafkaNames(f"r{uuid.uuid4().hex[:10]}")  # this test's own audit topic and sealer group
+    topic = names.audit_topic
     config = {"bootstrap_servers": kafka_bootstrap.split(",")}
     ensure_topics(config, {topic: 3})
     producer = KafkaProducer(**config, acks="all", enable_idempotence=True, linger_ms=2)
     total = 1500
-    first = SealerThread(engine, kafka_bootstrap, topic, group, tmp_path / "k")
+    first = SealerThread(engine, kafka_bootstrap, names, tmp_path / "k")
     second: SealerThread | None = None
     try:
         for i in range(total):
             producer.send(topic, value=_event(i), key=f"k{i % 7}".encode())
             if i == 300:
-                second = SealerThread(engine, kafka_bootstrap, topic, group, tmp_path / "k")  # rebalance
+                second = SealerThread(engine, kafka_bootstrap, names, tmp_path / "k")  # rebalance
             if i == 900 and second is not None:
                 second.close()  # and another one
             if i % 50 == 0:
@@ -142,8 +141,8 @@ def test_a_commit_that_lands_inside_a_rebalance_does_not_stop_the_sealer(
     # (CommitFailedError: the generation moved on). Before the fix that exception ended the sealer.
     engine = db.make_engine(pg_database)
     db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
-    topic = f"shuyuan.audit.g{uuid.uuid4().hex[:10]}"
-    group = f"sealer-{uuid.uuid4().hex[:8]}"
+    names = KafkaNames(f"g{uuid.uuid4().hex[:10]}")  # this test's own audit topic and sealer group
+    topic = names.audit_topic
     config = {"bootstrap_servers": kafka_bootstrap.split(",")}
     ensure_topics(config, {topic: 3})
     producer = KafkaProducer(**config, acks="all", enable_idempotence=True)
@@ -152,7 +151,7 @@ def test_a_commit_that_lands_inside_a_rebalance_does_not_stop_the_sealer(
         producer.send(topic, value=_event(i), key=f"k{i % 7}".encode())
     producer.flush(30)
     first = SealerThread(
-        engine, kafka_bootstrap, topic, group, tmp_path / "k", kind=GatedSealer, max_poll_interval_ms=4000
+        engine, kafka_bootstrap, names, tmp_path / "k", kind=GatedSealer, max_poll_interval_ms=4000
     )
     gated = first.sealer
     assert isinstance(gated, GatedSealer)
@@ -160,7 +159,7 @@ def test_a_commit_that_lands_inside_a_rebalance_does_not_stop_the_sealer(
     try:
         assert gated.entered.wait(30), "the first sealer never got a batch"
         second = SealerThread(
-            engine, kafka_bootstrap, topic, group, tmp_path / "k", wait_ready=False, max_poll_interval_ms=4000
+            engine, kafka_bootstrap, names, tmp_path / "k", wait_ready=False, max_poll_interval_ms=4000
         )
         assert second.sealer.ready.wait(30), "the group rebalanced without the busy member"
         gated.gate.set()

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from protocol.clock import utcnow
 from protocol.envelope import ReplyAddress, SourceRequest, header, request_headers
 from protocol.jose import seal_subject
-from protocol.topics import DLQ_TOPIC, REPLY_TOPIC, request_topic
+from protocol.topics import DEFAULT
 from tests.integration.conftest import World
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def _request(world: World, *, query_id: str, subject_jwe: str) -> SourceRequest:
         service_item="330100-GZF-001",
         case_no="C-DLQ-1",
         expires_at=utcnow() + timedelta(seconds=60),
-        reply_to=ReplyAddress(topic=REPLY_TOPIC, partition=REPLY_PARTITION),
+        reply_to=ReplyAddress(topic=DEFAULT.reply_topic, partition=REPLY_PARTITION),
     )
 
 
@@ -68,7 +68,10 @@ def test_unreadable_requests_are_dead_lettered_and_answered_as_failed(world: Wor
     config = {"bootstrap_servers": world.bootstrap.split(",")}
     dlq = KafkaConsumer(**config, group_id=None, enable_auto_commit=False)
     replies = KafkaConsumer(**config, group_id=None, enable_auto_commit=False)
-    dlq_tp, reply_tp = TopicPartition(DLQ_TOPIC, 0), TopicPartition(REPLY_TOPIC, REPLY_PARTITION)
+    dlq_tp, reply_tp = (
+        TopicPartition(DEFAULT.dlq_topic, 0),
+        TopicPartition(DEFAULT.reply_topic, REPLY_PARTITION),
+    )
     dlq.assign([dlq_tp])
     dlq.seek_to_end(dlq_tp)
     dlq.position(dlq_tp)
@@ -83,7 +86,7 @@ def test_unreadable_requests_are_dead_lettered_and_answered_as_failed(world: Wor
         "wrong_binding": _request(world, query_id="q-dlq-3", subject_jwe=good),  # lifted from q-dlq-1
     }
     producer = KafkaProducer(**config, acks="all")
-    topic = request_topic(world.dept("psb"))
+    topic = DEFAULT.request_topic(world.dept("psb"))
     for request in requests.values():
         producer.send(topic, value=world.sign(request), headers=request_headers(request))
     producer.send(topic, value=b"{not json", headers=[("message-id", b"garbage-1")])

@@ -3,8 +3,8 @@
 import pytest
 from kafka.admin import ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourceType
 
-from kafkaio.acls import AclBinding, bindings, connector_group, from_kafka, to_kafka
-from protocol.topics import AUDIT_TOPIC, DEAD_LETTER_GROUP, DLQ_TOPIC, REGISTRY_TOPIC, REPLY_TOPIC
+from kafkaio.acls import AclBinding, bindings, from_kafka, to_kafka
+from protocol.topics import DEFAULT, KafkaNames
 
 ACLS = bindings(departments=["psb", "hrss"])
 
@@ -17,33 +17,37 @@ def test_a_connector_reads_only_its_own_requests_and_writes_only_replies_and_dea
     assert _of("User:connector-psb") == {
         ("topic", "literal", "shuyuan.req.psb", "READ"),
         ("group", "literal", "shuyuan.connector.psb", "READ"),
-        ("topic", "literal", REPLY_TOPIC, "WRITE"),
-        ("topic", "literal", DLQ_TOPIC, "WRITE"),
+        ("topic", "literal", DEFAULT.reply_topic, "WRITE"),
+        ("topic", "literal", DEFAULT.dlq_topic, "WRITE"),
     }
-    assert connector_group("psb") == "shuyuan.connector.psb"
+    assert DEFAULT.connector_group("psb") == "shuyuan.connector.psb"
 
 
 def test_the_gateway_alone_writes_requests_and_audit_and_only_the_sealer_reads_audit() -> None:
     writers = {b.principal for b in ACLS if b.operation == "WRITE" and b.name.startswith("shuyuan.req.")}
     assert writers == {"User:gateway"}
-    assert {b.principal for b in ACLS if b.operation == "WRITE" and b.name == AUDIT_TOPIC} == {"User:gateway"}
-    assert {b.principal for b in ACLS if b.operation == "READ" and b.name == AUDIT_TOPIC} == {
+    assert {b.principal for b in ACLS if b.operation == "WRITE" and b.name == DEFAULT.audit_topic} == {
+        "User:gateway"
+    }
+    assert {b.principal for b in ACLS if b.operation == "READ" and b.name == DEFAULT.audit_topic} == {
         "User:audit-sealer"
     }
     assert ("topic", "prefixed", "shuyuan.req.", "WRITE") in _of("User:gateway")
-    assert ("topic", "literal", REPLY_TOPIC, "READ") in _of("User:gateway")
-    assert {("topic", "literal", REGISTRY_TOPIC, op) for op in ("READ", "WRITE")} <= _of("User:gateway")
+    assert ("topic", "literal", DEFAULT.reply_topic, "READ") in _of("User:gateway")
+    assert {("topic", "literal", DEFAULT.registry_topic, op) for op in ("READ", "WRITE")} <= _of(
+        "User:gateway"
+    )
     # It reads its reply partition by assignment: no consumer group at all.
     # Its one group: the dead letters it audits (exchange/dead_letters.py).
     gateway_groups = {b.name for b in ACLS if b.principal == "User:gateway" and b.resource_type == "group"}
-    assert gateway_groups == {DEAD_LETTER_GROUP}
+    assert gateway_groups == {DEFAULT.dead_letter_group}
 
 
 def test_the_sealer_reads_the_audit_topic_in_its_group_and_writes_dead_letters() -> None:
     assert _of("User:audit-sealer") == {
-        ("topic", "literal", AUDIT_TOPIC, "READ"),
+        ("topic", "literal", DEFAULT.audit_topic, "READ"),
         ("group", "literal", "shuyuan.audit.sealer", "READ"),
-        ("topic", "literal", DLQ_TOPIC, "WRITE"),
+        ("topic", "literal", DEFAULT.dlq_topic, "WRITE"),
     }
 
 
@@ -62,19 +66,26 @@ def test_sorted_deduplicated_and_only_as_many_as_the_departments_need() -> None:
     assert len(bindings(departments=["psb", "hrss", "zjj"])) == len(ACLS) + 4
 
 
-def test_principals_and_topics_can_be_renamed() -> None:
+def test_principals_can_be_renamed() -> None:
     renamed = bindings(
-        departments=["psb"],
-        gateways=["gw-a", "gw-b"],
-        sealers=[],
-        connectors={"psb": "psb-conn"},
-        audit_topic="ns.audit",
-        sealer_group="ns.sealer",
+        departments=["psb"], gateways=["gw-a", "gw-b"], sealers=[], connectors={"psb": "psb-conn"}
     )
     principals = {b.principal for b in renamed}
     assert principals == {"User:gw-a", "User:gw-b", "User:psb-conn"}
-    assert ("topic", "literal", "ns.audit", "WRITE") in {
-        (b.resource_type, b.pattern, b.name, b.operation) for b in renamed if b.principal == "User:gw-a"
+
+
+def test_a_namespace_gets_acls_on_its_own_names_only() -> None:
+    ns = bindings(departments=["psb", "hrss"], names=KafkaNames("city-b"))
+    assert all(b.name.startswith("city-b.") for b in ns)
+    # The same shape as the default namespace's, name for name.
+    assert [(b.principal, b.name.replace("city-b.", "shuyuan.", 1)) for b in ns] == [
+        (b.principal, b.name) for b in ACLS
+    ]
+    assert ("topic", "prefixed", "city-b.req.", "WRITE") in {
+        (b.resource_type, b.pattern, b.name, b.operation) for b in ns if b.principal == "User:gateway"
+    }
+    assert ("group", "literal", "city-b.audit.sealer", "READ") in {
+        (b.resource_type, b.pattern, b.name, b.operation) for b in ns if b.principal == "User:audit-sealer"
     }
 
 

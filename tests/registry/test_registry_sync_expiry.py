@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from exchange.registry_sync import RegistrySync
+from protocol.topics import DEFAULT
 from registry.actors import Actor
 from registry.agreements import service as agreements
 from registry.agreements.models import AgreementCreate, SharingAgreement
@@ -37,7 +38,9 @@ def test_the_periodic_check_expires_lapsed_agreements_and_announces_it(registry_
     changes = RegistryChanges()
     seen: list[RegistryEvent] = []
     changes.subscribe_events(seen.extend)
-    sync = RegistrySync(engine=registry_engine, changes=changes, kafka_config=None, expiry_check_s=0.05)
+    sync = RegistrySync(
+        engine=registry_engine, changes=changes, kafka_config=None, names=DEFAULT, expiry_check_s=0.05
+    )
 
     async def run() -> None:
         await sync.start()

@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 
 from kafkaio import acls
 from kafkaio.admin import ensure_topics
-from protocol.topics import AUDIT_TOPIC, DLQ_TOPIC, REPLY_TOPIC, request_topic
+from protocol.topics import DEFAULT, KafkaNames
 from registry.db import make_engine
 from registry.departments.models import Department
 from shuyuan import pki
@@ -125,7 +125,13 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
 @pytest.fixture(scope="module")
 def topics(broker: SecuredBroker) -> SecuredBroker:
     """The topics the gateway creates at start-up (its ACLs allow it), except zjj's request topic."""
-    wanted = {request_topic("psb"): 1, request_topic("hrss"): 1, REPLY_TOPIC: 2, DLQ_TOPIC: 1, AUDIT_TOPIC: 1}
+    wanted = {
+        DEFAULT.request_topic("psb"): 1,
+        DEFAULT.request_topic("hrss"): 1,
+        DEFAULT.reply_topic: 2,
+        DEFAULT.dlq_topic: 1,
+        DEFAULT.audit_topic: 1,
+    }
     ensure_topics(broker.client("gateway"), wanted)
     return broker
 
@@ -203,65 +209,79 @@ def test_a_connector_may_not_create_topics_and_its_start_up_does_not_fail_on_tha
     topics: SecuredBroker,
 ) -> None:
     started = time.monotonic()
-    ensure_topics(topics.client("connector-zjj"), {request_topic("zjj"): 1, REPLY_TOPIC: 2, DLQ_TOPIC: 1})
+    ensure_topics(
+        topics.client("connector-zjj"),
+        {DEFAULT.request_topic("zjj"): 1, DEFAULT.reply_topic: 2, DEFAULT.dlq_topic: 1},
+    )
     assert time.monotonic() - started < 15  # no 30 s wait for a topic that was never created
-    assert request_topic("zjj") not in _topic_names(topics)
-    ensure_topics(topics.client("gateway"), {request_topic("zjj"): 1})  # the gateway may
-    assert request_topic("zjj") in _topic_names(topics)
+    assert DEFAULT.request_topic("zjj") not in _topic_names(topics)
+    ensure_topics(topics.client("gateway"), {DEFAULT.request_topic("zjj"): 1})  # the gateway may
+    assert DEFAULT.request_topic("zjj") in _topic_names(topics)
 
 
 def test_the_gateway_writes_a_request_that_only_its_department_reads(topics: SecuredBroker) -> None:
     value = uuid.uuid4().hex.encode()
-    _produce(topics, "gateway", request_topic("psb"), value)
+    _produce(topics, "gateway", DEFAULT.request_topic("psb"), value)
     got = _consume_one(
-        topics, "connector-psb", request_topic("psb"), group=acls.connector_group("psb"), join=True
+        topics, "connector-psb", DEFAULT.request_topic("psb"), group=DEFAULT.connector_group("psb"), join=True
     )
     assert got == value
 
 
 def test_a_connector_writes_replies_but_not_another_departments_requests(topics: SecuredBroker) -> None:
-    _produce(topics, "connector-psb", REPLY_TOPIC)
-    _produce(topics, "connector-psb", DLQ_TOPIC)
+    _produce(topics, "connector-psb", DEFAULT.reply_topic)
+    _produce(topics, "connector-psb", DEFAULT.dlq_topic)
     with pytest.raises(TopicAuthorizationFailedError) as refused:
-        _produce(topics, "connector-psb", request_topic("hrss"))
-    assert request_topic("hrss") in str(refused.value)
+        _produce(topics, "connector-psb", DEFAULT.request_topic("hrss"))
+    assert DEFAULT.request_topic("hrss") in str(refused.value)
     with pytest.raises(TopicAuthorizationFailedError):
-        _produce(topics, "connector-psb", AUDIT_TOPIC)  # forging audit records
+        _produce(topics, "connector-psb", DEFAULT.audit_topic)  # forging audit records
 
 
 def test_a_connector_may_not_read_another_departments_requests(topics: SecuredBroker) -> None:
-    _produce(topics, "gateway", request_topic("hrss"))
+    _produce(topics, "gateway", DEFAULT.request_topic("hrss"))
     assert _consume_one(
-        topics, "connector-hrss", request_topic("hrss"), group=acls.connector_group("hrss"), join=True
+        topics,
+        "connector-hrss",
+        DEFAULT.request_topic("hrss"),
+        group=DEFAULT.connector_group("hrss"),
+        join=True,
     )
-    assert _describe_error(topics, "connector-psb", request_topic("psb")) is NoError  # the control
-    assert _read_refusal(topics, "connector-psb", request_topic("hrss")) is TopicAuthorizationFailedError
+    assert _describe_error(topics, "connector-psb", DEFAULT.request_topic("psb")) is NoError  # the control
+    assert (
+        _read_refusal(topics, "connector-psb", DEFAULT.request_topic("hrss")) is TopicAuthorizationFailedError
+    )
     # Nor join another department's group to take its partitions over.
     with pytest.raises(GroupAuthorizationFailedError):
-        _consume_one(topics, "connector-psb", request_topic("psb"), group=acls.connector_group("hrss"))
+        _consume_one(
+            topics, "connector-psb", DEFAULT.request_topic("psb"), group=DEFAULT.connector_group("hrss")
+        )
 
 
 def test_only_the_sealer_reads_the_audit_topic(topics: SecuredBroker) -> None:
     value = uuid.uuid4().hex.encode()
-    _produce(topics, "gateway", AUDIT_TOPIC, value)
-    assert _consume_one(topics, "audit-sealer", AUDIT_TOPIC, group=acls.SEALER_GROUP, join=True) == value
-    assert _read_refusal(topics, "connector-psb", AUDIT_TOPIC) is TopicAuthorizationFailedError
+    _produce(topics, "gateway", DEFAULT.audit_topic, value)
+    assert (
+        _consume_one(topics, "audit-sealer", DEFAULT.audit_topic, group=DEFAULT.sealer_group, join=True)
+        == value
+    )
+    assert _read_refusal(topics, "connector-psb", DEFAULT.audit_topic) is TopicAuthorizationFailedError
     # The gateway sees the topic (it writes there), so it does fetch, and the fetch is refused.
-    assert _describe_error(topics, "gateway", AUDIT_TOPIC) is NoError
+    assert _describe_error(topics, "gateway", DEFAULT.audit_topic) is NoError
     with pytest.raises(TopicAuthorizationFailedError):
-        _consume_one(topics, "gateway", AUDIT_TOPIC, group=None)
+        _consume_one(topics, "gateway", DEFAULT.audit_topic, group=None)
 
 
 def test_the_gateway_reads_replies_by_assignment(topics: SecuredBroker) -> None:
     value = uuid.uuid4().hex.encode()
     producer = KafkaProducer(**topics.client("connector-hrss"), acks="all", enable_idempotence=True)
     try:
-        producer.send(REPLY_TOPIC, value=value, partition=1).get(timeout=20)
+        producer.send(DEFAULT.reply_topic, value=value, partition=1).get(timeout=20)
     finally:
         producer.close(5)
     consumer = KafkaConsumer(**topics.client("gateway"), group_id=None, enable_auto_commit=False)
     try:
-        consumer.assign([TopicPartition(REPLY_TOPIC, 1)])
+        consumer.assign([TopicPartition(DEFAULT.reply_topic, 1)])
         consumer.seek_to_beginning()
         deadline = time.monotonic() + 30
         seen: list[bytes] = []
@@ -274,8 +294,8 @@ def test_the_gateway_reads_replies_by_assignment(topics: SecuredBroker) -> None:
 
 def test_a_certificate_of_the_ca_without_acls_may_do_nothing(topics: SecuredBroker) -> None:
     with pytest.raises(TopicAuthorizationFailedError):
-        _produce(topics, "stranger", request_topic("psb"))
-    assert _read_refusal(topics, "stranger", REPLY_TOPIC) is TopicAuthorizationFailedError
+        _produce(topics, "stranger", DEFAULT.request_topic("psb"))
+    assert _read_refusal(topics, "stranger", DEFAULT.reply_topic) is TopicAuthorizationFailedError
 
 
 def test_there_is_no_plaintext_listener_and_no_anonymous_tls(broker: SecuredBroker) -> None:
@@ -312,6 +332,9 @@ def test_reapplying_changes_nothing_and_prune_removes_a_departed_departments_acl
     assert "0 created, 0 deleted" in again.output
     departed = [b for b in acls.bindings(departments=["old"], gateways=[], sealers=[])]
     acls.apply(broker.client("kafka-admin"), departed)
+    # Another deployment's ACLs on the same broker (namespace `other`): never this one's to prune.
+    foreign = acls.bindings(departments=["psb"], names=KafkaNames("other"))
+    acls.apply(broker.client("kafka-admin"), foreign, names=KafkaNames("other"))
     dry = CliRunner().invoke(app, ["kafka", "acls", "--dry-run"], env=broker.cli_env)
     assert dry.exit_code == 0, dry.output
     assert "ALLOW User:connector-psb READ group:literal:shuyuan.connector.psb" in dry.output
@@ -322,4 +345,11 @@ def test_reapplying_changes_nothing_and_prune_removes_a_departed_departments_acl
     # The shared reply and dead-letter ACLs of the departed connector go too; everyone else's stay.
     assert "deleted ALLOW User:connector-old WRITE topic:literal:shuyuan.rep" in pruned.output
     assert "User:connector-psb" not in pruned.output
-    _produce(broker, "connector-psb", REPLY_TOPIC)
+    assert "other." not in pruned.output
+    other = CliRunner().invoke(
+        app, ["kafka", "acls", "--dry-run"], env=broker.cli_env | {"SHUYUAN_KAFKA_NAMESPACE": "other"}
+    )
+    assert other.exit_code == 0, other.output
+    assert "ALLOW User:connector-psb READ group:literal:other.connector.psb" in other.output
+    assert "shuyuan." not in other.output
+    _produce(broker, "connector-psb", DEFAULT.reply_topic)

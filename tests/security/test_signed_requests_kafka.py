@@ -27,7 +27,7 @@ from protocol.clock import utcnow
 from protocol.envelope import ElementAnswer, ReplyAddress, SourceReply, SourceRequest, header
 from protocol.jose import seal_subject
 from protocol.signed_messages import sign_reply, sign_request
-from protocol.topics import REPLY_TOPIC, request_topic
+from protocol.topics import DEFAULT
 from registry.db import make_engine
 from shuyuan.app import app_state
 from shuyuan.sample_catalogue import HOUSING_ITEM
@@ -72,14 +72,14 @@ def _request(world: World, query_id: str, **changes: Any) -> SourceRequest:
         service_item=HOUSING_ITEM,
         case_no="ATTACK-1",
         expires_at=utcnow() + timedelta(seconds=60),
-        reply_to=ReplyAddress(topic=REPLY_TOPIC, partition=ATTACKER_PARTITION),
+        reply_to=ReplyAddress(topic=DEFAULT.reply_topic, partition=ATTACKER_PARTITION),
         **changes,
     )
 
 
 def _reply_reader(world: World, partition: int) -> KafkaConsumer:
     consumer = KafkaConsumer(bootstrap_servers=world.bootstrap.split(","), group_id=None)
-    tp = TopicPartition(REPLY_TOPIC, partition)
+    tp = TopicPartition(DEFAULT.reply_topic, partition)
     consumer.assign([tp])
     consumer.seek_to_end(tp)
     consumer.position(tp)
@@ -125,7 +125,7 @@ def test_requests_not_signed_by_the_gateway_are_not_answered_and_are_audited(
     forged = _request(world, "q-attack-forged")
     # A genuine request with the reply address changed on the way: header and signature kept.
     head, _, signature = genuine.split(b".")
-    redirected_body = payload_of(genuine) | {"reply_to": {"topic": REPLY_TOPIC, "partition": 3}}
+    redirected_body = payload_of(genuine) | {"reply_to": {"topic": DEFAULT.reply_topic, "partition": 3}}
     redirected = b".".join(
         [head, base64.urlsafe_b64encode(json.dumps(redirected_body).encode()).rstrip(b"="), signature]
     )
@@ -139,7 +139,9 @@ def test_requests_not_signed_by_the_gateway_are_not_answered_and_are_audited(
     producer = KafkaProducer(bootstrap_servers=world.bootstrap.split(","), acks="all")
     for message_id, value in messages.items():
         producer.send(
-            request_topic(world.dept("psb")), value=value, headers=[("message-id", message_id.encode())]
+            DEFAULT.request_topic(world.dept("psb")),
+            value=value,
+            headers=[("message-id", message_id.encode())],
         )
     producer.flush()
     producer.close()
@@ -164,7 +166,7 @@ def test_a_captured_request_replayed_is_not_answered_again_and_is_audited(
     world, client = exchange
     # The attacker reads psb's request topic (a broker client without ACLs) while a real query runs.
     spy = KafkaConsumer(bootstrap_servers=world.bootstrap.split(","), group_id=None)
-    tps = [TopicPartition(request_topic(world.dept("psb")), p) for p in range(3)]
+    tps = [TopicPartition(DEFAULT.request_topic(world.dept("psb")), p) for p in range(3)]
     spy.assign(tps)
     spy.seek_to_end(*tps)
     for tp in tps:
@@ -204,7 +206,7 @@ def test_a_reply_not_signed_by_the_asked_source_is_refused_and_audited(world: Wo
             group_id=f"attacker-{uuid.uuid4().hex[:6]}",
             auto_offset_reset="latest",
         )
-        spy.subscribe([request_topic(world.dept("psb"))])
+        spy.subscribe([DEFAULT.request_topic(world.dept("psb"))])
         while not spy.assignment():
             spy.poll(timeout_ms=200)
         producer = KafkaProducer(bootstrap_servers=world.bootstrap.split(","), acks="all")
@@ -227,7 +229,9 @@ def test_a_reply_not_signed_by_the_asked_source_is_refused_and_audited(world: Wo
                             forged.model_dump_json().encode(),
                             sign_reply(forged, key=hrss.signing_key, kid=hrss.signing_kid),
                         ):
-                            producer.send(REPLY_TOPIC, partition=partition, value=value, headers=headers)
+                            producer.send(
+                                DEFAULT.reply_topic, partition=partition, value=value, headers=headers
+                            )
                         producer.flush()
 
         thread = threading.Thread(target=_impersonate, daemon=True)
