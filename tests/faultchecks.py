@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, text
 
 from connectors import keys as department_keys
@@ -164,12 +164,19 @@ def wait_sealed(bootstrap: str, database_url: str, timeout_s: float = 60) -> tup
 
 
 def unaudited_accesses(bootstrap: str, database_url: str) -> list[str]:
-    """Requests sent to a source, and replies a source sent, without a sealed source.dispatched."""
+    """Requests sent to a source, and replies a source sent, without a sealed source.dispatched.
+
+    Read in causal order while traffic may still flow: replies, then the requests (each reply's is
+    already there), then the audit topic until sealed (each request's dispatch was acknowledged on it
+    before the request went out), then the database.
+    """
+    replies = [jws_payload(r.value) for r in read_topic(bootstrap, REPLY_TOPIC)]
     requests: dict[str, tuple[str, str]] = {}  # message id -> (query id, source)
     for dept in SOURCES:
         for r in read_topic(bootstrap, request_topic(dept)):
             p = jws_payload(r.value)
             requests[p["message_id"]] = (p["query_id"], p["source"])
+    wait_sealed(bootstrap, database_url)
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -179,11 +186,12 @@ def unaudited_accesses(bootstrap: str, database_url: str) -> list[str]:
     finally:
         engine.dispose()
     missing = [f"request {m} {q}->{s}" for m, (q, s) in requests.items() if (q, s) not in dispatched]
-    for r in read_topic(bootstrap, REPLY_TOPIC):
-        p = jws_payload(r.value)
+    for p in replies:
         asked = requests.get(p["correlation_id"])
-        if asked is None or asked not in dispatched or asked[1] != p["source"]:
-            missing.append(f"reply {p['message_id']} from {p['source']} to {p['correlation_id']}")
+        if asked is None:
+            missing.append(f"reply {p['message_id']} from {p['source']} to an unknown request")
+        elif asked not in dispatched or asked[1] != p["source"]:
+            missing.append(f"reply {p['message_id']} from {p['source']} for {asked}: no dispatch")
     return missing
 
 
@@ -203,12 +211,12 @@ def duplicate_releases(database_url: str) -> int:
 
 def sealer_caught_up(bootstrap: str, target: dict[TopicPartition, int]) -> bool:
     """Has the sealer's group committed at least `target` on every audit partition?"""
-    admin = KafkaAdminClient(bootstrap_servers=[bootstrap], request_timeout_ms=5000)
+    # A consumer that never subscribes does not join the group: it only reads the group's offsets.
+    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=SEALER_GROUP, enable_auto_commit=False)
     try:
-        committed = admin.list_consumer_group_offsets(SEALER_GROUP)
+        return all((consumer.committed(tp) or 0) >= end for tp, end in target.items())
     finally:
-        admin.close()
-    return all(tp in committed and committed[tp].offset >= end for tp, end in target.items())
+        consumer.close(autocommit=False)
 
 
 def audit_end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
@@ -226,12 +234,13 @@ def audit_end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
 # --- 6. the chain --------------------------------------------------------------------------------
 
 
-def verify_chain(exchange: Exchange, name: str) -> tuple[bool, str]:
-    """Export the audit log and verify it against the pinned audit key (`shuyuan audit verify`)."""
+def verify_chain(exchange: Exchange, name: str, since: datetime | None = None) -> tuple[bool, str]:
+    """Export the audit log (the records since `since`, or all) and verify it against the pinned
+    audit key (`shuyuan audit verify`): a range is checked link by link and by inclusion proofs."""
     bundle = exchange.work / f"audit-{name}.zip"
-    done = exchange.shuyuan(
-        "audit", "export", "--out", str(bundle), "--database-url", exchange.services.database_url
-    )
+    window = ["--from", since.isoformat()] if since is not None else []
+    url = exchange.services.database_url
+    done = exchange.shuyuan("audit", "export", "--out", str(bundle), "--database-url", url, *window)
     if done.returncode != 0:
         return False, f"export failed: {done.stdout}{done.stderr}"
     key = exchange.audit_key_dir / "audit-ed25519.pub.pem"
@@ -241,6 +250,19 @@ def verify_chain(exchange: Exchange, name: str) -> tuple[bool, str]:
 
 
 # --- the figures ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """When a fault's test began: monotonic (durations) and wall clock (the audit records' time)."""
+
+    mono: float
+    wall: datetime
+
+    @classmethod
+    def now(cls) -> "Start":
+        """Now."""
+        return cls(time.monotonic(), datetime.now(UTC))
 
 
 @dataclass
@@ -312,16 +334,27 @@ def measure(
     fault: str,
     outcomes: list[Outcome],
     *,
-    started: float,
+    started: "Start",
     takeover_s: float | None,
     notes: str = "",
 ) -> FaultRow:
-    """Run checks 1-6 over a fault's outcomes and the whole audit trail so far; record the row."""
+    """Run checks 1-6 over a fault's outcomes, the whole audit trail so far and the chain of the
+    records sealed since the fault's start; record the row."""
     bootstrap, db = exchange.services.bootstrap, exchange.services.database_url
+    clock = [time.monotonic()]
+
+    def lap() -> float:
+        clock.append(time.monotonic())
+        return round(clock[-1] - clock[-2], 1)
+
     published, sealed, twice = wait_sealed(bootstrap, db)
-    chain_ok, chain_out = verify_chain(exchange, fault.split()[0])
-    wrong = wrong_answers(exchange, outcomes)
+    laps = {"sealed": lap()}
     unaudited = unaudited_accesses(bootstrap, db)
+    laps["unaudited"] = lap()
+    chain_ok, chain_out = verify_chain(exchange, fault.split()[0], started.wall)
+    laps["chain"] = lap()
+    wrong = wrong_answers(exchange, outcomes)
+    laps["wrong"] = lap()
     count = kinds(outcomes)
     row = FaultRow(
         fault=fault,
@@ -343,10 +376,12 @@ def measure(
         max_latency_s=max((o.latency_s for o in outcomes), default=0.0),
         takeover_s=takeover_s,
         chain_ok=chain_ok,
-        seconds=time.monotonic() - started,
+        seconds=time.monotonic() - started.mono,
         notes=notes,
         details={
             "kinds": dict(count),
+            "lost": dict(Counter(o.reason for o in outcomes if o.kind == "lost")),
+            "check_seconds": laps,
             "wrong": wrong[:10],
             "unaudited": unaudited[:10],
             "chain": chain_out if not chain_ok else chain_out.splitlines()[0] if chain_out else "",

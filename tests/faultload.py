@@ -108,6 +108,13 @@ class Load:
     _thread: threading.Thread | None = None
     _token: str = ""
 
+    def __enter__(self) -> "Load":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start(self) -> None:
         """Fetch a token and start sending."""
         self._source = token_source(self.url, self.work)
@@ -118,8 +125,8 @@ class Load:
     def stop(self) -> list[Outcome]:
         """Stop sending, wait for the queries in flight to end; every outcome."""
         self._stop.set()
-        assert self._thread is not None
-        self._thread.join(ANSWER_TIMEOUT_S + 15)
+        if self._thread is not None:
+            self._thread.join(ANSWER_TIMEOUT_S + 15)
         return self.outcomes
 
     def since(self, t: float) -> list[Outcome]:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.faultchecks import git_commit, start_report
 from tests.faultkit import ROOT, Exchange, PrivateServices
-from tests.faultload import complete_subjects, wait_until_answering
+from tests.faultload import Load, complete_subjects, wait_until_answering
 
 READY_TIMEOUT_S = 120
 
@@ -31,6 +31,10 @@ class World:
         dead = self.exchange.dead()
         assert not dead, f"processes exited: {dead}\n" + "\n".join(self.exchange.log(n) for n in dead)
         return wait_until_answering(self.exchange.url, self.exchange.work, self.subjects[0], timeout_s)
+
+    def load(self) -> Load:
+        """The steady load on this world's gateway (a context manager: stopped on the way out)."""
+        return Load(self.exchange.url, self.exchange.work, self.subjects)
 
 
 @pytest.fixture(scope="session")
