@@ -1,5 +1,6 @@
 """`shuyuan audit ...`: export, verify, sealer, witness, archive, public-key."""
 
+import logging
 import signal
 import threading
 from datetime import datetime
@@ -226,6 +227,10 @@ def sealer_cmd() -> None:
     from exchange.audit.sealer import Sealer
     from exchange.audit.wiring import policy_of
 
+    # A long-running process: its lag, retries and refusals must reach the operator's log.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = _settings()
     audit = settings.audit
     if settings.environment == "production" and audit.signing_key is None:

@@ -108,6 +108,7 @@ class Sealer:
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
                 if not self.ready.is_set() and consumer.assignment():
+                    log.info("sealing %s", sorted(tp.partition for tp in consumer.assignment()))
                     self.ready.set()
                 records = [r for rs in batches.values() for r in rs]
                 try:
