@@ -64,6 +64,10 @@ class KafkaConfig(BaseModel):
             "session_timeout_ms": self.session_timeout_ms,
             "heartbeat_interval_ms": self.heartbeat_interval_ms,
             "group_instance_id": self.group_instance_id,
+            # Also the rebalance timeout: how long the coordinator holds a rebalance open for members
+            # to rejoin. A poll's batch (500 requests of one SELECT each) takes far less, and Kafka's
+            # 5 minutes kept a connector's commits refused for as long after a broker restart.
+            "max_poll_interval_ms": 30_000,
         }
 
     def client_config(self, department: str, *, bootstrap: str | None = None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Short group sessions so a crashed member's partitions move on quickly (the config's minimum is 6 s);
 # static membership (an instance id) gives a restarted member its partitions back at once.
 SESSION_TIMEOUT_MS = 6_000
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "faults"
 HEARTBEAT_MS = 1_000
 # The per-client rate limit would refuse the suite's single client system: raised far out of reach.
 RATE_LIMITS = {"SHUYUAN_RATE_LIMIT_PER_S": "1000000", "SHUYUAN_RATE_LIMIT_BURST": "1000000"}
@@ -125,6 +126,9 @@ class PrivateServices:
                 stop()
             except Exception as exc:  # stop the other one anyway, report both
                 errors.append(exc)
+        # The broker's own log (group coordinator decisions) for a post-mortem, beside the processes'.
+        with contextlib.suppress(OSError):
+            shutil.copytree(self.state / "kafka" / "logs", ARTIFACTS / "kafka-logs", dirs_exist_ok=True)
         # As root the cluster may live outside the state dir; postgres.location names it.
         location = self.state / "postgres.location"
         if location.exists():
@@ -190,14 +194,16 @@ class Exchange:
         if done.returncode != 0:
             raise ServiceError(f"sample load failed:\n{done.stdout}\n{done.stderr}")
 
-    def connector_config(self, dept: str, instance: str) -> Path:
-        """The sample connector's YAML with short sessions and a static instance id."""
+    def connector_config(self, dept: str, instance: str, *, static: bool = True) -> Path:
+        """The sample connector's YAML with short sessions and, for a member that restarts in place, a
+        static instance id (docs/operations.md: an instance added for a while stays dynamic, so that
+        stopping it hands its partitions over at once instead of after the session timeout)."""
         config = sample_config(dept)
         config.setdefault("kafka", {}).update(
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=HEARTBEAT_MS,
-            group_instance_id=f"faults-{dept}-{instance}",
+            session_timeout_ms=SESSION_TIMEOUT_MS, heartbeat_interval_ms=HEARTBEAT_MS
         )
+        if static:
+            config["kafka"]["group_instance_id"] = f"faults-{dept}-{instance}"
         path = self.work / f"{dept}-{instance}.yaml"
         path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         return path
@@ -209,12 +215,12 @@ class Exchange:
             self.commands[f"{dept}-1"] = self.connector_command(dept, "1")
         self.commands["sealer"] = ["audit", "sealer"]
 
-    def connector_command(self, dept: str, instance: str) -> list[str]:
+    def connector_command(self, dept: str, instance: str, *, static: bool = True) -> list[str]:
         """`shuyuan connector run` for one instance of a department's connector."""
         keys = self.work / "keys"
         return [
             "connector", "run",
-            "--config", str(self.connector_config(dept, instance)),
+            "--config", str(self.connector_config(dept, instance, static=static)),
             "--data-dir", str(self.work / "departments"),
             "--bootstrap", self.services.bootstrap,
             "--keys-dir", str(keys / "departments" / dept),

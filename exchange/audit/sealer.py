@@ -47,7 +47,7 @@ class Sealer:
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,
         group_instance_id: str | None = None,
-        max_poll_interval_ms: int = 300_000,
+        max_poll_interval_ms: int = 30_000,
         topic_configs: Mapping[str, str] | None = None,
         max_lag: int = 50_000,
     ) -> None:
@@ -70,7 +70,10 @@ class Sealer:
             "session_timeout_ms": session_timeout_ms,
             "heartbeat_interval_ms": heartbeat_interval_ms,
             "group_instance_id": group_instance_id,
-            # How long one batch may take before the group rebalances without this member.
+            # How long one batch may take before the group rebalances without this member, and also the
+            # rebalance timeout: how long the coordinator holds a rebalance open for members to rejoin.
+            # A batch (<= max_records events, one transaction) takes well under a second, and Kafka's
+            # 5 minutes once kept a sealer's commits refused for minutes in the fault suite.
             "max_poll_interval_ms": max_poll_interval_ms,
         }
         self.commits = PendingCommits()

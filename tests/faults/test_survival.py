@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from connectors.client_auth import TokenAuth
+from exchange.audit.settings import AuditSettings
+from exchange.settings import GatewaySettings
 from tests.faultchecks import (
     FaultRow,
     Start,
@@ -34,10 +36,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 TAKEOVER_BOUND_S = 10.0  # a killed connector or sealer serves again within this after its restart
 RECOVERY_BOUND_S = 15.0  # a complete answer again within this once the broker or database is back
 PAUSE_S = 10.0  # how long the broker is frozen (SIGSTOP)
-# No query waits longer than this into a broker pause: the gateway answers 503 audit_unavailable when
-# the audit topic does not acknowledge (the bound the audit publisher's delivery timeout is to keep).
-PAUSE_ANSWER_BOUND_S = 6.0
-RECOVERY_AFTER_PAUSE_S = 5.0  # a complete answer again within this after SIGCONT
+# No query waits longer than this into a broker pause: the documented bound (docs/operations.md) is
+# the audit delivery timeout, plus the source timeout when the pause starts while a source is asked;
+# 1 s more for a loaded 2-core machine. The gateway answers 503 audit_unavailable by then.
+PAUSE_ANSWER_BOUND_S = (
+    AuditSettings.model_fields["delivery_timeout_s"].default
+    + GatewaySettings.model_fields["source_timeout_s"].default
+    + 1.0
+)
+# A complete answer again within this after SIGCONT: the broker, having been frozen, expires every
+# consumer-group session at once, so the connectors rejoin their groups first.
+RECOVERY_AFTER_PAUSE_S = 10.0
 LOAD_BEFORE_S = 4.0  # steady load before the fault
 LOAD_AFTER_S = 6.0  # and after it, so that the recovery is under load too
 
@@ -167,7 +176,8 @@ def test_second_connector_joins_and_leaves(world: World) -> None:
     started = Start.now()
     world.ready()
     exchange = world.exchange
-    exchange.commands["psb-2"] = exchange.connector_command("psb", "2")
+    # A dynamic member (no instance id): stopping it hands its partitions back at once.
+    exchange.commands["psb-2"] = exchange.connector_command("psb", "2", static=False)
     try:
         with world.load() as load:
             time.sleep(LOAD_BEFORE_S)
