@@ -39,6 +39,9 @@ class Reason(StrEnum):
     IMPORT_FAILED = "import_failed"
     # The gateway's own database did not answer (web/problems.py): nothing was asked or released.
     DATABASE_UNAVAILABLE = "database_unavailable"
+    # A correction (纠错) may be filed only by a department that received the element for the subject
+    # (exchange/corrections: 政务数据共享条例 on 校核纠错, checked against the audit chain).
+    NOT_RECEIVED = "not_received"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -71,4 +74,5 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.INVALID_VALUE_SCHEMA: "The value schema is not a valid JSON Schema",
     Reason.IMPORT_FAILED: "The import was refused; nothing was imported",
     Reason.DATABASE_UNAVAILABLE: "The exchange's database does not answer; nothing was released",
+    Reason.NOT_RECEIVED: "The department did not receive this element for this subject in that query",
 }

@@ -15,7 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 CST = timezone(timedelta(hours=8), "CST")
 
 
-def is_working_day(day: date, holidays: Collection[date] = (), makeup_workdays: Collection[date] = ()) -> bool:
+def is_working_day(
+    day: date, holidays: Collection[date] = (), makeup_workdays: Collection[date] = ()
+) -> bool:
     """A make-up working day, or Monday to Friday and not a statutory holiday."""
     if day in makeup_workdays:
         return True
