@@ -15,7 +15,7 @@ Authentication is the caller's: pass a bearer access token (str) or an `httpx.Au
 
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -52,6 +52,14 @@ class GatewayError(ShuyuanError):
         self.problem = problem
 
 
+def _with_flag(result: "ClientResult", raw: dict[str, Any]) -> "ClientResult":
+    """The result with the gateway's dispute flag of its raw form (absent from older gateways)."""
+    if raw.get("disputed") is not True:
+        return result
+    correction = raw.get("correction_id")
+    return replace(result, disputed=True, correction_id=correction if isinstance(correction, str) else None)
+
+
 def _known_reason(code: Any) -> Reason:
     try:
         return Reason(code)
@@ -69,16 +77,23 @@ class ClientResult:
     source: str | None
     value: Any = None
     kid: str | None = None  # the source's signing key that vouched for the value
+    # 异议标注: an open correction says the value may be wrong. Set by the gateway outside the source's
+    # signed value (so not verified by the signature): a warning to check, never a different value.
+    disputed: bool = False
+    correction_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The result as the CLI prints it."""
-        return {
+        """The result as the CLI prints it (the dispute flag only when it is set)."""
+        shown = {
             "code": self.code,
             "status": self.status,
             "reason": self.reason,
             "source": self.source,
             "value": self.value,
         }
+        if self.disputed:
+            shown |= {"disputed": True, "correction_id": self.correction_id}
+        return shown
 
 
 @dataclass(frozen=True)
@@ -184,7 +199,9 @@ class ConsumerClient:
         with contextlib.suppress(InvalidSubjectId):
             subject_id = normalise_subject_id(subject_type, subject_id)  # type: ignore[arg-type]
         binding = subject_binding(query_id=query_id, subject_type=subject_type, subject_id=subject_id)
-        results = [self._open_result(r, query_id=query_id, binding=binding) for r in out["results"]]
+        results = [
+            _with_flag(self._open_result(r, query_id=query_id, binding=binding), r) for r in out["results"]
+        ]
         complete = all(r.status == "ok" for r in results)
         return QueryAnswer(query_id=query_id, status="complete" if complete else "partial", results=results)
 

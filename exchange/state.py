@@ -14,6 +14,9 @@ from exchange.audit.settings import AuditSettings
 from exchange.audit.writer import AuditWriter
 from exchange.auth.core import TokenAuthority
 from exchange.catalogue_cache import CatalogueCache
+from exchange.corrections.disputes import DisputeIndex
+from exchange.corrections.escalation import Escalator
+from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
 from exchange.queries.service import QueryService
 from exchange.ratelimit import RateLimiter
@@ -43,6 +46,15 @@ class TransparencyState:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CorrectionsState:
+    """Corrections: their settings, the dispute flag's lookup and the deadline check."""
+
+    settings: CorrectionsSettings
+    disputes: DisputeIndex
+    escalator: Escalator
+
+
+@dataclass(frozen=True, kw_only=True)
 class GatewayState(RegistryState):
     """Everything the gateway's routes share: the registry's part, plus transport, keys, audit, auth."""
 
@@ -56,6 +68,7 @@ class GatewayState(RegistryState):
     query_service: QueryService
     auth: AuthState
     transparency: TransparencyState
+    corrections: CorrectionsState
 
     @property
     def audit_settings(self) -> AuditSettings:

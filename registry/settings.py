@@ -5,6 +5,8 @@ from datetime import date
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from registry.agreements.deadlines import WorkingCalendar
+
 
 class RegistrySettings(BaseSettings):
     """What the registry reads from the environment (prefix `SHUYUAN_REGISTRY_`)."""
@@ -18,4 +20,13 @@ class RegistrySettings(BaseSettings):
         default_factory=list,
         description="statutory holidays skipped when counting working days (JSON list of dates)",
     )
+    # 调休: set each year from the State Council's holiday notice, like `holidays` (deadlines.py).
+    makeup_workdays: list[date] = Field(
+        default_factory=list,
+        description="weekend dates that are working days (调休), counted as working days (JSON list)",
+    )
     expiry_check_s: float = Field(60.0, gt=0, description="how often approved agreements are expired")
+
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar of every deadline (agreements and corrections)."""
+        return WorkingCalendar(frozenset(self.holidays), frozenset(self.makeup_workdays))

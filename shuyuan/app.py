@@ -21,6 +21,8 @@ from exchange.auth.denials import audit_denial, install_denial_audit
 from exchange.auth.fastapi import include_protected, registry_scope, require_scope, start_auth
 from exchange.auth.fastapi import router as auth_router
 from exchange.catalogue_cache import CatalogueCache
+from exchange.corrections.api import corrections_state, install_corrections
+from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
 from exchange.dead_letters import DeadLetterAuditor
 from exchange.queries.api import router as queries_router
@@ -93,11 +95,13 @@ def create_app(
     console_settings: ConsoleSettings | None = None,
     registry_settings: RegistrySettings | None = None,
     transparency_settings: TransparencySettings | None = None,
+    corrections_settings: CorrectionsSettings | None = None,
 ) -> FastAPI:
     """Build the gateway app; migrations (then `prepare`, e.g. sample data) run in its lifespan."""
     settings = settings or GatewaySettings()
     registry_settings = registry_settings or RegistrySettings()
     transparency_settings = transparency_settings or TransparencySettings()
+    corrections_settings = corrections_settings or CorrectionsSettings()
     chosen = transport or build_transport(settings)
 
     @asynccontextmanager
@@ -160,6 +164,9 @@ def create_app(
             blind_index_secret=settings.blind_index_secret(), sealing_secrets=settings.sealing_secrets()
         )
         request_signer = RequestSigner.from_entries(settings.request_signing_entries())
+        corrections = corrections_state(
+            corrections_settings, engine=engine, writer=writer, gateway_id=settings.gateway_id
+        )
         state = AppState(
             engine=engine,
             changes=changes,
@@ -184,16 +191,20 @@ def create_app(
                 max_elements=settings.max_elements_per_query,
                 max_skew_s=settings.request_max_skew_s,
                 record_ttl_s=settings.query_record_ttl_s,
+                disputes=corrections.disputes,  # 异议标注 on every answer of a disputed value
             ),
             auth=auth,
             transparency=transparency_state(transparency_settings),
+            corrections=corrections,
             registry_sync=registry_sync,
             sealer_lag=sealer_lag,
         )
         attach(app, state)  # the one attribute of app.state (registry/state.py)
+        await corrections.escalator.start()  # overdue corrections escalated to the stewards
         try:
             yield
         finally:
+            await corrections.escalator.stop()
             if dead_letters is not None:
                 await dead_letters.stop()
             await registry_sync.stop()
@@ -220,6 +231,7 @@ def create_app(
     include_protected(app, queries_router, require_scope("query"))
     include_protected(app, audit_router, require_scope("audit:read"))
     install_transparency(app)  # citizens' view (ID tokens) and restrictions
+    install_corrections(app)  # 纠错: scope `corrections`
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

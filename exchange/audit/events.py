@@ -58,6 +58,17 @@ class AuditAction(StrEnum):
     TRANSPARENCY_HIDDEN = "transparency.hidden"
     TRANSPARENCY_RESTRICTED = "transparency.restricted"
     TRANSPARENCY_APPROVED = "transparency.approved"  # a long restriction approved by a reviewer
+    # Corrections (纠错, exchange/corrections): filed, refused, each state move, escalation.
+    CORRECTION_FILED = "correction.filed"
+    CORRECTION_REFUSED = "correction.refused"
+    CORRECTION_ACCEPTED = "correction.accepted"
+    CORRECTION_IN_PROGRESS = "correction.in_progress"
+    CORRECTION_FIXED = "correction.fixed"
+    CORRECTION_REJECTED = "correction.rejected"
+    CORRECTION_WRONG_SOURCE = "correction.wrong_source"
+    CORRECTION_FORWARDED = "correction.forwarded"  # a steward re-routed it to another source
+    CORRECTION_WITHDRAWN = "correction.withdrawn"
+    CORRECTION_ESCALATED = "correction.escalated"  # a deadline passed: the stewards are told
     # A message a source (or the sealer) refused and dead-lettered (exchange/dead_letters.py).
     MESSAGE_DEAD_LETTERED = "message.dead_lettered"
 

@@ -27,6 +27,9 @@ QUERY_STEPS = frozenset(
         AuditAction.QUERY_REFUSED,
     }
 )
+CORRECTION_STEPS = frozenset(a for a in AuditAction if a.startswith("correction.")) - {
+    AuditAction.CORRECTION_REFUSED
+}
 CONSOLE_SIGN_INS = frozenset(a for a in AuditAction if a.startswith(AuditAction.CONSOLE_LOGIN.value))
 
 
@@ -260,6 +263,59 @@ def transparency_approved(
         reason="restricted",
         request_id=request_id,
         source=restricting_department,
+    )
+
+
+def correction_step(
+    action: AuditAction,
+    *,
+    gateway: str | None,
+    department: str | None,
+    system: str | None,
+    correction_id: str,
+    element: str,
+    subject_index: str,
+    source: str,
+) -> AuditRecord:
+    """A correction filed, moved, forwarded or escalated by `department` (None: the gateway's own
+    deadline check); `source` is the department it is routed to (after a forward: the new one),
+    `request_id` is `correction:<id>`."""
+    if action not in CORRECTION_STEPS:
+        raise ValueError(f"{action} is not a step of a correction")
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        action=action,
+        subject_index=subject_index,
+        elements=[element],
+        decision="allow",
+        source=source,
+        request_id=f"correction:{correction_id}"[:64],
+    )
+
+
+def correction_refused(
+    *,
+    gateway: str | None,
+    department: str,
+    system: str | None,
+    query_id: str,
+    element: str,
+    subject_index: str | None,
+    reason: str,
+) -> AuditRecord:
+    """A correction refused before it was filed (e.g. `not_received`); `request_id` is the query it named."""
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        action=AuditAction.CORRECTION_REFUSED,
+        subject_index=subject_index,
+        elements=[element],
+        decision="deny",
+        reason=reason[:32],
+        request_id=query_id[:64],
     )
 
 

@@ -77,6 +77,12 @@ class ElementResult(BaseModel):
         "consumer department (JWE, compact). The gateway never sees values; the consumer SDK "
         "(connectors/client.py) decrypts and verifies it.",
     )
+    # Added by the gateway outside the source's signed value, and decided afresh for every response
+    # (a replay too): a correction of this element for this subject is open (异议标注, docs/corrections.md).
+    disputed: bool = Field(
+        False, description="an open correction says this value may be wrong: check before relying on it"
+    )
+    correction_id: str | None = Field(None, description="the open correction, when `disputed`")
 
 
 class QueryOut(BaseModel):

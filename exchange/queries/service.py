@@ -18,6 +18,7 @@ from exchange.audit.writer import AuditWriter
 from exchange.authz.engine import Decision, client_reason, decide
 from exchange.catalogue_cache import CatalogueCache
 from exchange.crypto import PlatformKeys
+from exchange.queries.flags import Disputes, flagged
 from exchange.queries.idempotency import DEFAULT_RECORD_TTL_S, QueryRecords, seal_context
 from exchange.queries.models import ElementResult, QueryIn, QueryOut, idempotency_record
 from exchange.queries.replies import SignedReplyCheck, element_results
@@ -90,6 +91,7 @@ class QueryService:
         max_elements: int,
         max_skew_s: float = 300.0,
         record_ttl_s: float = DEFAULT_RECORD_TTL_S,
+        disputes: Disputes | None = None,
     ) -> None:
         self._engine = engine
         self._catalogue = catalogue
@@ -103,6 +105,7 @@ class QueryService:
         self._max_elements = max_elements
         self._max_skew_s = max_skew_s
         self._records = QueryRecords(engine, keys, record_ttl_s=record_ttl_s)
+        self._disputes = disputes
 
     async def run(self, *, consumer: str, query: QueryIn, system: str | None = None) -> QueryOut:
         """Answer a query for this consumer, sent by its client `system`; each element decided and audited."""
@@ -154,7 +157,7 @@ class QueryService:
                     )
                 ]
             )
-            return stored
+            return await flagged(stored, self._disputes, ctx.subject_index)  # as it stands now, not as stored
 
         decisions = [
             decide(
@@ -207,7 +210,7 @@ class QueryService:
         # is released. The claim is then kept: the release may have been published, so the same
         # query_id must not run again (docs/api.md, "Retrying").
         await self._writer.write(steps, idempotency)
-        return out
+        return await flagged(out, self._disputes, ctx.subject_index)
 
     async def _recheck_replay(self, ctx: QueryContext, catalogue: Catalogue, stored: QueryOut) -> None:
         """Refuse a replay whose stored answer the consumer may no longer receive (docs/security.md).

@@ -36,6 +36,7 @@ def create_agreement(
             actor=actor,
             working_days=settings.decision_working_days,
             holidays=settings.holidays,
+            makeup_workdays=settings.makeup_workdays,
         )
     else:
         agreement = service.create(session=session, agreement_in=body, actor=actor)

@@ -97,6 +97,7 @@ def request(
     now: datetime | None = None,
     working_days: int = DEFAULT_WORKING_DAYS,
     holidays: Collection[date] = (),
+    makeup_workdays: Collection[date] = (),
 ) -> SharingAgreement:
     """A consumer asks for a conditional element for a purpose; the source must decide by the deadline."""
     # A department asks only for itself: naming another consumer would put words in its mouth.
@@ -115,7 +116,7 @@ def request(
         valid_until=agreement_in.valid_until,
         created_at=now,
         requested_by=actor.label(),
-        decision_due=add_working_days(now, working_days, holidays),
+        decision_due=add_working_days(now, working_days, holidays, makeup_workdays),
     )
     return _stored(session, agreement, "requested")
 

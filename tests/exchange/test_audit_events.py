@@ -301,6 +301,9 @@ def test_every_action_in_use_is_in_the_enum() -> None:
         "audit.exported", "transparency.viewed",
         "transparency.hidden", "transparency.restricted", "transparency.approved", "message.dead_lettered",
         "audit.cosigned", "audit.cosignature_refused", "audit.witness_refused",
+        "correction.filed", "correction.refused", "correction.accepted", "correction.in_progress",
+        "correction.fixed", "correction.rejected", "correction.wrong_source", "correction.forwarded",
+        "correction.withdrawn", "correction.escalated",
     }  # fmt: skip
     assert {a.value for a in AuditAction} == used
     assert all(len(a) <= 32 for a in AuditAction)
@@ -364,3 +367,50 @@ def test_the_topic_message_is_the_record_with_its_schema_version() -> None:
     message = json.loads(record.model_dump_json())
     assert message["schema_version"] == 1
     assert {k: v for k, v in message.items() if k != "schema_version"} == record.body()
+
+
+def test_correction_factories_name_the_correction_and_refuse_other_actions() -> None:
+    from exchange.audit import records
+
+    step = records.correction_step(
+        AuditAction.CORRECTION_FORWARDED,
+        gateway="gw-0",
+        department="xzsp",
+        system="steward",
+        correction_id="a" * 32,
+        element="person.name",
+        subject_index="b" * 64,
+        source="hrss",
+    )
+    assert (step.request_id, step.source, step.elements, step.decision) == (
+        f"correction:{'a' * 32}",
+        "hrss",
+        ["person.name"],
+        "allow",
+    )
+    with pytest.raises(ValueError, match="not a step of a correction"):
+        records.correction_step(
+            AuditAction.CORRECTION_REFUSED,
+            gateway=None,
+            department=None,
+            system=None,
+            correction_id="a",
+            element="e.x",
+            subject_index="b",
+            source="psb",
+        )
+    refused = records.correction_refused(
+        gateway=None,
+        department="xzsp",
+        system=None,
+        query_id="q-1",
+        element="e.x",
+        subject_index=None,
+        reason="not_received",
+    )
+    assert (refused.action, refused.decision, refused.reason, refused.request_id) == (
+        "correction.refused",
+        "deny",
+        "not_received",
+        "q-1",
+    )
