@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test test-unit lint services services-stop bench clean browser
+.PHONY: install run test test-unit faults lint services services-stop bench clean browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -39,8 +39,13 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Everything but the `nightly` faults (docs/reliability.md): those run with `make faults`.
 test: lint services browser
-	eval "$$(deploy/services.sh env)" && SHUYUAN_REQUIRE_SERVICES=1 $(BIN)/python -m pytest
+	eval "$$(deploy/services.sh env)" && SHUYUAN_REQUIRE_SERVICES=1 $(BIN)/python -m pytest -m "not nightly"
+
+# The whole fault suite (tests/faults) on a private broker and PostgreSQL of its own: ~4 minutes.
+faults: install
+	SHUYUAN_REQUIRE_SERVICES=1 $(BIN)/python -m pytest tests/faults -m faults
 
 test-unit: install
 	$(BIN)/python -m pytest -m "not integration and not e2e and not browser"

