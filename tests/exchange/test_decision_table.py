@@ -59,10 +59,17 @@ def _assert_problem(response: Any, status: int, reason: str) -> dict[str, Any]:
     return problem
 
 
+# No correction is open in these tests (exchange/corrections): no answer is flagged disputed.
+NOT_DISPUTED = {"disputed": False, "correction_id": None}
+
+
 def _assert_denied(response: Any, code: str, reason: str, source: str | None) -> None:
     assert response.status_code == 200, response.text
     result = _result(response, code)
-    assert result == {"code": code, "status": "denied", "reason": reason, "source": source, "jwe": None}
+    assert (
+        result
+        == {"code": code, "status": "denied", "reason": reason, "source": source, "jwe": None} | NOT_DISPUTED
+    )
     assert response.json()["status"] == "partial"
 
 
@@ -663,6 +670,7 @@ def test_source_timeout(
         "reason": "source_timeout",
         "source": "hrss",
         "jwe": None,
+        **NOT_DISPUTED,
     }
     name = register("psb", "hukou_person", embedded.subjects.demo_person)["name"]
     values = open_response(client, embedded, response, embedded.subjects.demo_person)
@@ -702,6 +710,7 @@ def test_source_unavailable_when_the_connector_raises(
             "reason": "source_unavailable",
             "source": "hrss",
             "jwe": None,
+            **NOT_DISPUTED,
         }
     assert _result(response, "person.name")["status"] == "ok"
     actions = [(r["action"], r["source"], r["reason"]) for r in _audit(gateway_db(), "q-unavailable")]
@@ -764,6 +773,7 @@ def test_not_found_where_a_source_has_no_record(
             "reason": "not_found",
             "source": "hrss",
             "jwe": None,
+            **NOT_DISPUTED,
         }
 
 
