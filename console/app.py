@@ -23,6 +23,7 @@ from console.views import (
     agreements,
     audit,
     auth,
+    corrections,
     dashboard,
     departments,
     disputes,
@@ -33,7 +34,18 @@ from console.web import ConsoleState, CsrfRefused, LoginRequired, RoleDenied, cs
 from protocol.errors import ShuyuanError
 from registry.state import attach
 
-VIEWS = (auth, dashboard, elements, departments, service_items, agreements, disputes, accounts, audit)
+VIEWS = (
+    auth,
+    dashboard,
+    elements,
+    departments,
+    service_items,
+    agreements,
+    disputes,
+    corrections,
+    accounts,
+    audit,
+)
 
 STATIC = Path(__file__).parent / "static"
 

@@ -269,6 +269,9 @@ def test_every_page_renders_for_a_viewer_in_both_languages(viewer: TestClient) -
         "/console/agreements?overdue=1",
         "/console/disputes",
         "/console/disputes?status=resolved",
+        "/console/corrections",
+        "/console/corrections?state=fixed",
+        "/console/corrections?overdue=true",
     ]
     for lang, word in (("zh", "工作台"), ("en", "Dashboard")):
         post(viewer, "/console/lang", {"lang": lang})
@@ -277,7 +280,8 @@ def test_every_page_renders_for_a_viewer_in_both_languages(viewer: TestClient) -
             assert response.status_code == 200, path
             assert word in response.text
             leaked = re.findall(
-                r">\s*((?:field|form|nav|status|sharing|agreements|disputes)\.[a-z_.]+)\s*<", response.text
+                r">\s*((?:field|form|nav|status|sharing|agreements|disputes|corrections?)\.[a-z_.]+)\s*<",
+                response.text,
             )
             assert not leaked, f"untranslated keys on {path}: {leaked}"
     missing = viewer.get("/console/elements/person.nothing")
