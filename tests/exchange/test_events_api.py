@@ -6,10 +6,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connectors.events import EventClient
 from exchange.audit.models import AuditEntry
+from exchange.events.models import Delivery
+from exchange.events.redelivery import Redeliverer
+from exchange.events.settings import EventsSettings
+from protocol.clock import utcnow
 from protocol.jose import JoseFailure
 from shuyuan.embedded import Embedded
 from shuyuan.sample_catalogue import LICENSE_ISSUED
@@ -158,3 +162,54 @@ def test_refusals_have_reason_codes_and_are_audited(client: TestClient, embedded
     assert client.post(f"/v1/deliveries/{delivery}/ack", headers=xzsp).status_code == 404
     listed = client.get("/v1/deliveries", params={"state": "sent"}, headers=amr).json()
     assert [d["event_id"] for d in listed["items"]] == ["evt-fixed-0001"]
+
+
+def test_unacknowledged_copies_are_redelivered_with_backoff_then_overdue_and_a_late_ack_still_counts(
+    client: TestClient, embedded: Embedded
+) -> None:
+    xzsp = events_client(client, embedded, "xzsp")
+    read = xzsp.publish(
+        type=LICENSE_ISSUED,
+        subject_type="enterprise",
+        subject_id=embedded.subjects.demo_enterprise,
+        routing=SHOP,
+        payload=payload(SHOP),
+    )
+    (delivery,) = read["deliveries"]
+    state = embedded.state
+    client.portal.call(state.events.redeliverer.stop)  # the app's own task would race this test's
+    redeliverer = Redeliverer(
+        engine=state.engine,
+        writer=state.audit_writer,
+        transport=state.transport,
+        gateway_id="gw-test",
+        settings=EventsSettings(backoff_s=2.0, max_attempts=3),
+    )
+    table = Delivery.__table__  # type: ignore[attr-defined]
+
+    def row() -> Any:
+        with state.engine.connect() as conn:
+            return conn.execute(select(table).where(table.c.id == delivery["id"])).one()
+
+    def make_due() -> None:
+        with state.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == delivery["id"]).values(next_attempt_at=utcnow()))
+
+    first_due = row().next_attempt_at
+    assert 1.5 < (first_due - row().updated_at).total_seconds() <= 2.0  # the first retry after backoff_s
+    assert client.portal.call(redeliverer.run_once) == 0  # nothing due yet
+    make_due()
+    assert client.portal.call(redeliverer.run_once) == 1
+    again = row()
+    assert again.attempts == 2 and 3.5 < (again.next_attempt_at - again.updated_at).total_seconds() <= 4.0
+    assert len(embedded.transport.events["amr"]) == 2  # the same copy, sent again
+    assert embedded.transport.events["amr"][0] == embedded.transport.events["amr"][1]
+    make_due()
+    assert client.portal.call(redeliverer.run_once) == 1
+    make_due()
+    assert client.portal.call(redeliverer.run_once) == 0  # three copies sent: overdue instead
+    assert (row().state, row().reason) == ("overdue", "not_acknowledged")
+    steps = [a for a, _ in actions(embedded, read["event_id"])]
+    assert steps.count("event.redelivered") == 2 and steps.count("event.overdue") == 1
+    amr = events_client(client, embedded, "amr")
+    assert amr.ack(delivery["id"])["state"] == "acknowledged"  # late, but recorded
