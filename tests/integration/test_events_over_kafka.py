@@ -22,16 +22,13 @@ from exchange.audit.settings import AuditSettings
 from protocol.envelope import header
 from protocol.event_copies import EventClaims, EventSubject, copy_headers, seal_copy
 from protocol.jose import JoseFailure, import_public
-from shuyuan import sample_systems
 from shuyuan.sample_catalogue import LICENSE_ISSUED
-from tests.authkit import fetch_token
 from tests.integration.conftest import World
 
 pytestmark = pytest.mark.integration
 
 FOOD = {"business_scope": "食品销售;预包装食品", "licence_type": "food_business_licence"}
 SHOP = {"business_scope": "日用百货零售", "licence_type": "business_licence"}
-SYSTEM = {code: cid for cid, code, _, _ in sample_systems.SYSTEMS}
 
 
 def payload(routing: dict[str, Any]) -> dict[str, Any]:
@@ -45,9 +42,7 @@ def payload(routing: dict[str, Any]) -> dict[str, Any]:
 
 def events_client(world: World, client: TestClient, code: str) -> EventClient:
     """A sample department's events SDK with a real token of its system."""
-    cid = f"{SYSTEM[code]}{world.suffix}"
-    token = fetch_token(client, sample_systems.key_path(world.keys_dir.parent, cid), cid)
-    return EventClient(client, keys=world.keys(code), auth=token)
+    return world.events(client, code)
 
 
 def subscribe(
