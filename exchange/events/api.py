@@ -11,7 +11,7 @@ before it takes effect: the event and its deliveries are committed with `event.p
 import asyncio
 import functools
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response, status
 
@@ -67,8 +67,8 @@ def _subject_index(state: GatewayState, body: RecipientsIn) -> str:
 
 async def _refuse(
     state: GatewayState, principal: Principal, body: RecipientsIn, index: str, exc: ShuyuanError
-) -> None:
-    """Audit a refused publish, then raise it (audited: not again, exchange/auth/denials.py)."""
+) -> NoReturn:
+    """Audit a refused publish (event id `-` before one is given), then raise it, marked audited."""
     record = records.event_step(
         AuditAction.EVENT_REFUSED,
         gateway=state.settings.gateway_id,
@@ -94,7 +94,6 @@ async def _recipients(state: GatewayState, principal: Principal, body: Recipient
         )
     except ShuyuanError as exc:
         await _refuse(state, principal, body, index, exc)
-        raise  # unreachable: _refuse raises
 
 
 @events.post(
@@ -181,12 +180,14 @@ async def publish_event(
         first_retry_s=settings.backoff_s,
     )
     await state.audit_writer.write(audit, rows)  # the records, the event and its deliveries together
+    # The first insert wins (IdempotentInsert): a concurrent publish of the same id with another body
+    # may have won, and then none of these copies is sent.
+    existing = await asyncio.to_thread(service.get_event, engine=engine, event_id=body.event_id)
+    if existing is None or existing.publisher != dept or existing.body_digest != service.body_digest(body):
+        raise Conflict(f"event {body.event_id!r} was published with another body meanwhile")
     stored = await asyncio.to_thread(
         service.read_event, engine=engine, event_id=body.event_id, publisher=dept
     )
-    existing = await asyncio.to_thread(service.get_event, engine=engine, event_id=body.event_id)
-    if existing is None or existing.body_digest != service.body_digest(body):
-        raise Conflict(f"event {body.event_id!r} was published with another body meanwhile")
     for delivery in stored.deliveries:
         row, event = await asyncio.to_thread(
             service.delivery_or_raise, engine=engine, delivery_id=delivery.id, recipient=None
