@@ -2,6 +2,7 @@
 regulation and, for a food business, to the food-safety office; what a non-recipient can read of it;
 a forged copy; a handler that fails once and is redelivered to."""
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -133,6 +134,11 @@ def test_scenario_a_a_food_licence_is_told_to_amr_and_the_food_safety_office_at_
         (event,) = received[dept]
         assert (event.event_id, event.publisher, event.subject_id) == (event_id, world.dept("xzsp"), firm)
         assert event.payload["enterprise_name"] == "杭州某某餐饮有限公司"
+    with sqlite3.connect(world.data_dir / "amr.sqlite") as conn:  # what amr's application kept
+        kept = conn.execute(
+            "SELECT type, subject_id FROM received_event WHERE event_id = ?", (event_id,)
+        ).fetchall()
+    assert kept == [(LICENSE_ISSUED, firm)]
     steps = audit(world, event_id)
     for dept in ("amr", "fso"):
         for action in ("event.routed", "event.delivered", "event.acknowledged"):
