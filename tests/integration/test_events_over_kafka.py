@@ -16,6 +16,7 @@ from joserfc.jwk import OKPKey
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from sqlalchemy import create_engine, select
 
+from connectors.client import GatewayError
 from connectors.event_subscriber import EventSubscriber, sqlite_handler
 from connectors.events import EventClient, ReceivedEvent
 from exchange.audit.models import AuditEntry
@@ -284,3 +285,36 @@ def test_a_handler_that_fails_once_is_redelivered_to_and_ends_acknowledged(world
         "event.acknowledged",
     ):
         assert action in steps
+
+
+def test_bad_publishes_are_refused_with_their_reasons_and_audited(world: World) -> None:
+    with gateway(world) as client:
+        xzsp, amr = events_client(world, client, "xzsp"), events_client(world, client, "amr")
+        firm = {"type": "enterprise", "id": world.subjects.demo_enterprise}
+
+        def refused(who: EventClient, **body: Any) -> tuple[int, str]:
+            with pytest.raises(GatewayError) as caught:
+                who.recipients(**({"type": LICENSE_ISSUED, "subject": firm, "routing": FOOD} | body))
+            return caught.value.status_code, str(caught.value.problem["reason"])
+
+        assert refused(xzsp, type="license.revoked") == (403, "unknown_event_type")
+        assert refused(amr) == (403, "not_event_source")  # amr is the source of inspections, not licences
+        assert refused(xzsp, routing={"business_scope": "食品"}) == (400, "invalid_event_payload")
+        assert refused(xzsp, routing=FOOD | {"licence_type": 1}) == (400, "invalid_event_payload")
+        # Copies for the wrong set of recipients: amr's copy only, for a food licence (fso is missing).
+        shop = xzsp.recipients(type=LICENSE_ISSUED, subject=firm, routing=SHOP)
+        event_id = f"evt-{uuid.uuid4().hex}"
+        copies = xzsp.copies(
+            event_id=event_id, type=LICENSE_ISSUED, subject=firm, routing=FOOD, payload=payload(FOOD),
+            recipients=shop, published_at=datetime.now(UTC),
+        )  # fmt: skip
+        body = {
+            "event_id": event_id,
+            "type": LICENSE_ISSUED,
+            "subject": firm,
+            "routing": FOOD,
+            "copies": copies,
+        }
+        response = client.post("/v1/events", json=body, headers={"Authorization": f"Bearer {xzsp._auth}"})
+        assert (response.status_code, response.json()["reason"]) == (409, "recipients_changed")
+    assert audit(world, event_id) == [("event.refused", None)]
