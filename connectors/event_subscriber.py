@@ -33,6 +33,8 @@ from protocol.topics import KafkaNames
 
 log = logging.getLogger(__name__)
 Handler = Callable[[ReceivedEvent], None]
+# Checks that could not be made (the registry did not answer) say nothing against the copy.
+TRANSIENT = frozenset({"registry_unavailable"})
 
 
 class HandledEvents:
@@ -126,6 +128,9 @@ class EventSubscriber:
             if canonical(seen.get("routing") or {}) != canonical(event.routing):
                 raise JoseFailure("routing_mismatch", "the gateway routed on other routing than was signed")
         except JoseFailure as exc:
+            if exc.code in TRANSIENT:  # the copy may well be fine: left unacknowledged, redelivered
+                log.warning("delivery %s not checked now (%s); it is redelivered", delivery_id, exc)
+                return
             self._dead_letter(producer, record, delivery_id, exc.code)
             return
         except (GatewayError, httpx.HTTPError) as exc:  # not acknowledged: the gateway redelivers it

@@ -188,6 +188,8 @@ class EventClient:
         """The publisher is the type's one source, and the payload matches the type's schema."""
         if claims.type not in self._types:
             response = self._request("GET", f"/v1/event-types/{claims.type}")
+            if response.status_code >= 500:
+                raise JoseFailure("registry_unavailable", f"the registry answered {response.status_code}")
             if response.status_code != 200:
                 raise JoseFailure(
                     "unknown_event_type", f"the registry knows no event type {claims.type[:64]!r}"
