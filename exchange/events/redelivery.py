@@ -1,9 +1,10 @@
 """The periodic redelivery of unacknowledged copies, with exponential backoff, then `overdue`.
 
 Runs in every gateway's lifespan. Two gateways may pick the same due delivery; the conditional
-update (service.reschedule) lets one of them send it, and a duplicate copy is harmless anyway (the
-subscriber dedupes by event id, the ack is idempotent). Each redelivery and each overdue delivery is
-audited before it happens (fail closed: an audit failure sends nothing and is retried next round).
+update (service.reschedule) lets one of them claim the attempt, and a duplicate copy is harmless
+anyway (the subscriber dedupes by event id, the ack is idempotent). Each redelivery and each overdue
+delivery is audited before it happens (fail closed: an audit failure sends nothing; the claimed
+attempt is then simply not made, and the next one comes after the backoff).
 """
 
 import asyncio
@@ -89,21 +90,26 @@ class Redeliverer:
                 recipient=delivery.recipient,
                 reason="not_acknowledged" if overdue else None,
             )
+            if not overdue:
+                # Claim the attempt first (a conditional update): of several gateways that saw it due,
+                # only the one that claimed it records and sends it.
+                claimed = await asyncio.to_thread(
+                    service.reschedule, engine=self._engine, delivery=delivery, now=utcnow(),
+                    backoff_s=self._settings.backoff_s,
+                )  # fmt: skip
+                if not claimed:
+                    continue
             await self._writer.write([record])  # recorded before it happens (module doc)
-            now = utcnow()
             if overdue:
                 await asyncio.to_thread(
-                    service.move, engine=self._engine, delivery=delivery, to="overdue", now=now,
+                    service.move, engine=self._engine, delivery=delivery, to="overdue", now=utcnow(),
                     reason="not_acknowledged",
                 )  # fmt: skip
                 continue
-            if await asyncio.to_thread(
-                service.reschedule,
-                engine=self._engine,
-                delivery=delivery,
-                now=now,
-                backoff_s=self._settings.backoff_s,
-            ):
+            try:
                 await send_copy(self._transport, delivery, event)
-                sent += 1
+            except Exception:  # the broker is away: the next attempt comes after the backoff
+                log.exception("redelivery of %s to %s failed", delivery.id, delivery.recipient)
+                continue
+            sent += 1
         return sent
