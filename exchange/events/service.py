@@ -62,8 +62,11 @@ def recipient_keys(keys: KeySnapshot, recipients: Sequence[str]) -> list[Recipie
 
 
 def body_digest(event_in: EventIn) -> str:
-    """SHA-256 of the canonical request body: the same event_id with another body is a conflict."""
-    return hashlib.sha256(canonical(event_in.model_dump(mode="json"))).hexdigest()
+    """SHA-256 of what the gateway can compare of a publish: the same event_id with other metadata or
+    recipients is a conflict. Not the copies themselves: encryption is randomised, so a publisher that
+    retries after a lost response re-seals them, and must still get the stored event."""
+    seen = event_in.model_dump(mode="json", exclude={"copies"}) | {"recipients": sorted(event_in.copies)}
+    return hashlib.sha256(canonical(seen)).hexdigest()
 
 
 def delivery_id(event_id: str, recipient: str) -> str:

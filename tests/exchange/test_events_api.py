@@ -152,6 +152,11 @@ def test_refusals_have_reason_codes_and_are_audited(client: TestClient, embedded
     again = client.post("/v1/events", json=good, headers=xzsp)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json() == again.json()
+    # A retry after a lost response re-seals the copies (encryption is randomised): still the same event.
+    resealed = _publish_body(client_x, firm, FOOD)
+    assert resealed["copies"] != good["copies"]
+    retried = client.post("/v1/events", json=resealed, headers=xzsp)
+    assert (retried.status_code, retried.json()) == (200, first.json())
     other = client.post(
         "/v1/events", json=good | {"routing": FOOD | {"licence_type": "business_licence"}}, headers=xzsp
     )
