@@ -123,7 +123,7 @@ class EventSubscriber:
             if event.event_id in self.handled:  # a duplicate or a redelivery of what was handled
                 self._client.ack(event.delivery_id)
                 return
-            seen = self._client.delivered(event.delivery_id)
+            seen = self._delivered(event)
             # The routing the gateway routed on must be the one the publisher signed (docs/events.md).
             if canonical(seen.get("routing") or {}) != canonical(event.routing):
                 raise JoseFailure("routing_mismatch", "the gateway routed on other routing than was signed")
@@ -147,6 +147,19 @@ class EventSubscriber:
             log.warning("ack of delivery %s failed (%s); it is redelivered", event.delivery_id, exc)
             return
         self.handled.add(event.event_id)
+
+    def _delivered(self, event: ReceivedEvent) -> dict[str, Any]:
+        """Report the copy delivered; a delivery the gateway does not know, or of another event, means
+        the copy did not come through the gateway (put on the topic by someone else): refused."""
+        try:
+            seen = self._client.delivered(event.delivery_id)
+        except GatewayError as exc:
+            if exc.status_code == 404:
+                raise JoseFailure("unknown_delivery", "the gateway sent no such delivery to us") from exc
+            raise
+        if seen.get("event_id") != event.event_id:
+            raise JoseFailure("wrong_binding", "the delivery is of another event")
+        return seen
 
     def _dead_letter(
         self, producer: KafkaProducer, record: ConsumerRecord, delivery_id: str | None, reason: str

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.client import GatewayError
 from connectors.event_subscriber import EventSubscriber, HandledEvents
 from connectors.events import ReceivedEvent
 from protocol.jose import JoseFailure
@@ -29,6 +30,8 @@ class FakeClient:
     routing: dict[str, Any] = field(default_factory=lambda: dict(ROUTING))
     calls: list[tuple[str, str]] = field(default_factory=list)
     department: str = "amr"
+    event_id: str = "evt-00000001"  # of the delivery, as the gateway knows it
+    unknown: bool = False  # the gateway knows no such delivery
 
     def open(self, value: bytes, headers: Any) -> ReceivedEvent:
         if isinstance(self.opens, Exception):
@@ -37,7 +40,9 @@ class FakeClient:
 
     def delivered(self, delivery_id: str) -> dict[str, Any]:
         self.calls.append(("delivered", delivery_id))
-        return {"routing": self.routing}
+        if self.unknown:
+            raise GatewayError(404, {"reason": "not_found"})
+        return {"routing": self.routing, "event_id": self.event_id}
 
     def ack(self, delivery_id: str) -> dict[str, Any]:
         self.calls.append(("ack", delivery_id))
@@ -106,6 +111,16 @@ def test_routing_the_gateway_routed_on_that_differs_from_the_signed_one_is_dead_
     client = FakeClient(event(), routing=ROUTING | {"licence_type": "food_business_licence"})
     _, producer, handled = run(client)
     assert handled == [] and ("dlq-reason", b"routing_mismatch") in producer.sent[0][1]
+
+
+def test_a_copy_that_did_not_come_through_the_gateway_is_dead_lettered() -> None:
+    # Signed by the real publisher, but put on the topic directly, or with another event's delivery id.
+    for client, reason in (
+        (FakeClient(event(), unknown=True), b"unknown_delivery"),
+        (FakeClient(event(), event_id="evt-other1"), b"wrong_binding"),
+    ):
+        _, producer, handled = run(client)
+        assert handled == [] and ("dlq-reason", reason) in producer.sent[0][1]
 
 
 def test_a_registry_that_did_not_answer_says_nothing_against_the_copy() -> None:
