@@ -121,11 +121,17 @@ class EventClient:
         return out
 
     def publish(
-        self, *, type: str, subject_type: str, subject_id: str, routing: dict[str, Any],
-        payload: dict[str, Any], event_id: str | None = None, attempts: int = 3,
+        self, *, type: str, subject_type: str, subject_id: str, payload: dict[str, Any],
+        routing: dict[str, Any] | None = None, event_id: str | None = None, attempts: int = 3,
     ) -> dict[str, Any]:  # fmt: skip
-        """Publish an event to whoever subscribes to it; the gateway's EventRead (deliveries' states)."""
+        """Publish an event to whoever subscribes to it; the gateway's EventRead (deliveries' states).
+
+        `routing` None: the type's routing fields, taken from the payload (the registry names them).
+        """
         event_id = event_id or f"evt-{uuid.uuid4().hex}"
+        if routing is None:
+            fields = self.event_type(type).get("routing_fields") or []
+            routing = {name: payload[name] for name in fields if name in payload}
         subject = {"type": subject_type, "id": subject_id}
         published_at = datetime.now(UTC)
         for attempt in range(attempts):
@@ -184,18 +190,20 @@ class EventClient:
             payload=claims.payload, published_at=claims.published_at, kid=kid,
         )  # fmt: skip
 
-    def _check_type(self, claims: EventClaims) -> None:
-        """The publisher is the type's one source, and the payload matches the type's schema."""
-        if claims.type not in self._types:
-            response = self._request("GET", f"/v1/event-types/{claims.type}")
+    def event_type(self, code: str) -> dict[str, Any]:
+        """The registry's event type (cached); JoseFailure if it knows none or did not answer."""
+        if code not in self._types:
+            response = self._request("GET", f"/v1/event-types/{code}")
             if response.status_code >= 500:
                 raise JoseFailure("registry_unavailable", f"the registry answered {response.status_code}")
             if response.status_code != 200:
-                raise JoseFailure(
-                    "unknown_event_type", f"the registry knows no event type {claims.type[:64]!r}"
-                )
-            self._types[claims.type] = response.json()
-        known = self._types[claims.type]
+                raise JoseFailure("unknown_event_type", f"the registry knows no event type {code[:64]!r}")
+            self._types[code] = response.json()
+        return self._types[code]
+
+    def _check_type(self, claims: EventClaims) -> None:
+        """The publisher is the type's one source, and the payload matches the type's schema."""
+        known = self.event_type(claims.type)
         if known.get("source") != claims.publisher:
             raise JoseFailure("not_event_source", "the publisher is not the event type's source")
         if not value_schema.conforms(claims.payload, known.get("payload_schema") or {"type": "object"}):

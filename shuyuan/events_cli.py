@@ -1,7 +1,9 @@
-"""`shuyuan connector events`: a department's event subscriber (双告知), keeping what it is told.
+"""`shuyuan connector events`: a department's event subscriber (双告知), keeping what it is told;
+`shuyuan event publish`: publish one event as a department's system (the SDK's two steps).
 
-Apart from `connector run` because a department may only receive events (the food-safety office
-answers no requests) and because the two consume different topics in different groups.
+The subscriber is apart from `connector run` because a department may only receive events (the
+food-safety office answers no requests) and because the two consume different topics in different
+groups.
 """
 
 import threading
@@ -11,6 +13,7 @@ from typing import Annotated
 import typer
 
 DEFAULT_DATA = Path("var")
+event_app = typer.Typer(help="Publish events (双告知, docs/events.md).", no_args_is_help=True)
 
 
 def connector_events(
@@ -70,3 +73,52 @@ def connector_events(
     topic, group = names.event_topic(department), names.event_group(department)
     typer.echo(f"events of {department}: {topic} (group {group}) -> {path}")
     subscriber.serve(stop)
+
+
+@event_app.command("publish")
+def event_publish(
+    department: Annotated[str, typer.Option(help="The publishing department (the type's source)")],
+    type_: Annotated[str, typer.Option("--type", help="Event type, e.g. license.issued")],
+    subject_type: Annotated[str, typer.Option(help="person or enterprise")],
+    subject_id: Annotated[str, typer.Option(help="Resident ID or unified social credit code")],
+    payload: Annotated[str, typer.Option(help="The payload, a JSON object (routing fields taken from it)")],
+    event_id: Annotated[str | None, typer.Option(help="Idempotency key (default: a fresh one)")] = None,
+    keys_dir: Annotated[Path | None, typer.Option(help="The department's private keys")] = None,
+    url: Annotated[str, typer.Option(help="Gateway base URL")] = "http://127.0.0.1:8000",
+    client: Annotated[str | None, typer.Option(help="client_id of the department's system")] = None,
+    system_keys: Annotated[Path, typer.Option(help="Folder of the systems' private keys")] = (
+        DEFAULT_DATA / "keys" / "systems"
+    ),
+    ca: Annotated[Path | None, typer.Option(help="CA certificate of an HTTPS gateway")] = None,
+) -> None:
+    """Publish one event; prints the gateway's answer (each recipient's delivery and its state)."""
+    import json
+
+    import httpx
+
+    from connectors import keys as department_keys
+    from connectors.client import GatewayError
+    from connectors.events import EventClient
+    from shuyuan.cli import _only_system, _token_auth  # at run time: cli imports this module
+
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:
+        raise typer.BadParameter("not JSON", param_hint="--payload") from exc
+    if not isinstance(body, dict):
+        raise typer.BadParameter("a JSON object", param_hint="--payload")
+    folder = keys_dir or department_keys.default_dir(DEFAULT_DATA, department)
+    if not folder.is_dir():
+        typer.echo(f"no private keys of {department!r} in {folder} (see docs/crypto.md)", err=True)
+        raise typer.Exit(2)
+    auth = _token_auth(url, system_keys, client or _only_system(system_keys, department), ca)
+    http = httpx.Client(base_url=url, timeout=10, verify=str(ca) if ca else True)
+    events = EventClient(http, keys=department_keys.load(folder, department), auth=auth)
+    try:
+        read = events.publish(
+            type=type_, subject_type=subject_type, subject_id=subject_id, payload=body, event_id=event_id
+        )
+    except GatewayError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(read, ensure_ascii=False, indent=2))

@@ -96,10 +96,13 @@ def test_a_shop_licence_goes_to_amr_only_and_the_gateway_stores_no_identifier(
 ) -> None:
     xzsp = events_client(client, embedded, "xzsp")
     firm = embedded.subjects.demo_enterprise
+    # No routing given: the SDK takes the type's routing fields from the payload.
     read = xzsp.publish(
-        type=LICENSE_ISSUED, subject_type="enterprise", subject_id=firm, routing=SHOP, payload=payload(SHOP)
+        type=LICENSE_ISSUED, subject_type="enterprise", subject_id=firm, payload=payload(SHOP)
     )
     assert [d["recipient"] for d in read["deliveries"]] == ["amr"]
+    stored = client.get(f"/v1/events/{read['event_id']}", headers=bearer_of(client, embedded, "xzsp")).json()
+    assert stored["routing"] == SHOP
     dump = (embedded.state.engine.url.database or "").encode()
     with open(dump, "rb") as db:
         stored = db.read()
