@@ -45,7 +45,9 @@ def actions(embedded: Embedded, event_id: str) -> list[tuple[str, str | None]]:
     """The audit records of one event: (action, recipient)."""
     with embedded.state.engine.connect() as conn:
         rows = conn.execute(
-            select(AuditEntry.action, AuditEntry.source).where(AuditEntry.request_id == f"event:{event_id}")  # type: ignore[arg-type]
+            select(AuditEntry.action, AuditEntry.source)
+            .where(AuditEntry.request_id == f"event:{event_id}")
+            .order_by(AuditEntry.seq)  # type: ignore[arg-type]
         ).all()
     return [(r.action, r.source) for r in rows]
 
@@ -221,3 +223,32 @@ def test_unacknowledged_copies_are_redelivered_with_backoff_then_overdue_and_a_l
     assert steps.count("event.redelivered") == 2 and steps.count("event.overdue") == 1
     amr = events_client(client, embedded, "amr")
     assert amr.ack(delivery["id"])["state"] == "acknowledged"  # late, but recorded
+
+
+def test_a_dead_letter_report_is_recorded_and_a_genuine_ack_still_wins(
+    client: TestClient, embedded: Embedded
+) -> None:
+    xzsp = events_client(client, embedded, "xzsp")
+    read = xzsp.publish(
+        type=LICENSE_ISSUED,
+        subject_type="enterprise",
+        subject_id=embedded.subjects.demo_enterprise,
+        payload=payload(SHOP),
+    )
+    (delivery,) = read["deliveries"]
+    amr, headers = events_client(client, embedded, "amr"), bearer_of(client, embedded, "amr")
+    assert amr.dead_lettered(delivery["id"], "invalid_signature")["state"] == "dead_lettered"
+    one = client.get(f"/v1/deliveries/{delivery['id']}", headers=headers).json()
+    assert (one["state"], one["reason"], one["routing"]) == ("dead_lettered", "invalid_signature", SHOP)
+    assert (
+        client.get(f"/v1/deliveries/{delivery['id']}", headers=bearer_of(client, embedded, "fso")).status_code
+        == 404
+    )
+    # The genuine copy, verified after a forged one was dead-lettered under the same delivery id.
+    assert (
+        amr.delivered(delivery["id"])["state"] == "dead_lettered"
+    )  # not a move from there: nothing recorded
+    assert amr.ack(delivery["id"])["state"] == "acknowledged"
+    steps = [a for a, _ in actions(embedded, read["event_id"])]
+    assert steps.count("event.dead_lettered") == 1 and "event.delivered" not in steps
+    assert steps[-1] == "event.acknowledged"
