@@ -318,3 +318,15 @@ def test_bad_publishes_are_refused_with_their_reasons_and_audited(world: World) 
         response = client.post("/v1/events", json=body, headers={"Authorization": f"Bearer {xzsp._auth}"})
         assert (response.status_code, response.json()["reason"]) == (409, "recipients_changed")
     assert audit(world, event_id) == [("event.refused", None)]
+
+
+def test_an_event_published_before_the_subscriber_first_ran_is_still_told(world: World) -> None:
+    received: list[ReceivedEvent] = []
+    with gateway(world) as client:
+        read = events_client(world, client, "xzsp").publish(
+            type=LICENSE_ISSUED, subject_type="enterprise", subject_id=world.subjects.demo_enterprise,
+            payload=payload(SHOP),
+        )  # fmt: skip
+        subscribe(world, client, "amr", received.append)  # a brand-new group: from the beginning
+        wait_for(lambda: bool(received))
+    assert [e.event_id for e in received] == [read["event_id"]]
