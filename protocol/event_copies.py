@@ -17,7 +17,17 @@ from joserfc.jwk import Key
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocol.crypto_profile import DEFAULT, CryptoProfile
-from protocol.jose import JoseFailure, KeyResolver, canonical, decrypt, encrypt, sign, verify
+from protocol.jose import (
+    JoseFailure,
+    KeyResolver,
+    canonical,
+    decrypt,
+    encrypt,
+    peek_header,
+    sign,
+    thumbprint,
+    verify,
+)
 
 EVENT_TYP = "shuyuan-event+jws"
 EVENT_ID_PATTERN = r"^[A-Za-z0-9_-]{8,48}$"
@@ -43,6 +53,9 @@ class EventClaims(BaseModel):
     payload: dict[str, Any]
     recipient: str = Field(max_length=32)
     published_at: datetime
+    # RFC 7800 `cnf`: the thumbprint of the key the publisher encrypted to (set by seal_copy), so a copy
+    # re-wrapped by whoever swapped the recipient's key in the directory is caught (as answers' `cnf`).
+    cnf: dict[str, str] | None = None
 
 
 def seal_copy(
@@ -54,7 +67,9 @@ def seal_copy(
     recipient_kid: str,
     profile: CryptoProfile = DEFAULT,
 ) -> str:
-    """The recipient's copy: the publisher's JWS over the claims, encrypted to the recipient's key."""
+    """The recipient's copy: the publisher's JWS over the claims (bound to the recipient's key by `cnf`),
+    encrypted to that key."""
+    claims = claims.model_copy(update={"cnf": {"jkt": thumbprint(recipient_key)}})
     jws = sign(
         canonical(claims.model_dump(mode="json")),
         key=signing_key,
@@ -83,6 +98,7 @@ def open_copy(
     is the routing metadata the copy arrived with.
     """
     inner = decrypt(token, keys=keys, profile=profile)
+    opened_with = keys[str(peek_header(token).get("kid"))]  # decrypt found it, or raised
     try:
         jws = inner.decode("ascii")
     except UnicodeDecodeError as exc:
@@ -96,6 +112,8 @@ def open_copy(
         raise JoseFailure("wrong_publisher", "the copy is signed for another publisher")
     if claims.recipient != recipient:
         raise JoseFailure("wrong_recipient", "the copy is meant for another department")
+    if claims.cnf is None or claims.cnf.get("jkt") != thumbprint(opened_with):
+        raise JoseFailure("wrong_recipient_key", "the publisher encrypted this copy to another key")
     if canonical(claims.routing) != canonical(dict(routing)):
         raise JoseFailure("routing_mismatch", "the signed routing is not the routing the event was sent with")
     return claims, kid

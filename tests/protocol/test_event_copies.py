@@ -7,7 +7,7 @@ from joserfc.jwk import Key
 
 from protocol.crypto_profile import DEFAULT
 from protocol.event_copies import EventClaims, EventSubject, open_copy, seal_copy
-from protocol.jose import JoseFailure, canonical, encrypt, sign
+from protocol.jose import JoseFailure, canonical, decrypt, encrypt, sign, thumbprint
 
 ROUTING = {"business_scope": "食品销售", "licence_type": "food_business_licence"}
 
@@ -53,7 +53,19 @@ def open_as_amr(token: str, *, routing: dict = ROUTING, publisher: str = "xzsp")
 
 
 def test_the_recipient_opens_and_verifies_its_copy() -> None:
-    assert open_as_amr(seal(claims())) == claims()
+    opened = open_as_amr(seal(claims()))
+    assert opened.model_copy(update={"cnf": None}) == claims()
+    assert opened.cnf == {"jkt": thumbprint(AMR_ENC)}
+
+
+def test_a_copy_re_wrapped_by_whoever_swapped_the_recipients_key_is_caught() -> None:
+    # The operator registered its own key as amr's, so the publisher encrypted to it; the operator read
+    # the copy and re-encrypted the publisher's JWS to amr's real key. The signed `cnf` names its key.
+    operator = _key("enc")
+    inner = decrypt(seal(claims(), to=operator, kid="amr-enc"), keys={"amr-enc": operator})
+    with pytest.raises(JoseFailure) as refused:
+        open_as_amr(encrypt(inner, recipient=AMR_ENC, kid="amr-enc", cty="JWT"))
+    assert refused.value.code == "wrong_recipient_key"
 
 
 @pytest.mark.parametrize(
