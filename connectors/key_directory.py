@@ -40,6 +40,9 @@ class RegistryKeys:
         if cached is not None and time.monotonic() - cached[0] < self._cache_s:
             return cached[1]
         response = self._request("GET", f"/v1/departments/{department}/keys")
+        if response.status_code >= 500:
+            # Not an answer about the keys: a caller that can wait (an event subscriber) tries again later.
+            raise JoseFailure("registry_unavailable", f"the registry answered {response.status_code}")
         try:
             keys = response.json() if response.status_code == 200 else None
         except ValueError:

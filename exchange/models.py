@@ -3,7 +3,16 @@
 from exchange.audit.models import AuditEntry
 from exchange.auth.models import UsedAssertion
 from exchange.corrections.models import Correction
+from exchange.events.models import Delivery, Event
 from exchange.queries.models import QueryRecord
 from exchange.transparency.models import TransparencyRestriction
 
-__all__ = ["AuditEntry", "Correction", "QueryRecord", "TransparencyRestriction", "UsedAssertion"]
+__all__ = [
+    "AuditEntry",
+    "Correction",
+    "Delivery",
+    "Event",
+    "QueryRecord",
+    "TransparencyRestriction",
+    "UsedAssertion",
+]

@@ -18,6 +18,8 @@ from exchange.corrections.disputes import DisputeIndex
 from exchange.corrections.escalation import Escalator
 from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
+from exchange.events.redelivery import Redeliverer
+from exchange.events.settings import EventsSettings
 from exchange.queries.service import QueryService
 from exchange.ratelimit import RateLimiter
 from exchange.request_signing import RequestSigner
@@ -55,6 +57,14 @@ class CorrectionsState:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EventsState:
+    """Events: their settings and the redelivery task."""
+
+    settings: EventsSettings
+    redeliverer: Redeliverer
+
+
+@dataclass(frozen=True, kw_only=True)
 class GatewayState(RegistryState):
     """Everything the gateway's routes share: the registry's part, plus transport, keys, audit, auth."""
 
@@ -69,6 +79,7 @@ class GatewayState(RegistryState):
     auth: AuthState
     transparency: TransparencyState
     corrections: CorrectionsState
+    events: EventsState
 
     @property
     def audit_settings(self) -> AuditSettings:

@@ -91,6 +91,8 @@ def bindings(
     result: list[AclBinding] = []
     for gw in map(_user, gateways):
         result += _grant(gw, "topic", names.request_prefix, ("WRITE", "CREATE"), "prefixed")
+        # Events: the gateway alone writes every department's copy (docs/events.md).
+        result += _grant(gw, "topic", names.event_prefix, ("WRITE", "CREATE"), "prefixed")
         result += _grant(gw, "topic", names.audit_topic, ("WRITE", "CREATE"))
         result += _grant(gw, "topic", names.registry_topic, ("WRITE", "READ", "CREATE"))
         result += _grant(gw, "topic", names.reply_topic, ("READ", "CREATE"))
@@ -107,6 +109,8 @@ def bindings(
         principal = _user(cns.get(dept, connector_principal(dept)))
         result += _grant(principal, "topic", names.request_topic(dept), ("READ",))
         result += _grant(principal, "group", names.connector_group(dept), ("READ",))
+        result += _grant(principal, "topic", names.event_topic(dept), ("READ",))
+        result += _grant(principal, "group", names.event_group(dept), ("READ",))
         result += _grant(principal, "topic", names.reply_topic, ("WRITE",))
         result += _grant(principal, "topic", names.dlq_topic, ("WRITE",))
     return sorted(set(result))

@@ -42,6 +42,10 @@ class Reason(StrEnum):
     # Events (registry/policy.py publish_reason; docs/events.md).
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     NOT_EVENT_SOURCE = "not_event_source"
+    # The copies sent are not for the recipients the subscriptions pick now (exchange/events): ask again.
+    RECIPIENTS_CHANGED = "recipients_changed"
+    # The routing metadata does not match the routing part of the event type's payload schema.
+    INVALID_EVENT_PAYLOAD = "invalid_event_payload"
     # A correction (纠错) may be filed only by a department that received the element for the subject
     # (exchange/corrections: 政务数据共享条例 on 校核纠错, checked against the audit chain).
     NOT_RECEIVED = "not_received"
@@ -79,5 +83,7 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.DATABASE_UNAVAILABLE: "The exchange's database does not answer; nothing was released",
     Reason.UNKNOWN_EVENT_TYPE: "No such active event type in the registry",
     Reason.NOT_EVENT_SOURCE: "Only the event type's one source department may publish it",
+    Reason.RECIPIENTS_CHANGED: "The copies are not for the event's current recipients; ask for them again",
+    Reason.INVALID_EVENT_PAYLOAD: "The routing metadata does not match the event type's payload schema",
     Reason.NOT_RECEIVED: "The department did not receive this element for this subject in that query",
 }

@@ -52,6 +52,19 @@ class KafkaNames:
         return f"{self.request_prefix}{_department(department)}"
 
     @property
+    def event_prefix(self) -> str:
+        """What every event topic starts with (`<ns>.evt.`), for prefixed ACLs."""
+        return f"{self.namespace}.evt."
+
+    def event_topic(self, department: str) -> str:
+        """The topic a subscriber department receives its copies of events on (docs/events.md)."""
+        return f"{self.event_prefix}{_department(department)}"
+
+    def event_group(self, department: str) -> str:
+        """The consumer group of a department's event subscribers (apart from its request group)."""
+        return f"{self.namespace}.events.{_department(department)}"
+
+    @property
     def reply_topic(self) -> str:
         """The one reply topic; each gateway instance reads its own partition."""
         return f"{self.namespace}.rep"

@@ -46,6 +46,8 @@ class EventTypeView:
     source: str
     status: str
     routing_fields: tuple[str, ...]
+    # The routing part of it checks the routing metadata the gateway sees (exchange/events/routing.py).
+    payload_schema: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,9 @@ def read_catalogue(*, session: Session) -> Catalogue:
         )
         agreements[key].append(agreement_view_of(a))
     event_types = {
-        e.code: EventTypeView(e.code, depts[e.source_department_id].code, e.status, tuple(e.routing_fields))
+        e.code: EventTypeView(
+            e.code, depts[e.source_department_id].code, e.status, tuple(e.routing_fields), e.payload_schema
+        )
         for e in session.exec(select(EventType))
     }
     subscriptions = tuple(

@@ -25,13 +25,16 @@ from exchange.corrections.api import corrections_state, install_corrections
 from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
 from exchange.dead_letters import DeadLetterAuditor
+from exchange.events.api import install_events
+from exchange.events.redelivery import Redeliverer
+from exchange.events.settings import EventsSettings
 from exchange.queries.api import router as queries_router
 from exchange.queries.service import QueryService
 from exchange.readiness import check_readiness
 from exchange.registry_sync import RegistrySync
 from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
-from exchange.state import GatewayState
+from exchange.state import EventsState, GatewayState
 from exchange.transparency.api import install_transparency, transparency_state
 from exchange.transparency.settings import TransparencySettings
 from exchange.transport.base import Transport
@@ -96,12 +99,14 @@ def create_app(
     registry_settings: RegistrySettings | None = None,
     transparency_settings: TransparencySettings | None = None,
     corrections_settings: CorrectionsSettings | None = None,
+    events_settings: EventsSettings | None = None,
 ) -> FastAPI:
     """Build the gateway app; migrations (then `prepare`, e.g. sample data) run in its lifespan."""
     settings = settings or GatewaySettings()
     registry_settings = registry_settings or RegistrySettings()
     transparency_settings = transparency_settings or TransparencySettings()
     corrections_settings = corrections_settings or CorrectionsSettings()
+    events_settings = events_settings or EventsSettings()
     chosen = transport or build_transport(settings)
 
     @asynccontextmanager
@@ -167,6 +172,16 @@ def create_app(
         corrections = corrections_state(
             corrections_settings, engine=engine, writer=writer, gateway_id=settings.gateway_id
         )
+        events = EventsState(
+            settings=events_settings,
+            redeliverer=Redeliverer(
+                engine=engine,
+                writer=writer,
+                transport=chosen,
+                gateway_id=settings.gateway_id,
+                settings=events_settings,
+            ),
+        )
         state = AppState(
             engine=engine,
             changes=changes,
@@ -196,14 +211,17 @@ def create_app(
             auth=auth,
             transparency=transparency_state(transparency_settings),
             corrections=corrections,
+            events=events,
             registry_sync=registry_sync,
             sealer_lag=sealer_lag,
         )
         attach(app, state)  # the one attribute of app.state (registry/state.py)
         await corrections.escalator.start()  # overdue corrections escalated to the stewards
+        await events.redeliverer.start()  # unacknowledged event copies sent again, then overdue
         try:
             yield
         finally:
+            await events.redeliverer.stop()
             await corrections.escalator.stop()
             if dead_letters is not None:
                 await dead_letters.stop()
@@ -232,6 +250,7 @@ def create_app(
     include_protected(app, audit_router, require_scope("audit:read"))
     install_transparency(app)  # citizens' view (ID tokens) and restrictions
     install_corrections(app)  # 纠错: scope `corrections`
+    install_events(app)  # 双告知: scope `events`
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -17,6 +17,7 @@ from connectors.client_auth import TokenAuth, TokenError, TokenSource, read_key_
 from console.cli import console_app
 from exchange.audit.cli import audit_app
 from protocol.identifiers import SubjectType
+from shuyuan.events_cli import connector_events, event_app
 from shuyuan.kafka_cli import kafka_app
 from shuyuan.keys_cli import keys_app
 from shuyuan.pki import pki_app
@@ -29,6 +30,8 @@ sample_app = typer.Typer(help="Sample departments and registry.", no_args_is_hel
 app.add_typer(db_app, name="db")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(connector_app, name="connector")
+connector_app.command("events")(connector_events)
+app.add_typer(event_app, name="event")
 app.add_typer(sample_app, name="sample")
 app.add_typer(pki_app, name="pki")
 app.add_typer(keys_app, name="keys")

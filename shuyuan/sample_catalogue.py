@@ -18,10 +18,14 @@ from registry.departments import service as departments
 from registry.departments.models import DepartmentCreate
 from registry.elements import service as elements
 from registry.elements.models import ElementCreate, Sensitivity, SharingType, SubjectTypeField, ValueType
+from registry.event_types import service as event_types
+from registry.event_types.models import EventTypeCreate
 from registry.keys import service as keys_service
 from registry.keys.models import KeyCreate
 from registry.service_items import service as service_items
 from registry.service_items.models import MaterialIn, ServiceItemCreate
+from registry.subscriptions import service as subscriptions
+from registry.subscriptions.models import Condition, SubscriptionCreate
 
 if TYPE_CHECKING:
     from connectors.keys import DepartmentKeys
@@ -32,6 +36,8 @@ DEPARTMENTS = [
     ("amr", "市场监督管理局", "Administration for Market Regulation"),
     ("xzsp", "行政审批局", "Administrative Approval Bureau"),
     ("zjj", "住房和城乡建设局", "Housing and Urban-Rural Development Bureau"),
+    # Receives food-business licences by event (SCENARIOS.md A); no source, no consumer of queries.
+    ("fso", "食品安全委员会办公室", "Food Safety Office"),
 ]
 
 P: SubjectTypeField = "person"
@@ -253,6 +259,53 @@ AGREEMENTS = [
     ("zjj", "person.si_months_paid", HOUSING_ITEM, "《公共租赁住房管理办法》第七条"),
 ]
 
+LICENSE_ISSUED = "license.issued"
+INSPECTION_RESULT = "inspection.result"
+# code, name, source, payload schema, routing fields (审管互动 双告知: approval tells supervision, and back).
+EVENT_TYPES: list[tuple[str, str, str, dict[str, Any], list[str]]] = [
+    (
+        LICENSE_ISSUED,
+        "许可证核发",
+        "xzsp",
+        {
+            "type": "object",
+            "properties": {
+                "licence_no": {"type": "string", "minLength": 1, "maxLength": 64},
+                "licence_type": {"type": "string", "enum": ["business_licence", "food_business_licence"]},
+                "enterprise_name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "business_scope": {"type": "string", "maxLength": 500},
+                "issued_on": {"type": "string", "format": "date"},
+            },
+            "required": ["licence_no", "licence_type", "enterprise_name", "business_scope", "issued_on"],
+            "additionalProperties": False,
+        },
+        ["business_scope", "licence_type"],
+    ),
+    (
+        INSPECTION_RESULT,
+        "检查结果",
+        "amr",
+        {
+            "type": "object",
+            "properties": {
+                "inspection_no": {"type": "string", "minLength": 1, "maxLength": 64},
+                "result": {"type": "string", "enum": ["pass", "rectify", "penalty"]},
+                "findings": {"type": "string", "maxLength": 2000},
+            },
+            "required": ["inspection_no", "result"],
+            "additionalProperties": False,
+        },
+        ["result"],
+    ),
+]
+# subscriber, source, event types, conditions: 市场监管 hears of every licence, the food-safety office
+# of food businesses only; the approval bureau hears the inspections' results back.
+SUBSCRIPTIONS: list[tuple[str, str, list[str], list[Condition]]] = [
+    ("amr", "xzsp", [LICENSE_ISSUED], []),
+    ("fso", "xzsp", [LICENSE_ISSUED], [Condition(field="business_scope", op="contains", value="食品")]),
+    ("xzsp", "amr", [INSPECTION_RESULT], []),
+]
+
 
 def seed(engine: Engine, *, department_suffix: str = "") -> bool:
     """Load the sample registry into an empty database; returns False if it was already there.
@@ -308,6 +361,16 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
                 status="approved",
             )
             agreements.create(session=session, agreement_in=agreement_in, actor=SEED_STEWARD)
+        for code, name, source, schema, routing in EVENT_TYPES:
+            type_in = EventTypeCreate(
+                code=code, name=name, source=dept(source), payload_schema=schema, routing_fields=routing
+            )
+            event_types.create(session=session, event_type_in=type_in, actor=SEED_STEWARD)
+        for subscriber, source, types, conditions in SUBSCRIPTIONS:
+            subscription_in = SubscriptionCreate(
+                subscriber=dept(subscriber), source=dept(source), event_types=types, conditions=conditions
+            )
+            subscriptions.create(session=session, subscription_in=subscription_in, actor=SEED_STEWARD)
     return True
 
 

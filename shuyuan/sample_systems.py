@@ -25,6 +25,7 @@ SYSTEMS: list[tuple[str, str, str, list[str]]] = [
     ("psb-hukou", "psb", "公安局 户籍系统", _SOURCE_SCOPES),
     ("hrss-si", "hrss", "人社局 社保系统", _SOURCE_SCOPES),
     ("amr-registration", "amr", "市场监管局 登记系统", _SOURCE_SCOPES),
+    ("fso-supervision", "fso", "食安办 食品安全监管系统", ["events", "registry:read"]),
 ]
 DEMO_CLIENT = "zjj-housing"
 

@@ -69,6 +69,16 @@ class AuditAction(StrEnum):
     CORRECTION_FORWARDED = "correction.forwarded"  # a steward re-routed it to another source
     CORRECTION_WITHDRAWN = "correction.withdrawn"
     CORRECTION_ESCALATED = "correction.escalated"  # a deadline passed: the stewards are told
+    # Events (双告知, exchange/events): published and routed (one per recipient) before any copy is
+    # sent, refused, then each delivery's moves: delivered, acknowledged, redelivered, overdue, dead-lettered.
+    EVENT_PUBLISHED = "event.published"
+    EVENT_ROUTED = "event.routed"
+    EVENT_REFUSED = "event.refused"
+    EVENT_DELIVERED = "event.delivered"
+    EVENT_ACKNOWLEDGED = "event.acknowledged"
+    EVENT_REDELIVERED = "event.redelivered"
+    EVENT_OVERDUE = "event.overdue"
+    EVENT_DEAD_LETTERED = "event.dead_lettered"
     # A message a source (or the sealer) refused and dead-lettered (exchange/dead_letters.py).
     MESSAGE_DEAD_LETTERED = "message.dead_lettered"
 

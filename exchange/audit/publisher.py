@@ -21,10 +21,11 @@ from kafka import KafkaProducer
 from exchange.audit.events import AuditEvent, AuditRecord
 from exchange.audit.writer import (
     MAX_BACKLOG,
+    Alongside,
     AuditHealth,
     AuditUnavailable,
     AuditWriter,
-    IdempotentInsert,
+    rows_of,
     with_denial,
 )
 from kafkaio.admin import ensure_topics
@@ -125,7 +126,7 @@ class AuditPublisher:
             log.error("%d audit events of denied queries were never acknowledged", len(self._backlog))
         await self._records.stop()
 
-    async def write(self, records: Sequence[AuditRecord], alongside: IdempotentInsert | None = None) -> None:
+    async def write(self, records: Sequence[AuditRecord], alongside: Alongside = None) -> None:
         """Return once the broker acknowledged every event (and `alongside` is committed)."""
         events = list(records)
         if not self._healthy and events:
@@ -143,7 +144,7 @@ class AuditPublisher:
             log.error("audit path down: %s; queries are refused until it is back", self._failure)
             self._remember(with_denial(events))
             raise AuditUnavailable(self._failure) from exc
-        if alongside is not None:
+        if rows_of(alongside):
             # Only after the audit events are durable: a stored answer could otherwise be replayed
             # for a query whose audit never made it (nothing half-written, as in the embedded path).
             # A database failure here says nothing about the broker: the events are delivered, and

@@ -30,6 +30,7 @@ QUERY_STEPS = frozenset(
 CORRECTION_STEPS = frozenset(a for a in AuditAction if a.startswith("correction.")) - {
     AuditAction.CORRECTION_REFUSED
 }
+EVENT_STEPS = frozenset(a for a in AuditAction if a.startswith("event."))
 CONSOLE_SIGN_INS = frozenset(a for a in AuditAction if a.startswith(AuditAction.CONSOLE_LOGIN.value))
 
 
@@ -316,6 +317,36 @@ def correction_refused(
         decision="deny",
         reason=reason[:32],
         request_id=query_id[:64],
+    )
+
+
+def event_step(
+    action: AuditAction,
+    *,
+    gateway: str | None,
+    department: str | None,
+    system: str | None,
+    event_id: str,
+    event_type: str,
+    subject_index: str | None,
+    recipient: str | None = None,
+    reason: str | None = None,
+) -> AuditRecord:
+    """One step of an event (双告知) by `department` (None: the gateway's redelivery task); `source` is
+    the recipient of the delivery it concerns, `request_id` is `event:<id>`, `elements` the event type."""
+    if action not in EVENT_STEPS:
+        raise ValueError(f"{action} is not a step of an event")
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=department,
+        actor_system=system,
+        action=action,
+        subject_index=subject_index,
+        elements=[event_type],
+        decision="deny" if action == AuditAction.EVENT_REFUSED else "allow",
+        reason=reason,
+        source=recipient,
+        request_id=f"event:{event_id}"[:64],
     )
 
 

@@ -57,6 +57,18 @@ def with_denial(records: list[AuditRecord]) -> list[AuditRecord]:
     return records if denial is None else [*records, denial]
 
 
+# What a write commits with its records: one row, or rows of several tables (an event and its
+# deliveries, exchange/events), inserted in the order given.
+Alongside = IdempotentInsert | Sequence[IdempotentInsert] | None
+
+
+def rows_of(alongside: Alongside) -> tuple[IdempotentInsert, ...]:
+    """The rows to commit with a write, as a tuple."""
+    if alongside is None:
+        return ()
+    return (alongside,) if isinstance(alongside, IdempotentInsert) else tuple(alongside)
+
+
 @dataclass(frozen=True)
 class AuditHealth:
     """What readiness (`/readyz`) reports of an audit path: usable or not, and why."""
@@ -69,7 +81,7 @@ class AuditHealth:
 @dataclass
 class _Pending:
     records: list[AuditRecord]
-    alongside: IdempotentInsert | None
+    alongside: tuple[IdempotentInsert, ...]
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -106,7 +118,7 @@ class AuditWriter:
         if self._task is not None:
             await self._task
 
-    async def write(self, records: Sequence[AuditRecord], alongside: IdempotentInsert | None = None) -> None:
+    async def write(self, records: Sequence[AuditRecord], alongside: Alongside = None) -> None:
         """Return once the records (and `alongside`) are committed; raise AuditUnavailable if not."""
         batch = list(records)
         if batch and self._key is None:
@@ -114,7 +126,7 @@ class AuditWriter:
         if self._closed or self._task is None or self._task.done():
             self._remember_failure(batch)
             raise AuditUnavailable("the audit writer is not running")
-        pending = _Pending(batch, alongside)
+        pending = _Pending(batch, rows_of(alongside))
         self._queue.append(pending)
         self._wakeup.set()
         await pending.done
@@ -191,9 +203,9 @@ class AuditWriter:
         records = backlog + [r for p in batch for r in p.records]
         alongside: dict[tuple[Table, tuple[str, ...]], list[Mapping[str, Any]]] = {}
         for p in batch:
-            if p.alongside is not None:
-                key = (p.alongside.table, p.alongside.complete)
-                alongside.setdefault(key, []).append(p.alongside.values)
+            for row in p.alongside:
+                key = (row.table, row.complete)
+                alongside.setdefault(key, []).append(row.values)
         try:
             with self._engine.begin() as conn:
                 if self._key is not None:

@@ -42,6 +42,13 @@ class Transport(ABC):
     async def stop(self) -> None:  # noqa: B027  (optional hook)
         """Flush and disconnect."""
 
+    async def publish_event(
+        self, department: str, message: bytes, *, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Put one copy of an event on the recipient department's event topic; return once it is
+        acknowledged (SourceUnavailable if not). A transport without event topics refuses."""
+        raise SourceUnavailable("this transport carries no events")
+
     @abstractmethod
     async def request(
         self,

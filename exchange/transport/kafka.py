@@ -63,6 +63,7 @@ class KafkaTransport(Transport):
     def _start_blocking(self, departments: list[str]) -> None:
         topics = {self._names.reply_topic: self._reply_partitions, self._names.dlq_topic: 1}
         topics |= {self._names.request_topic(d): self._request_partitions for d in departments}
+        topics |= {self._names.event_topic(d): self._request_partitions for d in departments}
         ensure_topics(self._config, topics)
         self._known_topics |= set(topics)
         self._producer = KafkaProducer(
@@ -125,6 +126,22 @@ class KafkaTransport(Transport):
             raise SourceUnavailable(f"{request.source}: {type(exc).__name__}") from exc
         finally:
             self._pending.pop(request.message_id, None)
+
+    async def publish_event(
+        self, department: str, message: bytes, *, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Publish one copy to `<ns>.evt.<dept>` and wait for the broker's acknowledgement (acks=all)."""
+        if self._producer is None:
+            raise SourceUnavailable("transport not started")
+        topic = self._names.event_topic(department)
+        if topic not in self._known_topics:
+            await asyncio.to_thread(ensure_topics, self._config, {topic: self._request_partitions})
+            self._known_topics.add(topic)
+        try:
+            future = self._producer.send(topic, value=message, key=key, headers=headers)
+            await asyncio.to_thread(future.get, 10)
+        except Exception as exc:
+            raise SourceUnavailable(f"event copy to {department}: {type(exc).__name__}") from exc
 
     def _read_replies(self) -> None:
         assert self._consumer is not None and self._loop is not None

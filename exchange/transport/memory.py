@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 from exchange.transport.base import ReplyCheck, SourceTimeout, SourceUnavailable, Transport
@@ -20,6 +21,15 @@ class MemoryTransport(Transport):
 
     def __init__(self) -> None:
         self._handlers: dict[str, SourceHandler] = {}
+        # Copies of events by recipient, the newest 1000 each: the embedded mode has no subscriber yet
+        # (docs/events.md), so nothing else would ever drain them.
+        self.events: dict[str, deque[tuple[bytes, list[tuple[str, bytes]]]]] = {}
+
+    async def publish_event(
+        self, department: str, message: bytes, *, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Keep the copy in the recipient's in-process list."""
+        self.events.setdefault(department, deque(maxlen=1000)).append((message, headers))
 
     def register(self, department: str, handler: SourceHandler) -> None:
         """Serve a department's requests with this handler (its connector)."""

@@ -304,6 +304,8 @@ def test_every_action_in_use_is_in_the_enum() -> None:
         "correction.filed", "correction.refused", "correction.accepted", "correction.in_progress",
         "correction.fixed", "correction.rejected", "correction.wrong_source", "correction.forwarded",
         "correction.withdrawn", "correction.escalated",
+        "event.published", "event.routed", "event.refused", "event.delivered", "event.acknowledged",
+        "event.redelivered", "event.overdue", "event.dead_lettered",
     }  # fmt: skip
     assert {a.value for a in AuditAction} == used
     assert all(len(a) <= 32 for a in AuditAction)

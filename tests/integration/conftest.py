@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from connectors import keys as department_keys
 from connectors.client import ConsumerClient
 from connectors.config import load_config
+from connectors.events import EventClient
 from connectors.kafka_server import KafkaConnectorServer
 from connectors.keys import DepartmentKeys
 from connectors.runtime import Connector
@@ -95,6 +96,12 @@ class World:
         cid = f"{system}{self.suffix}"
         token = fetch_token(client, sample_systems.key_path(self.keys_dir.parent, cid), cid)
         return ConsumerClient(client, keys=self.keys(code), auth=token)
+
+    def events(self, client: Any, code: str) -> EventClient:
+        """A sample department's events SDK on a started gateway client, with a real access token."""
+        cid = next(f"{c}{self.suffix}" for c, dept, _, _ in sample_systems.SYSTEMS if dept == code)
+        token = fetch_token(client, sample_systems.key_path(self.keys_dir.parent, cid), cid)
+        return EventClient(client, keys=self.keys(code), auth=token)
 
     def signer(self) -> RequestSigner:
         """The request signer this world's gateways use."""

@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, inspect, text
 
 from protocol.identifiers import make_resident_id, make_uscc
-from shuyuan.sample_catalogue import FOOD_LICENCE_ITEM, HOUSING_ITEM
+from shuyuan.sample_catalogue import FOOD_LICENCE_ITEM, HOUSING_ITEM, LICENSE_ISSUED
 from tests.integration.conftest import World
 
 pytestmark = pytest.mark.integration
@@ -65,6 +65,7 @@ def _unique_subjects(world: World) -> dict[str, str]:
         "legal_rep": f"法人{tag}",
         "scope": f"明文经营范围{tag}",
         "base": f"{rng.randrange(10**6, 10**7)}.{rng.randrange(10, 99)}",
+        "licence": f"JY{rng.randrange(10**13, 10**14)}",
     }
     with sqlite3.connect(world.data_dir / "psb.sqlite") as conn:
         conn.execute(
@@ -171,6 +172,22 @@ def test_no_value_or_identifier_in_any_topic_or_gateway_table(world: World) -> N
             case_no="XZSP-SCAN-1",
             on_behalf_of="wang.fang",
         )
+        # An event about the same enterprise: its payload and identifier travel only inside copies
+        # (routing fields are in the clear by design, docs/events.md, so none of them is a needle).
+        routing = {"business_scope": "食品销售", "licence_type": "food_business_licence"}
+        event = world.events(client, "xzsp").publish(
+            type=LICENSE_ISSUED,
+            subject_type="enterprise",
+            subject_id=needles["uscc"],
+            routing=routing,
+            payload=routing
+            | {
+                "licence_no": needles["licence"],
+                "enterprise_name": needles["enterprise"],
+                "issued_on": "2026-12-01",
+            },
+        )
+        assert len(event["deliveries"]) == 2  # amr and the food-safety office
     # The needles really flowed: the consumers decrypted and verified exactly these values.
     assert person.status == "complete" and enterprise.status == "complete", (person, enterprise)
     values: dict[str, Any] = person.values() | enterprise.values()

@@ -17,6 +17,8 @@ def test_a_connector_reads_only_its_own_requests_and_writes_only_replies_and_dea
     assert _of("User:connector-psb") == {
         ("topic", "literal", "shuyuan.req.psb", "READ"),
         ("group", "literal", "shuyuan.connector.psb", "READ"),
+        ("topic", "literal", "shuyuan.evt.psb", "READ"),
+        ("group", "literal", "shuyuan.events.psb", "READ"),
         ("topic", "literal", DEFAULT.reply_topic, "WRITE"),
         ("topic", "literal", DEFAULT.dlq_topic, "WRITE"),
     }
@@ -43,6 +45,16 @@ def test_the_gateway_alone_writes_requests_and_audit_and_only_the_sealer_reads_a
     assert gateway_groups == {DEFAULT.dead_letter_group}
 
 
+def test_the_gateway_alone_writes_event_topics_and_each_department_reads_only_its_own() -> None:
+    writers = {b.principal for b in ACLS if b.operation == "WRITE" and b.name.startswith("shuyuan.evt.")}
+    assert writers == {"User:gateway"}
+    assert ("topic", "prefixed", "shuyuan.evt.", "WRITE") in _of("User:gateway")
+    readers = {(b.principal, b.name) for b in ACLS if b.operation == "READ" and "evt" in b.name}
+    assert readers == {("User:connector-psb", "shuyuan.evt.psb"), ("User:connector-hrss", "shuyuan.evt.hrss")}
+    assert DEFAULT.event_topic("psb") == "shuyuan.evt.psb"
+    assert DEFAULT.event_group("psb") == "shuyuan.events.psb"
+
+
 def test_the_sealer_reads_the_audit_topic_in_its_group_and_writes_dead_letters() -> None:
     assert _of("User:audit-sealer") == {
         ("topic", "literal", DEFAULT.audit_topic, "READ"),
@@ -63,7 +75,7 @@ def test_least_privilege_no_wildcards_no_cluster_rights_no_denies() -> None:
 def test_sorted_deduplicated_and_only_as_many_as_the_departments_need() -> None:
     again = bindings(departments=["hrss", "psb", "psb"])
     assert again == ACLS == sorted(ACLS)
-    assert len(bindings(departments=["psb", "hrss", "zjj"])) == len(ACLS) + 4
+    assert len(bindings(departments=["psb", "hrss", "zjj"])) == len(ACLS) + 6
 
 
 def test_principals_can_be_renamed() -> None:

@@ -70,3 +70,15 @@ def test_a_department_code_is_checked(department: str) -> None:
         DEFAULT.request_topic(department)
     with pytest.raises(ValueError, match="department code"):
         DEFAULT.connector_group(department)
+
+
+def test_event_topics_and_groups_are_per_department_and_in_the_namespace() -> None:
+    assert DEFAULT.event_topic("amr") == "shuyuan.evt.amr"
+    assert DEFAULT.event_group("amr") == "shuyuan.events.amr"
+    assert DEFAULT.event_topic("amr").startswith(DEFAULT.event_prefix)
+    names = KafkaNames("city-b")
+    assert (names.event_topic("amr"), names.event_group("amr")) == ("city-b.evt.amr", "city-b.events.amr")
+    # An event group is never a request group: the two consumers of a department never share partitions.
+    assert DEFAULT.event_group("amr") != DEFAULT.connector_group("amr")
+    with pytest.raises(ValueError, match="department code"):
+        DEFAULT.event_topic("AMR;*")

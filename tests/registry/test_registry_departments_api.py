@@ -42,7 +42,7 @@ def test_list_returns_the_sample_departments_by_code(reader: TestClient) -> None
         (2, 0, SAMPLE_CODES[:2]),
         (2, 1, SAMPLE_CODES[1:3]),
         (2, 4, SAMPLE_CODES[4:]),
-        (10, 5, []),
+        (10, len(SAMPLE_CODES), []),
         (500, 0, SAMPLE_CODES),
     ],
 )

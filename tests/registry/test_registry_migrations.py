@@ -49,6 +49,8 @@ GATEWAY_TABLES = {"audit_entry", "query_record", "auth_used_assertion"} | {
     "audit_archive",  # the audit issue (a5_0001)
     "transparency_restriction",  # citizen transparency (t5_*)
     "correction",  # corrections (c11_0001)
+    "event",  # events (e12_0001)
+    "event_delivery",
 }
 VERSION_TABLES = {"registry_alembic_version", "exchange_alembic_version"}
 

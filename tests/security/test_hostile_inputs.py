@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from shuyuan import sample_catalogue
 from tests.security.conftest import Hostile
 
 INJECTIONS = [
@@ -156,7 +157,9 @@ def test_the_database_is_intact_after_the_attacks(hostile: Hostile) -> None:
     with sqlite3.connect(hostile.db) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"audit_entry", "department", "client_system", "query_record"} <= tables
-        assert conn.execute("SELECT COUNT(*) FROM department").fetchone()[0] == 5
+        assert conn.execute("SELECT COUNT(*) FROM department").fetchone()[0] == len(
+            sample_catalogue.DEPARTMENTS
+        )
         reasons = {
             r[0] for r in conn.execute("SELECT DISTINCT reason FROM audit_entry WHERE decision='deny'")
         }

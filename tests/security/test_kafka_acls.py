@@ -131,6 +131,8 @@ def topics(broker: SecuredBroker) -> SecuredBroker:
         DEFAULT.reply_topic: 2,
         DEFAULT.dlq_topic: 1,
         DEFAULT.audit_topic: 1,
+        DEFAULT.event_topic("psb"): 1,
+        DEFAULT.event_topic("hrss"): 1,
     }
     ensure_topics(broker.client("gateway"), wanted)
     return broker
@@ -256,6 +258,26 @@ def test_a_connector_may_not_read_another_departments_requests(topics: SecuredBr
         _consume_one(
             topics, "connector-psb", DEFAULT.request_topic("psb"), group=DEFAULT.connector_group("hrss")
         )
+
+
+def test_only_the_gateway_writes_event_copies_and_a_department_reads_only_its_own(
+    topics: SecuredBroker,
+) -> None:
+    value = uuid.uuid4().hex.encode()
+    _produce(topics, "gateway", DEFAULT.event_topic("psb"), value)
+    got = _consume_one(
+        topics, "connector-psb", DEFAULT.event_topic("psb"), group=DEFAULT.event_group("psb"), join=True
+    )
+    assert got == value
+    # No department puts a copy on a topic, not even its own (a forged copy would skip the gateway).
+    for topic in (DEFAULT.event_topic("hrss"), DEFAULT.event_topic("psb")):
+        with pytest.raises(TopicAuthorizationFailedError):
+            _produce(topics, "connector-psb", topic)
+    assert (
+        _read_refusal(topics, "connector-psb", DEFAULT.event_topic("hrss")) is TopicAuthorizationFailedError
+    )
+    with pytest.raises(GroupAuthorizationFailedError):
+        _consume_one(topics, "connector-psb", DEFAULT.event_topic("psb"), group=DEFAULT.event_group("hrss"))
 
 
 def test_only_the_sealer_reads_the_audit_topic(topics: SecuredBroker) -> None:

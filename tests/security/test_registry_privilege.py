@@ -273,7 +273,7 @@ def test_subscriptions_are_a_stewards_operation(world: World) -> None:
     assert c.get("/v1/subscriptions", params={"subscriber": "zjj"}, headers=world.a).json()["total"] == 0
     created = c.post(
         "/v1/subscriptions",
-        json={"subscriber": "amr", "source": "xzsp", "event_types": ["license.issued"]},
+        json={"subscriber": "hrss", "source": "xzsp", "event_types": ["license.issued"]},
         headers=world.steward,
     )
     assert created.status_code == 201, created.text

@@ -129,6 +129,19 @@ def test_every_group_has_help(group: str) -> None:
     assert "Usage" in result.output
 
 
+def test_the_connector_runs_requests_and_events_apart() -> None:
+    result = runner.invoke(cli.app, ["connector", "--help"])
+    assert re.search(r"\bevents\b", result.output) and re.search(r"\brun\b", result.output)
+    missing = runner.invoke(
+        cli.app, ["connector", "events", "--department", "fso", "--keys-dir", "/nonexistent"]
+    )
+    assert missing.exit_code == 2 and "no private keys" in missing.output
+    publish = ["event", "publish", "--department", "xzsp", "--type", "license.issued"]
+    publish += ["--subject-type", "enterprise", "--subject-id", "x", "--keys-dir", "/nonexistent"]
+    assert runner.invoke(cli.app, [*publish, "--payload", "[]"]).exit_code == 2  # not an object
+    assert "no private keys" in runner.invoke(cli.app, [*publish, "--payload", "{}"]).output
+
+
 def test_db_upgrade_creates_every_table_and_can_run_again(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "gateway.db"
     for _ in range(2):
