@@ -31,6 +31,8 @@ from exchange.audit.writer import (
 from kafkaio.admin import ensure_topics
 
 log = logging.getLogger(__name__)
+# Held-back events published per delivery of the retry task (each within the delivery timeout).
+BACKLOG_CHUNK = 2000
 
 
 class AuditPublisher:
@@ -155,6 +157,12 @@ class AuditPublisher:
                 self._remember(with_denial(events)[len(events) :])
                 raise
 
+    def _back(self) -> None:
+        """A delivery (or a reconnect) succeeded: queries are taken again."""
+        if not self._healthy:
+            log.warning("audit path back: queries are answered again")
+        self._healthy = True
+
     def health(self) -> AuditHealth:
         """Ready while deliveries succeed; not ready from a failed one until the backlog is delivered."""
         if not self._healthy:
@@ -192,17 +200,18 @@ class AuditPublisher:
             try:
                 if self._producer is None or self._stale:
                     await asyncio.to_thread(self._reconnect)
-                if self._backlog:
-                    backlog, self._backlog = self._backlog, []
+                while self._backlog:
+                    # In chunks, each bounded by the delivery timeout: a backlog of a long outage (up
+                    # to MAX_BACKLOG events) would never fit in one, and the path would never be back.
+                    chunk, self._backlog = self._backlog[:BACKLOG_CHUNK], self._backlog[BACKLOG_CHUNK:]
                     try:
-                        await asyncio.wait_for(self._publish(backlog), timeout=self._timeout_s)
+                        await asyncio.wait_for(self._publish(chunk), timeout=self._timeout_s)
                     except BaseException:
-                        self._backlog = backlog + self._backlog
+                        self._backlog = chunk + self._backlog
                         raise
-                    log.info("published %d audit events of earlier denied queries", len(backlog))
-                if not self._healthy:
-                    log.warning("audit path back: queries are answered again")
-                self._healthy = True
+                    log.info("published %d audit events of earlier denied queries", len(chunk))
+                    self._back()
+                self._back()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -2,6 +2,7 @@
 fail closed when the audit path is down, and record the denial once it is back."""
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -12,10 +13,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from kafka import KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from sqlalchemy import Engine, select, text
 
 from exchange.audit import bundle, keys, records, store
+from exchange.audit import publisher as publisher_module
 from exchange.audit.events import BODY_FIELDS, AuditAction, AuditEvent, AuditRecord
 from exchange.audit.export import ExportFilter, write_bundle
 from exchange.audit.publisher import AuditPublisher
@@ -306,6 +309,50 @@ def test_a_publisher_without_a_broker_raises_audit_unavailable(tmp_path: Path) -
             assert conn.execute(text("SELECT count(*) FROM query_record")).scalar() == 0
 
     run_isolated(run())
+
+
+def test_a_long_outage_backlog_is_delivered_in_chunks_and_the_path_comes_back(
+    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A backlog bigger than one delivery may carry (here 3 events a chunk) must still drain.
+    monkeypatch.setattr(publisher_module, "BACKLOG_CHUNK", 3)
+    topic = own_names().audit_topic
+    config = {"bootstrap_servers": kafka_bootstrap.split(",")}
+
+    async def run() -> list[str]:
+        engine = db.make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+        db.upgrade(engine, script_location=EXCHANGE_MIGRATIONS)
+        p = AuditPublisher(
+            config, AuditWriter(engine, key=None), topic=topic, gateway_id="gw", delivery_timeout_s=2.0
+        )
+        await p.start()
+        admin = KafkaAdminClient(**config)
+        try:
+            admin.delete_topics([topic])
+            while topic in admin.list_topics():
+                await asyncio.sleep(0.2)
+            sent = [row("gw", f"q-{i:08d}", "query.received") for i in range(6)]
+            for record in sent:  # the first waits out the delivery, the rest are refused at once
+                with pytest.raises(AuditUnavailable):
+                    await p.write([record])
+            assert p.health().backlog == 12  # six events and six denials
+            ensure_topics(config, {topic: 1})
+            deadline = time.monotonic() + 60
+            while (p.health().backlog or not p.health().ok) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert p.health().ok and p.health().backlog == 0
+            return [r.event_id for r in sent]
+        finally:
+            admin.close()
+            await p.stop()
+
+    expected = run_isolated(run())
+    consumer = KafkaConsumer(
+        topic, **config, group_id=None, auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
+    on_topic = {json.loads(m.value)["event_id"] for m in consumer}
+    consumer.close()
+    assert set(expected) <= on_topic and len(on_topic) == 12
 
 
 def test_the_sealer_rereads_a_batch_the_database_refused(
