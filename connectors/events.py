@@ -12,11 +12,14 @@ is the source of, and its payload valid under the type's schema (fetched from th
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from joserfc.jwk import Key
+from pydantic import ValidationError
 
 from connectors.client import GatewayError
 from connectors.key_directory import RegistryKeys
@@ -25,6 +28,7 @@ from protocol import value_schema
 from protocol.envelope import header
 from protocol.event_copies import EventClaims, EventSubject, open_copy, seal_copy
 from protocol.jose import JoseFailure, import_public
+from protocol.recall import PLATFORM_PUBLISHER, RECALL_TYPE, RecallPayload
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,19 @@ class EventClient:
     """A department system's client of the events API (publisher and recipient)."""
 
     def __init__(
-        self, http: httpx.Client, *, keys: DepartmentKeys, auth: str | httpx.Auth | None = None
+        self,
+        http: httpx.Client,
+        *,
+        keys: DepartmentKeys,
+        auth: str | httpx.Auth | None = None,
+        gateway_keys: Mapping[str, Key] | None = None,
     ) -> None:
+        """`gateway_keys`: the gateway's pinned signing keys (kid -> key), which vouch for the exchange's
+        own events (the correction recall); without them such an event is refused (`unknown_key`)."""
         self._http = http
         self._keys = keys
         self._auth = auth
+        self._gateway_keys = dict(gateway_keys or {})
         self._directory = RegistryKeys(lambda m, p: self._request(m, p), profile=keys.profile)
         self._types: dict[str, dict[str, Any]] = {}
 
@@ -172,10 +184,14 @@ class EventClient:
             token, routing = value.decode("ascii"), json.loads(routing_text)
         except (UnicodeDecodeError, ValueError) as exc:
             raise JoseFailure("malformed", "the copy or its routing header is unreadable") from exc
+        if publisher == PLATFORM_PUBLISHER:  # the exchange's own statement: the pinned gateway keys
+            resolve: Any = self._gateway_keys.get
+        else:
+            resolve = lambda k: self._directory.valid_key(publisher, "sig", k)  # noqa: E731
         claims, kid = open_copy(
             token,
             keys=self._keys.encryption,
-            resolve=lambda k: self._directory.valid_key(publisher, "sig", k),
+            resolve=resolve,
             recipient=self.department,
             publisher=publisher,
             routing=routing if isinstance(routing, dict) else {},
@@ -203,6 +219,14 @@ class EventClient:
 
     def _check_type(self, claims: EventClaims) -> None:
         """The publisher is the type's one source, and the payload matches the type's schema."""
+        if claims.publisher == PLATFORM_PUBLISHER:  # the exchange publishes its recalls only
+            if claims.type != RECALL_TYPE:
+                raise JoseFailure("not_event_source", "the exchange publishes no such event type")
+            try:
+                RecallPayload.model_validate(claims.payload)
+            except ValidationError as exc:
+                raise JoseFailure("schema_violation", "the recall's payload is not a RecallPayload") from exc
+            return
         known = self.event_type(claims.type)
         if known.get("source") != claims.publisher:
             raise JoseFailure("not_event_source", "the publisher is not the event type's source")

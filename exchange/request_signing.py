@@ -1,5 +1,8 @@
 """The gateway's request key: it signs every SourceRequest, and sources answer nothing else.
 
+It also signs the exchange's own events (the correction recall, protocol/recall.py), which the
+connectors verify against the same pinned JWKS; the JWS `typ` keeps a request and an event apart.
+
 Its own job and key (`SHUYUAN_REQUEST_SIGNING_KEY`, docs/crypto.md), read like the token key: each
 comma-separated entry is a private Ed25519 key file or a secret; the first signs, all are published
 (rotation: add the new key second, let the connectors pin the new JWKS, then move it first). Sources
@@ -36,6 +39,11 @@ class RequestSigner:
         """The request as a JWS compact (protocol/signed_messages.py)."""
         key = self.keys[0]
         return sign_request(request, key=key, kid=str(key.kid), profile=self.profile)
+
+    def signing_key(self) -> tuple[Key, str]:
+        """The key that signs now and its kid (also for the exchange's own recall events)."""
+        key = self.keys[0]
+        return key, str(key.kid)
 
     def public_keys(self) -> dict[str, Key]:
         """kid -> public key: what an in-process connector pins (a separate one reads the JWKS file)."""

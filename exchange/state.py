@@ -16,6 +16,7 @@ from exchange.auth.core import TokenAuthority
 from exchange.catalogue_cache import CatalogueCache
 from exchange.corrections.disputes import DisputeIndex
 from exchange.corrections.escalation import Escalator
+from exchange.corrections.recall_events import Recaller, RecallSweep
 from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
 from exchange.events.redelivery import Redeliverer
@@ -54,6 +55,8 @@ class CorrectionsState:
     settings: CorrectionsSettings
     disputes: DisputeIndex
     escalator: Escalator
+    recaller: Recaller  # the recall of a fixed value to its earlier receivers
+    recall_sweep: RecallSweep
 
 
 @dataclass(frozen=True, kw_only=True)

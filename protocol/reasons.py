@@ -49,6 +49,8 @@ class Reason(StrEnum):
     # A correction (纠错) may be filed only by a department that received the element for the subject
     # (exchange/corrections: 政务数据共享条例 on 校核纠错, checked against the audit chain).
     NOT_RECEIVED = "not_received"
+    # A recall (protocol/recall.py) tells of a fixed value: a correction in any other state has none.
+    CORRECTION_NOT_FIXED = "correction_not_fixed"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -86,4 +88,5 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.RECIPIENTS_CHANGED: "The copies are not for the event's current recipients; ask for them again",
     Reason.INVALID_EVENT_PAYLOAD: "The routing metadata does not match the event type's payload schema",
     Reason.NOT_RECEIVED: "The department did not receive this element for this subject in that query",
+    Reason.CORRECTION_NOT_FIXED: "Only a fixed correction is recalled to the value's earlier receivers",
 }

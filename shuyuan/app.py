@@ -170,7 +170,15 @@ def create_app(
         )
         request_signer = RequestSigner.from_entries(settings.request_signing_entries())
         corrections = corrections_state(
-            corrections_settings, engine=engine, writer=writer, gateway_id=settings.gateway_id
+            corrections_settings,
+            engine=engine,
+            writer=writer,
+            gateway_id=settings.gateway_id,
+            transport=chosen,
+            key_directory=key_directory,
+            platform_keys=platform_keys,
+            signer=request_signer,
+            first_retry_s=events_settings.backoff_s,
         )
         events = EventsState(
             settings=events_settings,
@@ -217,11 +225,13 @@ def create_app(
         )
         attach(app, state)  # the one attribute of app.state (registry/state.py)
         await corrections.escalator.start()  # overdue corrections escalated to the stewards
+        await corrections.recall_sweep.start()  # fixed values recalled to their earlier receivers
         await events.redeliverer.start()  # unacknowledged event copies sent again, then overdue
         try:
             yield
         finally:
             await events.redeliverer.stop()
+            await corrections.recall_sweep.stop()
             await corrections.escalator.stop()
             if dead_letters is not None:
                 await dead_letters.stop()

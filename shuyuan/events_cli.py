@@ -38,6 +38,12 @@ def connector_events(
         DEFAULT_DATA / "keys" / "systems"
     ),
     ca: Annotated[Path | None, typer.Option(help="CA certificate of an HTTPS gateway")] = None,
+    gateway_jwks: Annotated[
+        Path,
+        typer.Option(
+            help="The gateway's signing keys, which vouch for its recalls (`shuyuan keys gateway-jwks`)"
+        ),
+    ] = DEFAULT_DATA / "keys" / "gateway" / "request-jwks.json",
 ) -> None:
     """Receive the department's events until interrupted: verify, report, store, acknowledge."""
     import signal
@@ -47,6 +53,7 @@ def connector_events(
     from connectors import keys as department_keys
     from connectors.event_subscriber import EventSubscriber, sqlite_handler
     from connectors.events import EventClient
+    from connectors.key_directory import load_gateway_keys
     from protocol.topics import KafkaNames
     from shuyuan.cli import _logging, _only_system, _token_auth  # at run time: cli imports this module
 
@@ -55,10 +62,15 @@ def connector_events(
     if not folder.is_dir():
         typer.echo(f"no private keys of {department!r} in {folder} (see docs/crypto.md)", err=True)
         raise typer.Exit(2)
+    try:
+        trusted = load_gateway_keys(gateway_jwks)
+    except ValueError as exc:
+        typer.echo(f"{exc} (the gateway's signing keys: see docs/security.md)", err=True)
+        raise typer.Exit(2) from exc
     names = KafkaNames(namespace)
     auth = _token_auth(url, system_keys, client or _only_system(system_keys, department), ca)
     http = httpx.Client(base_url=url, timeout=10, verify=str(ca) if ca else True)
-    events = EventClient(http, keys=department_keys.load(folder, department), auth=auth)
+    events = EventClient(http, keys=department_keys.load(folder, department), auth=auth, gateway_keys=trusted)
     path = store or DEFAULT_DATA / "events" / f"{department}.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     subscriber = EventSubscriber(

@@ -16,12 +16,13 @@ from registry.db import unit_of_work
 from registry.systems import service as systems
 from registry.systems.models import KeyCreate, PublicJwk, SystemCreate
 
-_CONSUMER_SCOPES = ["query", "corrections", "registry:read"]
+# `events`: every consumer receives (and acknowledges) the recall of values it was given (纠错回溯).
+_CONSUMER_SCOPES = ["query", "corrections", "events", "registry:read"]
 _SOURCE_SCOPES = ["query", "events", "corrections", "registry:read"]
 # client_id, department, name, scopes
 SYSTEMS: list[tuple[str, str, str, list[str]]] = [
     ("zjj-housing", "zjj", "住建局 公租房保障系统", _CONSUMER_SCOPES),
-    ("xzsp-approval", "xzsp", "行政审批局 审批系统", [*_CONSUMER_SCOPES, "events"]),
+    ("xzsp-approval", "xzsp", "行政审批局 审批系统", _CONSUMER_SCOPES),
     ("psb-hukou", "psb", "公安局 户籍系统", _SOURCE_SCOPES),
     ("hrss-si", "hrss", "人社局 社保系统", _SOURCE_SCOPES),
     ("amr-registration", "amr", "市场监管局 登记系统", _SOURCE_SCOPES),

@@ -11,6 +11,8 @@ nobody changed it meanwhile (a lost race leaves a record of an attempt, never a 
 """
 
 import asyncio
+import logging
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, status
@@ -21,21 +23,31 @@ from exchange.auth.core import Principal
 from exchange.auth.fastapi import include_protected, require_scope
 from exchange.corrections import service
 from exchange.corrections.disputes import DisputeIndex
-from exchange.corrections.errors import NotReceived
+from exchange.corrections.errors import NotFixed, NotReceived
 from exchange.corrections.escalation import Escalator
 from exchange.corrections.models import CorrectionIn, CorrectionRead, TransitionIn, read_of
+from exchange.corrections.recall_events import Recaller, RecallSweep, subject_context
 from exchange.corrections.settings import CorrectionsSettings
 from exchange.corrections.states import STATES, State
+from exchange.crypto import PlatformKeys
 from exchange.deps import GatewayStateDep
+from exchange.events import service as events
+from exchange.events.models import EventRead
+from exchange.request_signing import RequestSigner
 from exchange.state import CorrectionsState, GatewayState
+from exchange.transport.base import Transport
 from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.reasons import Reason
+from protocol.recall import PLATFORM_PUBLISHER, RECALL_TYPE, recall_event_id
 from registry.deps import PageDep
+from registry.errors import Forbidden
+from registry.keys.directory import KeyDirectory
 from registry.pagination import Page
 from web.problems import PROBLEM_JSON
 
+log = logging.getLogger(__name__)
 PATH = "/v1/corrections"
 ID_PATH = Path(pattern=r"^[0-9a-f]{32}$", description="the correction's id")
 _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
@@ -127,6 +139,7 @@ async def file_correction(state: GatewayStateDep, body: CorrectionIn, principal:
         source=source,
         subject_index=index,
         proposed_sealed=sealed,
+        subject_sealed=state.platform_keys.seal(subject_id.encode(), context=subject_context(correction_id)),
         now=utcnow(),
         calendar=state.registry_settings.calendar(),
         settings=state.corrections.settings,
@@ -244,17 +257,93 @@ async def move_correction(
     await state.audit_writer.write([record])  # recorded before it takes effect (module doc)
     stored = await asyncio.to_thread(service.apply, engine=engine, row=row, values=values)
     state.corrections.disputes.invalidate()  # closed: the flag goes from the very next answer
+    if stored.state == "fixed":
+        try:
+            await state.corrections.recaller.recall(stored)  # the earlier receivers are told now
+        except Exception:  # the fix stands; the periodic sweep publishes the recall (recall_events.py)
+            log.exception("recall of correction %s not published now; the sweep retries", stored.id)
     return _read(state, stored, principal)
 
 
+@router.post(
+    "/{correction_id}/recall",
+    response_model=EventRead | None,
+    responses={
+        200: {"description": "the recall event and its deliveries (`null`: nobody else received the value)"},
+        403: {"description": "`forbidden`: only the correction's source or a steward", **_PROBLEM},
+        404: {"description": "`not_found`: no such correction, or not the caller's", **_PROBLEM},
+        409: {"description": "`correction_not_fixed`: only a fixed correction is recalled", **_PROBLEM},
+    },
+)
+async def recall_correction(
+    state: GatewayStateDep, principal: CorrectionsPrincipal, correction_id: Annotated[str, ID_PATH]
+) -> Any:
+    """The recall of a fixed correction to every department that received the old value: published
+    at the fix already; asking again publishes it if it is missing, and shows its deliveries."""
+    engine, steward = state.engine, principal.has("registry:steward")
+    row = await asyncio.to_thread(
+        service.visible_or_raise,
+        engine=engine,
+        correction_id=correction_id,
+        department=principal.department,
+        steward=steward,
+    )
+    if not steward and "source" not in service.roles_of(row, department=principal.department, steward=False):
+        raise Forbidden("only the correction's source or a steward recalls it")
+    if row.state != "fixed":
+        refusal = records.event_step(
+            AuditAction.EVENT_REFUSED,
+            gateway=state.settings.gateway_id,
+            department=principal.department,
+            system=principal.client_id,
+            event_id=recall_event_id(row.id),
+            event_type=RECALL_TYPE,
+            subject_index=row.subject_index,
+            reason=Reason.CORRECTION_NOT_FIXED.value,
+        )
+        await state.audit_writer.write([refusal])
+        raise NotFixed(
+            f"correction {row.id} is {row.state}, not fixed: there is nothing to recall", audited=True
+        )
+    event_id = await state.corrections.recaller.recall(row)
+    if event_id is None:
+        return None
+    return await asyncio.to_thread(
+        events.read_event, engine=engine, event_id=event_id, publisher=PLATFORM_PUBLISHER
+    )
+
+
 def corrections_state(
-    settings: CorrectionsSettings, *, engine: Any, writer: Any, gateway_id: str
+    settings: CorrectionsSettings,
+    *,
+    engine: Any,
+    writer: Any,
+    gateway_id: str,
+    transport: Transport,
+    key_directory: KeyDirectory,
+    platform_keys: PlatformKeys,
+    signer: RequestSigner,
+    first_retry_s: float,
 ) -> CorrectionsState:
     """Corrections' part of the gateway state (built by the app's lifespan)."""
+    recaller = Recaller(
+        engine=engine,
+        writer=writer,
+        transport=transport,
+        key_directory=key_directory,
+        platform_keys=platform_keys,
+        signer=signer,
+        gateway_id=gateway_id,
+        window=timedelta(days=settings.recall_window_days),
+        check_s=settings.recall_check_s,
+        first_retry_s=first_retry_s,
+    )
     return CorrectionsState(
         settings=settings,
         disputes=DisputeIndex(engine, max_age_s=settings.dispute_refresh_s),
         escalator=Escalator(engine=engine, writer=writer, gateway_id=gateway_id, check_s=settings.check_s),
+        recaller=recaller,
+        recall_sweep=RecallSweep(recaller),
     )
 
 

@@ -34,6 +34,9 @@ class Correction(SQLModel, table=True):
     problem: str = TableField(max_length=2000)
     # Sealed at rest (exchange/crypto.py): a proposed value is personal data, shown to filer and source only.
     proposed_sealed: bytes | None = TableField(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # The subject's identifier sealed by the gateway (never in the clear at rest): the recall copies
+    # name the subject to each earlier receiver (protocol/recall.py). None for filings before c11_0002.
+    subject_sealed: bytes | None = TableField(default=None, sa_column=Column(LargeBinary, nullable=True))
     evidence_ref: str | None = TableField(default=None, max_length=200)
     state_reason: str | None = TableField(default=None, max_length=500, description="why the last move")
     filed_at: datetime = TableField(default_factory=utcnow)

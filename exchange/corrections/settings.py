@@ -27,6 +27,16 @@ class CorrectionsSettings(BaseSettings):
         description='per source department, JSON: {"bdc": {"take_up": 3, "close": 10}}',
     )
     check_s: float = Field(60.0, gt=0, description="how often overdue corrections are escalated")
+    recall_window_days: int = Field(
+        365,
+        ge=1,
+        le=3650,
+        description="a fix is recalled to every department that received the old value this many days "
+        "before it (found on the audit chain, which must be kept at least as long)",
+    )
+    recall_check_s: float = Field(
+        30.0, gt=0, le=3600, description="how often fixed corrections without their recall are looked for"
+    )
     dispute_refresh_s: float = Field(
         2.0,
         gt=0,

@@ -96,22 +96,29 @@ def rows(
         "published_at": now,
     }
     deliveries = [
-        {
-            "id": delivery_id(event_in.event_id, dept),
-            "event_id": event_in.event_id,
-            "recipient": dept,
-            "state": "sent",
-            "copy_jwe": copy,
-            "attempts": 1,
-            "next_attempt_at": now + timedelta(seconds=first_retry_s),
-            "reason": None,
-            "updated_at": now,
-            "delivered_at": None,
-            "acknowledged_at": None,
-        }
+        delivery_row(event_in.event_id, dept, copy, now=now, first_retry_s=first_retry_s)
         for dept, copy in sorted(event_in.copies.items())
     ]
     return [IdempotentInsert(EV, event), *(IdempotentInsert(DL, d) for d in deliveries)]
+
+
+def delivery_row(
+    event_id: str, recipient: str, copy: str, *, now: datetime, first_retry_s: float
+) -> dict[str, Any]:
+    """A new delivery's row: sent once now, due again after the first backoff."""
+    return {
+        "id": delivery_id(event_id, recipient),
+        "event_id": event_id,
+        "recipient": recipient,
+        "state": "sent",
+        "copy_jwe": copy,
+        "attempts": 1,
+        "next_attempt_at": now + timedelta(seconds=first_retry_s),
+        "reason": None,
+        "updated_at": now,
+        "delivered_at": None,
+        "acknowledged_at": None,
+    }
 
 
 def get_event(*, engine: Engine, event_id: str) -> Row[Any] | None:

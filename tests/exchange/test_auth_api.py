@@ -37,7 +37,7 @@ def test_a_sample_system_gets_a_token_with_its_key_file(client: TestClient, embe
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 300
-    assert set(body["scope"].split()) == {"query", "corrections", "registry:read"}
+    assert set(body["scope"].split()) == {"query", "corrections", "events", "registry:read"}
     assert response.headers["cache-control"] == "no-store"  # RFC 6749 §5.1
     # The same assertion again is a replay (RFC 7523 §3: jti single use), refused and audited.
     again = client.post("/oauth/token", data=token_form(assertion), headers={"Authorization": ""})

@@ -61,6 +61,7 @@ def test_deadlines_are_working_days_of_the_source_department_across_the_national
             source=source,
             subject_index="i",
             proposed_sealed=None,
+            subject_sealed=b"sealed subject",
             now=now,
             calendar=NATIONAL_DAY,
             settings=settings,
