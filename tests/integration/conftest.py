@@ -101,7 +101,13 @@ class World:
         """A sample department's events SDK on a started gateway client, with a real access token."""
         cid = next(f"{c}{self.suffix}" for c, dept, _, _ in sample_systems.SYSTEMS if dept == code)
         token = fetch_token(client, sample_systems.key_path(self.keys_dir.parent, cid), cid)
-        return EventClient(client, keys=self.keys(code), auth=token)
+        # The gateway's keys pinned as a connector pins them: they vouch for the exchange's recalls.
+        return EventClient(client, keys=self.keys(code), auth=token, gateway_keys=self.signer().public_keys())
+
+    def system_token(self, client: Any, code: str) -> str:
+        """A real access token of a sample department's system (its only one)."""
+        cid = next(f"{c}{self.suffix}" for c, dept, _, _ in sample_systems.SYSTEMS if dept == code)
+        return fetch_token(client, sample_systems.key_path(self.keys_dir.parent, cid), cid)
 
     def signer(self) -> RequestSigner:
         """The request signer this world's gateways use."""
