@@ -14,7 +14,9 @@ Authentication is the caller's: pass a bearer access token (str) or an `httpx.Au
 """
 
 import contextlib
+import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -150,6 +152,27 @@ class ConsumerClient:
         if auth is not None:
             kwargs["auth"] = auth
         return self._http.request(method, path, headers=headers, **kwargs)
+
+    def post_lines(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST, authenticated, and yield each line of an NDJSON answer as it arrives; GatewayError on
+        a 4xx/5xx before the first line."""
+        headers: dict[str, str] = {}
+        kwargs: dict[str, Any] = {}
+        if isinstance(self._auth, str):
+            headers["Authorization"] = f"Bearer {self._auth}"
+        elif self._auth is not None:
+            kwargs["auth"] = self._auth
+        with self._http.stream("POST", path, json=body, headers=headers, **kwargs) as response:
+            if response.status_code >= 400:
+                response.read()
+                try:
+                    problem = response.json()
+                except ValueError:
+                    problem = {"detail": response.text[:200]}
+                raise GatewayError(response.status_code, problem if isinstance(problem, dict) else {})
+            for line in response.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
 
     def send(self, body: dict[str, Any]) -> httpx.Response:
         """POST a raw query body, authenticated; the response is returned as is (nothing decrypted)."""

@@ -98,6 +98,10 @@ class GatewaySettings(BaseSettings):
         default_factory=AuditSettings, description="the audit log (SHUYUAN_AUDIT_* variables)"
     )
     max_elements_per_query: int = Field(50, ge=1, le=500)
+    bulk_max_subjects: int = Field(500, ge=1, le=1000, description="subjects per bulk query at most")
+    bulk_concurrency: int = Field(
+        16, ge=1, le=256, description="queries of one bulk in flight at once (each is one query per source)"
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies are refused with 413")
     # Client authentication and abuse resistance (docs/security.md).
     public_url: str | None = Field(

@@ -20,6 +20,7 @@ from exchange.audit.wiring import build_audit_path
 from exchange.auth.denials import audit_denial, install_denial_audit
 from exchange.auth.fastapi import include_protected, registry_scope, require_scope, start_auth
 from exchange.auth.fastapi import router as auth_router
+from exchange.bulk.api import router as bulk_router
 from exchange.catalogue_cache import CatalogueCache
 from exchange.corrections.api import corrections_state, install_corrections
 from exchange.corrections.settings import CorrectionsSettings
@@ -257,6 +258,7 @@ def create_app(
     app.include_router(auth_router)
     include_protected(app, registry_router, registry_scope)
     include_protected(app, queries_router, require_scope("query"))
+    include_protected(app, bulk_router, require_scope("query"))  # many subjects, NDJSON
     include_protected(app, audit_router, require_scope("audit:read"))
     install_transparency(app)  # citizens' view (ID tokens) and restrictions
     install_corrections(app)  # 纠错: scope `corrections`
