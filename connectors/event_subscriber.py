@@ -14,44 +14,20 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from connectors.client import GatewayError
+from connectors.event_handling import HandledEvents, Handler, handle_copy
 from connectors.events import EventClient, ReceivedEvent
 from kafkaio.admin import ensure_topics
 from kafkaio.commit import PendingCommits
-from protocol.envelope import header
-from protocol.jose import JoseFailure, canonical
 from protocol.topics import KafkaNames
 
 log = logging.getLogger(__name__)
-Handler = Callable[[ReceivedEvent], None]
-# Checks that could not be made (the registry did not answer) say nothing against the copy.
-TRANSIENT = frozenset({"registry_unavailable"})
-
-
-class HandledEvents:
-    """Event ids already handled and acknowledged, the oldest forgotten first beyond `capacity`."""
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._capacity = capacity
-
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
-
-    def add(self, event_id: str) -> None:
-        """Remember one more handled event."""
-        self._ids[event_id] = None
-        while len(self._ids) > self._capacity:
-            self._ids.popitem(last=False)
 
 
 class EventSubscriber:
@@ -117,53 +93,18 @@ class EventSubscriber:
     def _one(self, producer: KafkaProducer, record: ConsumerRecord) -> None:
         value = record.value if isinstance(record.value, bytes) else b""
         headers = list(record.headers or [])
-        delivery_id = header(headers, "delivery-id")
-        try:
-            event = self._client.open(value, headers)
-            if event.event_id in self.handled:  # a duplicate or a redelivery of what was handled
-                self._client.ack(event.delivery_id)
-                return
-            seen = self._delivered(event)
-            # The routing the gateway routed on must be the one the publisher signed (docs/events.md).
-            if canonical(seen.get("routing") or {}) != canonical(event.routing):
-                raise JoseFailure("routing_mismatch", "the gateway routed on other routing than was signed")
-        except JoseFailure as exc:
-            if exc.code in TRANSIENT:  # the copy may well be fine: left unacknowledged, redelivered
-                log.warning("delivery %s not checked now (%s); it is redelivered", delivery_id, exc)
-                return
-            self._dead_letter(producer, record, delivery_id, exc.code)
-            return
-        except (GatewayError, httpx.HTTPError) as exc:  # not acknowledged: the gateway redelivers it
-            log.warning("gateway unreachable for delivery %s (%s); it is redelivered", delivery_id, exc)
-            return
-        try:
-            self._handler(event)
-        except Exception:
-            log.exception("handler failed on event %s; the gateway redelivers it", event.event_id)
-            return
-        try:
-            self._client.ack(event.delivery_id)
-        except (GatewayError, httpx.HTTPError) as exc:  # handled again on redelivery: handlers are idempotent
-            log.warning("ack of delivery %s failed (%s); it is redelivered", event.delivery_id, exc)
-            return
-        self.handled.add(event.event_id)
+        handle_copy(
+            self._client,
+            self._handler,
+            self.handled,
+            value,
+            headers,
+            on_refused=lambda reason: self._dead_letter(producer, record, reason),
+        )
 
-    def _delivered(self, event: ReceivedEvent) -> dict[str, Any]:
-        """Report the copy delivered; a delivery the gateway does not know, or of another event, means
-        the copy did not come through the gateway (put on the topic by someone else): refused."""
-        try:
-            seen = self._client.delivered(event.delivery_id)
-        except GatewayError as exc:
-            if exc.status_code == 404:
-                raise JoseFailure("unknown_delivery", "the gateway sent no such delivery to us") from exc
-            raise
-        if seen.get("event_id") != event.event_id:
-            raise JoseFailure("wrong_binding", "the delivery is of another event")
-        return seen
-
-    def _dead_letter(
-        self, producer: KafkaProducer, record: ConsumerRecord, delivery_id: str | None, reason: str
-    ) -> None:
+    def _dead_letter(self, producer: KafkaProducer, record: ConsumerRecord, reason: str) -> None:
+        """Put a refused copy on the dead-letter topic with its reason (the gateway is told by
+        handle_copy)."""
         log.warning("dead-lettering %s-%d@%d: %s", record.topic, record.partition, record.offset, reason)
         producer.send(
             self._names.dlq_topic,
@@ -175,11 +116,6 @@ class EventSubscriber:
             ],
         )
         self.dead_lettered += 1
-        if delivery_id:
-            try:
-                self._client.dead_lettered(delivery_id, reason)
-            except GatewayError as exc:  # a forged copy names a delivery that is not ours, or none
-                log.info("dead letter of delivery %s not recorded: %s", delivery_id[:40], exc.status_code)
 
 
 def sqlite_handler(path: Path) -> Handler:

@@ -233,6 +233,17 @@ class EventClient:
         if not value_schema.conforms(claims.payload, known.get("payload_schema") or {"type": "object"}):
             raise JoseFailure("schema_violation", f"the payload does not match the schema of {claims.type}")
 
+    def deliveries(self, *, state: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """A page of the deliveries to this department in one state (newest first)."""
+        params: dict[str, Any] = {"state": state, "limit": limit, "offset": offset}
+        return dict(self._ok("GET", "/v1/deliveries", params=params))
+
+    def pull_copy(self, delivery_id: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """A delivery's copy and its headers, as the Kafka subscriber would have read them."""
+        body = self._ok("GET", f"/v1/deliveries/{delivery_id}/copy")
+        headers = [(str(k), str(v).encode()) for k, v in dict(body["headers"]).items()]
+        return str(body["copy_jwe"]).encode("ascii"), headers
+
     def delivered(self, delivery_id: str) -> dict[str, Any]:
         """Report the copy opened and verified; the gateway's view of the delivery (its routing too)."""
         return dict(self._ok("POST", f"/v1/deliveries/{delivery_id}/delivered"))

@@ -3,6 +3,7 @@
 SQLite and the in-process transport: nothing to install, for a first run and for unit tests.
 """
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -115,7 +116,13 @@ def build_embedded(
     connectors = {}
     # In-process connectors check requests as separate ones do: the gateway's keys pinned, the
     # consumer's encryption key looked up in the registry (never taken from the request).
-    gateway_keys = RequestSigner.from_entries(settings.request_signing_entries()).public_keys()
+    signer = RequestSigner.from_entries(settings.request_signing_entries())
+    gateway_keys = signer.public_keys()
+    # Published for separate processes that pin it too, as `sample load` does (an event puller, which
+    # checks the exchange's recalls against it: `shuyuan connector events --pull`).
+    jwks_file = data_dir / "keys" / "gateway" / "request-jwks.json"
+    jwks_file.parent.mkdir(parents=True, exist_ok=True)
+    jwks_file.write_text(json.dumps(signer.jwks(), indent=2) + "\n", encoding="utf-8")
     consumer_keys = RegistryConsumerKeys(lambda: app_state(app).engine)
     for dept, path in sample_connector_configs().items():
         connector = Connector(

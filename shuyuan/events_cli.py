@@ -38,6 +38,15 @@ def connector_events(
         DEFAULT_DATA / "keys" / "systems"
     ),
     ca: Annotated[Path | None, typer.Option(help="CA certificate of an HTTPS gateway")] = None,
+    pull: Annotated[
+        bool,
+        typer.Option(
+            "--pull",
+            help="Pull the copies over HTTP instead of reading the Kafka topic (no broker needed; the "
+            "embedded exchange of `shuyuan run`)",
+        ),
+    ] = False,
+    poll_s: Annotated[float, typer.Option(help="With --pull: seconds between two rounds")] = 1.0,
     gateway_jwks: Annotated[
         Path,
         typer.Option(
@@ -73,15 +82,21 @@ def connector_events(
     events = EventClient(http, keys=department_keys.load(folder, department), auth=auth, gateway_keys=trusted)
     path = store or DEFAULT_DATA / "events" / f"{department}.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if pull:
+        from connectors.event_pull import EventPuller
+
+        typer.echo(f"events of {department}: pulled from {url} every {poll_s:g} s -> {path}")
+        EventPuller(events, sqlite_handler(path), poll_s=poll_s).serve(stop)
+        return
     subscriber = EventSubscriber(
         events,
         sqlite_handler(path),
         {"bootstrap_servers": bootstrap.split(","), "client_id": f"shuyuan-events-{department}"},
         names=names,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     topic, group = names.event_topic(department), names.event_group(department)
     typer.echo(f"events of {department}: {topic} (group {group}) -> {path}")
     subscriber.serve(stop)

@@ -24,6 +24,7 @@ from exchange.events import service
 from exchange.events.models import (
     DELIVERY_ID_PATTERN,
     MAX_COPY_CHARS,
+    CopyOut,
     DeadLetterIn,
     DeliveryRead,
     DeliveryState,
@@ -273,6 +274,21 @@ async def get_delivery(
         recipient=principal.department,
     )
     return service.read_delivery(row, event)
+
+
+@deliveries.get("/{delivery_id}/copy", response_model=CopyOut, responses=_NOT_YOURS)
+async def get_copy(
+    state: GatewayStateDep, principal: EventsPrincipal, delivery_id: Annotated[str, DELIVERY_PATH]
+) -> Any:
+    """The recipient's copy and the headers it travels with on Kafka, for a department that pulls its
+    events over HTTP instead (docs/events.md, "Pulling"): still a JWE only the recipient can open."""
+    row, event = await asyncio.to_thread(
+        service.delivery_or_raise,
+        engine=state.engine,
+        delivery_id=delivery_id,
+        recipient=principal.department,
+    )
+    return CopyOut(copy_jwe=row.copy_jwe, headers={k: v.decode() for k, v in service.headers_of(row, event)})
 
 
 @deliveries.post("/{delivery_id}/delivered", response_model=DeliveryRead, responses=_NOT_YOURS)

@@ -125,3 +125,10 @@ class DeadLetterIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="e.g. `invalid_signature`")
+
+
+class CopyOut(BaseModel):
+    """A delivery's copy for a recipient that pulls (GET /v1/deliveries/{id}/copy)."""
+
+    copy_jwe: str = Field(description="the JWE compact only the recipient can open")
+    headers: dict[str, str] = Field(description="what the copy carries as Kafka headers (routing, ids)")

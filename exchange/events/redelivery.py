@@ -19,21 +19,13 @@ from exchange.events import service
 from exchange.events.settings import EventsSettings
 from exchange.transport.base import Transport
 from protocol.clock import utcnow
-from protocol.event_copies import copy_headers
 
 log = logging.getLogger(__name__)
 
 
 async def send_copy(transport: Transport, delivery: Any, event: Any) -> None:
     """Put a delivery's stored copy on its recipient's event topic (keyed by the subject's blind index)."""
-    headers = copy_headers(
-        event_id=event.id,
-        delivery_id=delivery.id,
-        type=event.type,
-        publisher=event.publisher,
-        recipient=delivery.recipient,
-        routing=event.routing,
-    )
+    headers = service.headers_of(delivery, event)
     await transport.publish_event(
         delivery.recipient,
         delivery.copy_jwe.encode("ascii"),

@@ -16,6 +16,7 @@ from exchange.audit.writer import IdempotentInsert
 from exchange.events.models import Delivery, DeliveryRead, Event, EventIn, EventRead, Recipient
 from exchange.events.routing import routing_problem
 from protocol.errors import Denied, InvalidRequest, NotFound, Unavailable
+from protocol.event_copies import copy_headers
 from protocol.jose import canonical
 from protocol.reasons import Reason
 from registry.catalogue import Catalogue
@@ -166,6 +167,18 @@ def delivery_or_raise(
     if found is None or event is None or (recipient is not None and found.recipient != recipient):
         raise NotFound(f"no delivery {delivery_id!r} to department {recipient!r}")
     return found, event
+
+
+def headers_of(delivery: Row[Any], event: Row[Any]) -> list[tuple[str, bytes]]:
+    """The headers a delivery's copy travels with (on Kafka, or with a pulled copy)."""
+    return copy_headers(
+        event_id=event.id,
+        delivery_id=delivery.id,
+        type=event.type,
+        publisher=event.publisher,
+        recipient=delivery.recipient,
+        routing=event.routing,
+    )
 
 
 def read_delivery(delivery: Row[Any], event: Row[Any]) -> DeliveryRead:
