@@ -47,6 +47,7 @@ GATEWAY_JWKS = DEFAULT_DATA / "keys" / "gateway" / "request-jwks.json"  # writte
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request: a puller's noise
 
 
 # The demo's caseworker at 住建局 (a user id of the department's own system).
