@@ -17,6 +17,7 @@ from connectors.client_auth import TokenAuth, TokenError, TokenSource, read_key_
 from console.cli import console_app
 from exchange.audit.cli import audit_app
 from protocol.identifiers import SubjectType
+from shuyuan.demo.cli import demo
 from shuyuan.events_cli import connector_events, event_app
 from shuyuan.kafka_cli import kafka_app
 from shuyuan.keys_cli import keys_app
@@ -38,6 +39,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(console_app, name="console")
 app.add_typer(kafka_app, name="kafka")
+app.command("demo")(demo)
 
 DEFAULT_DATA = Path("var")
 SYSTEM_KEYS = DEFAULT_DATA / "keys" / "systems"  # written by the embedded mode at first start

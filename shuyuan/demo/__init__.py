@@ -1,0 +1,1 @@
+"""`shuyuan demo`: SCENARIOS.md told step by step against a running exchange (docs/demo.md)."""
