@@ -31,7 +31,7 @@ from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, open_answer, peek_header, subject_binding, thumbprint
 from protocol.reasons import Reason
 
-ClientStatus = Literal["ok", "denied", "not_found", "unavailable", "rejected"]
+ClientStatus = Literal["ok", "denied", "not_found", "unavailable", "rejected", "pending_consent"]
 
 
 class GatewayError(ShuyuanError):
@@ -83,6 +83,8 @@ class ClientResult:
     # signed value (so not verified by the signature): a warning to check, never a different value.
     disputed: bool = False
     correction_id: str | None = None
+    # `pending_consent`: the subject's consent request; GET /v1/consents/{id} once they answered it.
+    consent_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The result as the CLI prints it (the dispute flag only when it is set)."""
@@ -231,7 +233,8 @@ class ConsumerClient:
     def _open_result(self, result: dict[str, Any], *, query_id: str, binding: str) -> ClientResult:
         code, source = result["code"], result.get("source")
         if result.get("status") != "ok":
-            return ClientResult(code, result.get("status", "unavailable"), result.get("reason"), source)
+            status, reason = result.get("status", "unavailable"), result.get("reason")
+            return ClientResult(code, status, reason, source, consent_id=result.get("consent_id"))
         try:
             if not isinstance(result.get("jwe"), str) or not isinstance(source, str):
                 raise JoseFailure("malformed", "an ok result without a JWE or a source")

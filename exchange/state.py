@@ -14,6 +14,7 @@ from exchange.audit.settings import AuditSettings
 from exchange.audit.writer import AuditWriter
 from exchange.auth.core import TokenAuthority
 from exchange.catalogue_cache import CatalogueCache
+from exchange.consent.settings import ConsentSettings
 from exchange.corrections.disputes import DisputeIndex
 from exchange.corrections.escalation import Escalator
 from exchange.corrections.recall_events import Recaller, RecallSweep
@@ -83,6 +84,7 @@ class GatewayState(RegistryState):
     transparency: TransparencyState
     corrections: CorrectionsState
     events: EventsState
+    consent_settings: ConsentSettings
 
     @property
     def audit_settings(self) -> AuditSettings:

@@ -51,6 +51,12 @@ class Reason(StrEnum):
     NOT_RECEIVED = "not_received"
     # A recall (protocol/recall.py) tells of a fixed value: a correction in any other state has none.
     CORRECTION_NOT_FIXED = "correction_not_fixed"
+    # Consent (单独同意, exchange/consent): an element waits for the subject's answer on the citizen page.
+    PENDING_CONSENT = "pending_consent"
+    CONSENT_REFUSED = "consent_refused"
+    CONSENT_EXPIRED = "consent_expired"
+    CONSENT_ALREADY_ANSWERED = "consent_already_answered"
+    NOT_THE_SUBJECT = "not_the_subject"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -88,5 +94,10 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.RECIPIENTS_CHANGED: "The copies are not for the event's current recipients; ask for them again",
     Reason.INVALID_EVENT_PAYLOAD: "The routing metadata does not match the event type's payload schema",
     Reason.NOT_RECEIVED: "The department did not receive this element for this subject in that query",
+    Reason.PENDING_CONSENT: "The element waits for the subject's consent",
+    Reason.CONSENT_REFUSED: "The subject refused consent",
+    Reason.CONSENT_EXPIRED: "The consent request expired unanswered",
+    Reason.CONSENT_ALREADY_ANSWERED: "The consent request was already answered",
+    Reason.NOT_THE_SUBJECT: "Only the person or enterprise the request is about may answer it",
     Reason.CORRECTION_NOT_FIXED: "Only a fixed correction is recalled to the value's earlier receivers",
 }

@@ -27,6 +27,7 @@ class ElementView:
     sharing_type: str
     status: str
     value_schema: dict[str, Any] | None = None
+    consent_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ def view_of(element: DataElement, source_code: str) -> ElementView:
         element.sharing_type,
         element.status,
         element.value_schema,
+        bool(element.consent_required),
     )
 
 

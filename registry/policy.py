@@ -130,6 +130,13 @@ def release_reason(
     return None
 
 
+def consent_required(catalogue: Catalogue, element_code: str) -> bool:
+    """Whether the element is released only with the subject's separate consent (单独同意,
+    个人信息保护法 第二十九条: sensitive personal information); checked after every other rule allowed it."""
+    element = catalogue.elements.get(element_code)
+    return element is not None and element.consent_required
+
+
 def outcome_of(reason: Reason | None) -> Outcome:
     """Released, missing only an agreement, or not usable: read from the reason code, never from text."""
     if reason is None:

@@ -22,6 +22,9 @@ from exchange.auth.fastapi import include_protected, registry_scope, require_sco
 from exchange.auth.fastapi import router as auth_router
 from exchange.bulk.api import router as bulk_router
 from exchange.catalogue_cache import CatalogueCache
+from exchange.consent.api import install_consent
+from exchange.consent.gate import ConsentGate
+from exchange.consent.settings import ConsentSettings
 from exchange.corrections.api import corrections_state, install_corrections
 from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
@@ -107,6 +110,7 @@ def create_app(
     registry_settings = registry_settings or RegistrySettings()
     transparency_settings = transparency_settings or TransparencySettings()
     corrections_settings = corrections_settings or CorrectionsSettings()
+    consent_settings = ConsentSettings()
     events_settings = events_settings or EventsSettings()
     chosen = transport or build_transport(settings)
 
@@ -216,11 +220,18 @@ def create_app(
                 max_skew_s=settings.request_max_skew_s,
                 record_ttl_s=settings.query_record_ttl_s,
                 disputes=corrections.disputes,  # 异议标注 on every answer of a disputed value
+                consent=ConsentGate(  # 单独同意: elements that wait for the subject's consent
+                    engine=engine,
+                    keys=platform_keys,
+                    settings=consent_settings,
+                    gateway_id=settings.gateway_id,
+                ),
             ),
             auth=auth,
             transparency=transparency_state(transparency_settings),
             corrections=corrections,
             events=events,
+            consent_settings=consent_settings,
             registry_sync=registry_sync,
             sealer_lag=sealer_lag,
         )
@@ -263,6 +274,7 @@ def create_app(
     install_transparency(app)  # citizens' view (ID tokens) and restrictions
     install_corrections(app)  # 纠错: scope `corrections`
     install_events(app)  # 双告知: scope `events`
+    install_consent(app)  # 单独同意: the citizen's answers (ID token), the department's view
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -53,6 +53,12 @@ class AuditAction(StrEnum):
     AUDIT_COSIGNED = "audit.cosigned"
     AUDIT_COSIGNATURE_REFUSED = "audit.cosignature_refused"
     AUDIT_WITNESS_REFUSED = "audit.witness_refused"
+    # Consent (单独同意, exchange/consent): asked by a query, answered (or not) by the subject.
+    CONSENT_REQUESTED = "consent.requested"
+    CONSENT_APPROVED = "consent.approved"
+    CONSENT_REFUSED = "consent.refused"
+    CONSENT_EXPIRED = "consent.expired"
+    CONSENT_DENIED = "consent.denied"  # an answer refused: not the subject, already answered, expired
     # Citizen transparency (exchange/transparency/api.py).
     TRANSPARENCY_VIEWED = "transparency.viewed"
     TRANSPARENCY_HIDDEN = "transparency.hidden"

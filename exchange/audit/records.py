@@ -390,3 +390,48 @@ def witness_step(
         reason=None if allowed else (reason or Reason.INVALID_REQUEST)[:32],
         request_id=f"tree-{tree_size}",
     )
+
+
+CONSENT_STEPS = frozenset(
+    {
+        AuditAction.CONSENT_REQUESTED,
+        AuditAction.CONSENT_APPROVED,
+        AuditAction.CONSENT_REFUSED,
+        AuditAction.CONSENT_EXPIRED,
+        AuditAction.CONSENT_DENIED,
+    }
+)
+
+
+def consent_step(
+    action: AuditAction,
+    *,
+    gateway: str | None,
+    actor: str | None,
+    system: str | None,
+    consent_id: str,
+    consumer: str,
+    elements: list[str],
+    subject_index: str,
+    service_item: str,
+    case_no: str,
+    reason: str | None = None,
+) -> AuditRecord:
+    """A consent request asked (actor: the consumer), answered (actor `citizen`), expired (None: the
+    gateway) or an answer refused; `source` names the asking department, `request_id` `consent:<id>`."""
+    if action not in CONSENT_STEPS:
+        raise ValueError(f"{action} is not a step of a consent request")
+    return AuditRecord(
+        gateway=gateway,
+        actor_department=actor,
+        actor_system=system,
+        action=action,
+        subject_index=subject_index,
+        elements=elements,
+        service_item=service_item,
+        case_no=case_no,
+        decision="deny" if action in (AuditAction.CONSENT_DENIED, AuditAction.CONSENT_REFUSED) else "allow",
+        reason=reason,
+        source=consumer,
+        request_id=f"consent:{consent_id}"[:64],
+    )

@@ -40,7 +40,8 @@ PUBLIC_PATHS = frozenset(
     | {"/v1/transparency/accesses"}
 )
 # The console has its own session login (console); /.well-known holds public metadata only.
-PUBLIC_PREFIXES = ("/.well-known/", "/console")
+# The citizen's consent requests and answers are authenticated by the ID token too (exchange/consent).
+PUBLIC_PREFIXES = ("/.well-known/", "/console", "/v1/transparency/consents")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")
 

@@ -12,7 +12,7 @@ from exchange.audit.writer import IdempotentInsert
 from protocol.clock import utcnow
 from protocol.identifiers import SubjectType
 
-ResultStatus = Literal["ok", "denied", "not_found", "unavailable"]
+ResultStatus = Literal["ok", "denied", "not_found", "unavailable", "pending_consent"]
 QUERY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"
 ELEMENT_CODE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
 # Case numbers (办件编号) differ by region and may hold Chinese characters (e.g. 浙住建〔2026〕12号):
@@ -83,6 +83,11 @@ class ElementResult(BaseModel):
         False, description="an open correction says this value may be wrong: check before relying on it"
     )
     correction_id: str | None = Field(None, description="the open correction, when `disputed`")
+    consent_id: str | None = Field(
+        None,
+        description="when `pending_consent`: the consent request the subject answers on the citizen page; "
+        "GET /v1/consents/{id} gives its state and, once approved, the element's answer",
+    )
 
 
 class QueryOut(BaseModel):

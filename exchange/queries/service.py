@@ -17,6 +17,7 @@ from exchange.audit.publisher import AuditPublisher
 from exchange.audit.writer import AuditWriter
 from exchange.authz.engine import Decision, client_reason, decide
 from exchange.catalogue_cache import CatalogueCache
+from exchange.consent.gate import ConsentGate
 from exchange.crypto import PlatformKeys
 from exchange.queries.flags import Disputes, flagged
 from exchange.queries.idempotency import DEFAULT_RECORD_TTL_S, QueryRecords, seal_context
@@ -92,6 +93,7 @@ class QueryService:
         max_skew_s: float = 300.0,
         record_ttl_s: float = DEFAULT_RECORD_TTL_S,
         disputes: Disputes | None = None,
+        consent: ConsentGate | None = None,
     ) -> None:
         self._engine = engine
         self._catalogue = catalogue
@@ -106,6 +108,7 @@ class QueryService:
         self._max_skew_s = max_skew_s
         self._records = QueryRecords(engine, keys, record_ttl_s=record_ttl_s)
         self._disputes = disputes
+        self._consent = consent  # None: no element waits for consent (tests of the plain path)
 
     async def run(self, *, consumer: str, query: QueryIn, system: str | None = None) -> QueryOut:
         """Answer a query for this consumer, sent by its client `system`; each element decided and audited."""
@@ -169,6 +172,18 @@ class QueryService:
             )
             for code in query.elements
         ]
+        hold = None
+        if self._consent is not None:  # 单独同意: those elements wait, not asked of their source
+            decisions, hold = await self._consent.hold(
+                catalogue,
+                decisions,
+                consumer=consumer,
+                system=system,
+                query=query,
+                subject_id=subject_id,
+                subject_index=ctx.subject_index,
+                now=datetime.now(UTC),
+            )
         steps = [ctx.record(AuditAction.QUERY_RECEIVED, elements=query.elements)]
         steps += [
             ctx.record(
@@ -192,11 +207,12 @@ class QueryService:
             # Nothing was released: the query_id is free again for a retry (the audit keeps the attempt).
             await self._records.unclaim(consumer, query.query_id)
             raise
-        out = _assemble(query, decisions, answers)
+        out = _assemble(query, decisions, answers, consent_id=hold.consent_id if hold else None)
         body = out.model_dump_json().encode()
         response_digest = hashlib.sha256(body).hexdigest()
         steps = [
             *later,
+            *([hold.record] if hold else []),
             ctx.record(AuditAction.QUERY_RELEASED, elements=query.elements, response_digest=response_digest),
         ]
         idempotency = idempotency_record(
@@ -209,7 +225,7 @@ class QueryService:
         # events acknowledged and then the record committed (Kafka); raises AuditUnavailable: nothing
         # is released. The claim is then kept: the release may have been published, so the same
         # query_id must not run again (docs/api.md, "Retrying").
-        await self._writer.write(steps, idempotency)
+        await self._writer.write(steps, [idempotency, hold.row] if hold else idempotency)
         return await flagged(out, self._disputes, ctx.subject_index)
 
     async def _recheck_replay(self, ctx: QueryContext, catalogue: Catalogue, stored: QueryOut) -> None:
@@ -396,10 +412,20 @@ class QueryService:
         return results, steps
 
 
-def _assemble(query: QueryIn, decisions: list[Decision], answers: dict[str, ElementResult]) -> QueryOut:
+def _assemble(
+    query: QueryIn, decisions: list[Decision], answers: dict[str, ElementResult], *, consent_id: str | None
+) -> QueryOut:
     results = [
         answers[d.element]
         if d.allowed
+        else ElementResult(
+            code=d.element,
+            status="pending_consent",
+            reason=Reason.PENDING_CONSENT.value,
+            source=d.source,
+            consent_id=consent_id,
+        )
+        if d.reason == Reason.PENDING_CONSENT
         else ElementResult(
             code=d.element, status="denied", reason=d.reason.value if d.reason else None, source=d.source
         )

@@ -109,6 +109,14 @@ def _names(conn: Any, released: Sequence[Any], steps: Sequence[Any]) -> dict[str
     depts = {r.actor_department for r in released}
     items = {r.service_item for r in released}
     elements = {c for s in steps for c in json.loads(s.elements)}
+    return registry_names(conn, departments=depts, items=items, elements=elements)
+
+
+def registry_names(
+    conn: Any, *, departments: set[str], items: set[str], elements: set[str]
+) -> dict[str, dict[str, str]]:
+    """Registry names (zh) of departments, service items and elements, by code (the citizen's pages)."""
+    depts = departments
     # `__table__` is undeclared in SQLModel's typing (see E above).
     d, i, el = Department.__table__.c, ServiceItem.__table__.c, DataElement.__table__.c  # type: ignore[attr-defined]
     return {

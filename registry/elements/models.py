@@ -67,6 +67,13 @@ class ElementBase(SQLModel):
     )
     update_frequency: UpdateFrequency = "on_change"
     status: RegistrationStatus = "recorded"
+    # 个人信息保护法 第二十九条: sensitive personal information is processed only with the person's
+    # separate consent (单独同意) where no law provides otherwise; such an element waits for it.
+    consent_required: bool = Field(
+        default=False,
+        description="released only with the subject's consent to this consumer, service item and case "
+        "(the query answers `pending_consent` until the citizen approves on the citizen page)",
+    )
 
 
 class DataElement(ElementBase, table=True):
@@ -135,6 +142,7 @@ class ElementUpdate(BaseModel):
     sharing_type: SharingType | None = None
     sharing_conditions: str | None = Field(default=None, max_length=2000)
     update_frequency: UpdateFrequency | None = None
+    consent_required: bool | None = None
     reason: str = Field(default="", max_length=2000)
 
 

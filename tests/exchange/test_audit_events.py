@@ -306,6 +306,7 @@ def test_every_action_in_use_is_in_the_enum() -> None:
         "correction.withdrawn", "correction.escalated",
         "event.published", "event.routed", "event.refused", "event.delivered", "event.acknowledged",
         "event.redelivered", "event.overdue", "event.dead_lettered",
+        "consent.requested", "consent.approved", "consent.refused", "consent.expired", "consent.denied",
     }  # fmt: skip
     assert {a.value for a in AuditAction} == used
     assert all(len(a) <= 32 for a in AuditAction)

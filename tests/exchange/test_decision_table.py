@@ -60,7 +60,7 @@ def _assert_problem(response: Any, status: int, reason: str) -> dict[str, Any]:
 
 
 # No correction is open in these tests (exchange/corrections): no answer is flagged disputed.
-NOT_DISPUTED = {"disputed": False, "correction_id": None}
+NOT_DISPUTED = {"disputed": False, "correction_id": None, "consent_id": None}
 
 
 def _assert_denied(response: Any, code: str, reason: str, source: str | None) -> None:
