@@ -39,8 +39,10 @@ PUBLIC_PATHS = frozenset(
     # Citizens sign in with an OpenID Connect ID token instead (exchange/transparency/api.py).
     | {"/v1/transparency/accesses"}
 )
-# The console has its own session login (console); /.well-known holds public metadata only.
-PUBLIC_PREFIXES = ("/.well-known/", "/console")
+# The console has its own session login (console); /.well-known holds public metadata only; the
+# citizen page signs citizens in with OpenID Connect (console/citizen); /dev-idp is the development
+# identity provider, mounted only in development and test (shuyuan/dev_idp).
+PUBLIC_PREFIXES = ("/.well-known/", "/console", "/citizen", "/dev-idp")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")
 
