@@ -1,7 +1,7 @@
 """The citizen page's labels, zh and en (merged into console/i18n.py)."""
 
 CITIZEN_LABELS: dict[str, tuple[str, str]] = {
-    "citizen.title": ("数据使用记录", "Who used my data"),
+    "citizen.title": ("数据使用记录", "My data use record"),
     "citizen.intro": (
         "登录后可查看哪个部门、在何时、为办理哪项政务服务，读取了您（或您的企业）的哪些数据。",
         "Sign in to see which department read which of your (or your enterprise's) data, when, "
