@@ -266,7 +266,7 @@ def create_app(
         lifespan=lifespan,
     )
     public_base = (settings.public_url or base_url or "http://127.0.0.1:8000").rstrip("/")
-    if dev_idp.wanted(settings.environment, transparency):
+    if dev_idp.wanted(settings.environment, transparency, public_base):
         # No real provider configured in development or test: sign citizens in with the development one.
         transparency = dev_idp.install_dev_provider(
             app,

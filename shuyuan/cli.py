@@ -108,7 +108,8 @@ def run(
 
     _logging()
     console = ConsoleSettings()
-    base = f"http://{host}:{port}"
+    # A wildcard address is not one a browser can open: the page and its provider are on loopback then.
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"  # noqa: S104 (compared, not bound)
     embedded = build_embedded(data_dir, console_settings=console, demo_accounts=True, base_url=base)
     typer.echo(f"Shuyuan embedded exchange on {base} (data in {data_dir.resolve()})")
     typer.echo(demo_commands(base, embedded.subjects.demo_person))

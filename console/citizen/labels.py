@@ -29,6 +29,7 @@ CITIZEN_LABELS: dict[str, tuple[str, str]] = {
     "citizen.outcome": ("结果", "Outcome"),
     "citizen.released": ("已提供 {n} 项", "{n} provided"),
     "citizen.none": ("没有部门读取过您的数据。", "No department has read your data."),
+    "citizen.no_older": ("没有更早的记录。", "No older entries."),
     "citizen.newest": ("最新记录", "Newest"),
     "citizen.older": ("更早的记录", "Older"),
     "citizen.consent": ("等待您同意的请求", "Requests waiting for your consent"),

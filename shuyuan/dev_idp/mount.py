@@ -6,15 +6,17 @@ the citizen page's client is registered with it. Production refuses it outright:
 in as anyone, so a production gateway must never serve it, whatever else is misconfigured.
 """
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from connectors.samples.data import sample_subjects
 from console.citizen.app import CALLBACK_PATH
-from exchange.transparency.settings import TransparencySettings
+from exchange.transparency.settings import TransparencySettings, secure_url
 from shuyuan.dev_idp.provider import DevProvider, DevSubject, create_dev_provider, load_or_create_key
 
+log = logging.getLogger(__name__)
 MOUNT_PATH = "/dev-idp"
 CLIENT_ID = "shuyuan-citizen-dev"  # the citizen page's client id at the development provider
 
@@ -23,9 +25,18 @@ class DevProviderRefused(RuntimeError):
     """The development provider was asked for outside development and test."""
 
 
-def wanted(environment: str, transparency: TransparencySettings) -> bool:
-    """Whether create_app mounts the development provider."""
-    return environment in ("development", "test") and transparency.oidc_issuer is None
+def wanted(environment: str, transparency: TransparencySettings, base_url: str) -> bool:
+    """Whether create_app mounts the development provider.
+
+    Not on a plain-http base URL off the loopback interface (`make run HOST=192.0.2.7`): the gateway
+    fetches a provider's keys over TLS or loopback only, so citizens' sign-in stays off there.
+    """
+    if environment not in ("development", "test") or transparency.oidc_issuer is not None:
+        return False
+    if not secure_url(base_url):
+        log.warning("no development identity provider on %s (needs https or loopback)", base_url)
+        return False
+    return True
 
 
 def sample_choices() -> tuple[DevSubject, ...]:

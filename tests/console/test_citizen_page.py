@@ -197,3 +197,16 @@ def test_a_token_for_another_audience_is_refused(tmp_path: Path) -> None:
         page = sign_in(http, embedded.subjects.demo_person)
     assert page.status_code == 401
     assert "身份令牌未通过校验" in page.text and "InvalidClaimError" in page.text
+
+
+def test_a_forged_or_altered_session_cookie_is_no_session(site: Site) -> None:
+    with site.client() as http:
+        sign_in(http, site.embedded.subjects.demo_person)
+        genuine = http.cookies[COOKIE_NAME]
+        head, key, iv, ciphertext, tag = genuine.split(".")
+        flipped = ciphertext[:-2] + ("A" if ciphertext[-2] != "A" else "B") + ciphertext[-1]
+        for forged in (".".join((head, key, iv, flipped, tag)), "not-a-jwe"):
+            http.cookies.clear()
+            http.cookies.set(COOKIE_NAME, forged, domain="127.0.0.1", path="/citizen")
+            page = http.get("/citizen/")
+            assert page.status_code == 200 and "使用统一身份认证登录" in page.text

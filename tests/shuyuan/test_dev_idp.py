@@ -40,7 +40,7 @@ def test_production_refuses_to_mount_it() -> None:
             base_url="https://x.test",
             transparency=TransparencySettings(),
         )
-    assert not wanted("production", TransparencySettings())
+    assert not wanted("production", TransparencySettings(), "http://127.0.0.1:8000")
 
 
 def test_a_production_gateway_without_a_provider_has_none_and_no_citizen_sign_in() -> None:
@@ -75,8 +75,12 @@ def test_development_without_an_issuer_mounts_it_and_trusts_it(tmp_path: Path) -
 
 def test_a_configured_issuer_keeps_it_out() -> None:
     configured = TransparencySettings(oidc_issuer="https://idp.example.test", oidc_audience="a")
-    assert not wanted("development", configured) and not wanted("test", configured)
-    assert wanted("test", TransparencySettings())
+    local = "http://127.0.0.1:8000"
+    assert not wanted("development", configured, local) and not wanted("test", configured, local)
+    assert wanted("test", TransparencySettings(), local)
+    # Plain http off loopback: the verifier would not fetch its keys, so it is not offered at all.
+    assert not wanted("development", TransparencySettings(), "http://192.0.2.7:8000")
+    assert wanted("development", TransparencySettings(), "https://dev.example.test")
 
 
 def test_the_signing_key_is_generated_once_and_kept(tmp_path: Path) -> None:
