@@ -137,7 +137,8 @@ def gateway_serve(
     settings = GatewaySettings()
     prepare = sample_catalogue.seed if seed_samples else None
     uvicorn.run(
-        create_app(settings, prepare=prepare),
+        # Without SHUYUAN_PUBLIC_URL, development's citizen page and provider live at this address.
+        create_app(settings, prepare=prepare, base_url=f"http://{host}:{port}"),
         host=host,
         port=port,
         log_level="warning",
