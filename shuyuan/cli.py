@@ -136,9 +136,10 @@ def gateway_serve(
     _logging()
     settings = GatewaySettings()
     prepare = sample_catalogue.seed if seed_samples else None
+    scheme = "https" if settings.tls_certfile else "http"
     uvicorn.run(
         # Without SHUYUAN_PUBLIC_URL, development's citizen page and provider live at this address.
-        create_app(settings, prepare=prepare, base_url=f"http://{host}:{port}"),
+        create_app(settings, prepare=prepare, base_url=f"{scheme}://{host}:{port}"),
         host=host,
         port=port,
         log_level="warning",
