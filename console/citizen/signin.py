@@ -21,7 +21,6 @@ from exchange.state import GatewayState
 from exchange.transparency.discovery import ProviderMetadata
 from exchange.transparency.oidc import Citizen
 from protocol.errors import Unauthenticated
-from protocol.identifiers import SubjectType
 
 with warnings.catch_warnings():
     # authlib >= 1.7 announces a move to the httpx2 package; this project uses httpx, which it supports.
@@ -119,6 +118,6 @@ async def finish(
         raise SignInRefused("citizen.refused.token", exc.detail) from exc
 
 
-def masked(subject_type: SubjectType, subject_id: str) -> str:
+def masked(subject_id: str) -> str:
     """What the page shows of the signed-in identifier: its first 4 and last 4 characters."""
     return subject_id[:4] + "*" * (len(subject_id) - 8) + subject_id[-4:]

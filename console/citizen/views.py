@@ -76,7 +76,7 @@ async def callback(request: Request) -> RedirectResponse:
     subject = {
         "type": citizen.subject_type,
         "index": index,
-        "masked": signin.masked(citizen.subject_type, citizen.subject_id),
+        "masked": signin.masked(citizen.subject_id),
     }
     _fresh_session(request, subject, time.time())
     return RedirectResponse(_home(request), status_code=303)
