@@ -4,6 +4,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -11,6 +12,10 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from console.app import create_console
+from console.citizen.app import CALLBACK_PATH as CITIZEN_CALLBACK
+from console.citizen.app import MOUNT_PATH as CITIZEN_PATH
+from console.citizen.app import create_citizen
+from console.citizen.settings import CitizenSettings
 from console.settings import ConsoleSettings
 from exchange import db as exchange_db
 from exchange.audit.api import router as audit_router
@@ -48,6 +53,7 @@ from registry.events import RegistryChanges
 from registry.keys.directory import KeyDirectory
 from registry.settings import RegistrySettings
 from registry.state import attach, state_of
+from shuyuan.dev_idp import mount as dev_idp
 from web.bodylimit import BodyLimit
 from web.problems import install_problem_handlers
 
@@ -104,11 +110,20 @@ def create_app(
     transparency_settings: TransparencySettings | None = None,
     corrections_settings: CorrectionsSettings | None = None,
     events_settings: EventsSettings | None = None,
+    citizen_settings: CitizenSettings | None = None,
+    base_url: str | None = None,
+    dev_idp_key_file: Path | None = None,
 ) -> FastAPI:
-    """Build the gateway app; migrations (then `prepare`, e.g. sample data) run in its lifespan."""
+    """Build the gateway app; migrations (then `prepare`, e.g. sample data) run in its lifespan.
+
+    `base_url`: where browsers reach this app when SHUYUAN_PUBLIC_URL is unset (`shuyuan run` passes
+    its host and port): the citizen page's redirect URI and the development provider's issuer.
+    `dev_idp_key_file`: where the development provider keeps its signing key (unset: a new one per
+    process); see shuyuan/dev_idp/mount.py for when that provider is mounted at all.
+    """
     settings = settings or GatewaySettings()
     registry_settings = registry_settings or RegistrySettings()
-    transparency_settings = transparency_settings or TransparencySettings()
+    transparency: TransparencySettings = transparency_settings or TransparencySettings()
     corrections_settings = corrections_settings or CorrectionsSettings()
     consent_settings = ConsentSettings()
     events_settings = events_settings or EventsSettings()
@@ -228,7 +243,7 @@ def create_app(
                 ),
             ),
             auth=auth,
-            transparency=transparency_state(transparency_settings),
+            transparency=transparency_state(transparency),
             corrections=corrections,
             events=events,
             consent_settings=consent_settings,
@@ -261,6 +276,16 @@ def create_app(
         "Errors are RFC 9457 problem+json with a stable `reason` code.",
         lifespan=lifespan,
     )
+    public_base = (settings.public_url or base_url or "http://127.0.0.1:8000").rstrip("/")
+    if dev_idp.wanted(settings.environment, transparency, public_base):
+        # No real provider configured in development or test: sign citizens in with the development one.
+        transparency = dev_idp.install_dev_provider(
+            app,
+            environment=settings.environment,
+            base_url=public_base,
+            transparency=transparency,
+            key_file=dev_idp_key_file,
+        )
     install_problem_handlers(app)
     install_denial_audit(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_refused=_audit_oversized)
@@ -297,4 +322,9 @@ def create_app(
     # reaching this app's typed state (engine, registry changes, ...) once the lifespan has built it.
     console = create_console(console_settings or ConsoleSettings(), host=app)
     app.mount("/console", console)
+    # The citizen page (数据使用记录): its own small app and cookie too, signed in with OpenID Connect.
+    citizen = create_citizen(
+        citizen_settings or CitizenSettings(), host=app, redirect_uri=public_base + CITIZEN_CALLBACK
+    )
+    app.mount(CITIZEN_PATH, citizen)
     return app

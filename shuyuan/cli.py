@@ -80,6 +80,19 @@ def demo_commands(base_url: str, demo_person: str) -> str:
     )
 
 
+def citizen_banner(base_url: str, gateway: object) -> str:
+    """Where the citizen page is, and how one signs in to it here."""
+    from shuyuan.dev_idp.mount import MOUNT_PATH
+
+    mounted = any(getattr(route, "path", None) == MOUNT_PATH for route in getattr(gateway, "routes", ()))
+    how = (
+        f"sign in through the development identity provider ({base_url}{MOUNT_PATH}): pick the demo person"
+        if mounted
+        else "sign in through the configured identity provider (SHUYUAN_TRANSPARENCY_OIDC_ISSUER)"
+    )
+    return f"Citizen page (数据使用记录): {base_url}/citizen — {how}"
+
+
 @app.command()
 def run(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
@@ -95,10 +108,13 @@ def run(
 
     _logging()
     console = ConsoleSettings()
-    embedded = build_embedded(data_dir, console_settings=console, demo_accounts=True)
-    typer.echo(f"Shuyuan embedded exchange on http://{host}:{port} (data in {data_dir.resolve()})")
-    typer.echo(demo_commands(f"http://{host}:{port}", embedded.subjects.demo_person))
-    typer.echo(demo_logins(f"http://{host}:{port}/console", console))
+    # A wildcard address is not one a browser can open: the page and its provider are on loopback then.
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"  # noqa: S104 (compared, not bound)
+    embedded = build_embedded(data_dir, console_settings=console, demo_accounts=True, base_url=base)
+    typer.echo(f"Shuyuan embedded exchange on {base} (data in {data_dir.resolve()})")
+    typer.echo(demo_commands(base, embedded.subjects.demo_person))
+    typer.echo(demo_logins(f"{base}/console", console))
+    typer.echo(citizen_banner(base, embedded.app))
     uvicorn.run(embedded.app, host=host, port=port, log_level="warning")
 
 
@@ -120,8 +136,10 @@ def gateway_serve(
     _logging()
     settings = GatewaySettings()
     prepare = sample_catalogue.seed if seed_samples else None
+    scheme = "https" if settings.tls_certfile else "http"
     uvicorn.run(
-        create_app(settings, prepare=prepare),
+        # Without SHUYUAN_PUBLIC_URL, development's citizen page and provider live at this address.
+        create_app(settings, prepare=prepare, base_url=f"{scheme}://{host}:{port}"),
         host=host,
         port=port,
         log_level="warning",

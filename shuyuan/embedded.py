@@ -20,10 +20,12 @@ from connectors.config import load_config
 from connectors.keys import DepartmentKeys
 from connectors.runtime import Connector
 from connectors.samples.data import SampleSubjects, generate
+from console.citizen.settings import CitizenSettings
 from console.settings import ConsoleSettings
 from console.users import service as console_users
 from exchange.request_signing import RequestSigner
 from exchange.settings import GatewaySettings
+from exchange.transparency.settings import TransparencySettings
 from exchange.transport.memory import MemoryTransport
 from protocol.jose import import_public
 from registry.db import unit_of_work
@@ -103,8 +105,14 @@ def build_embedded(
     *,
     console_settings: ConsoleSettings | None = None,
     demo_accounts: bool = False,
+    base_url: str | None = None,
+    citizen_settings: CitizenSettings | None = None,
+    transparency_settings: TransparencySettings | None = None,
 ) -> Embedded:
-    """Assemble the embedded exchange on SQLite files under data_dir (demo console accounts on request)."""
+    """Assemble the embedded exchange on SQLite files under data_dir (demo console accounts on request).
+
+    `base_url`: where browsers reach it (the citizen page's redirect URI, the development provider).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     subjects = ensure_sample_data(data_dir)
     settings = settings or GatewaySettings(
@@ -143,7 +151,16 @@ def build_embedded(
                 console_users.ensure_demo_accounts(session=session, settings=console)
 
     console = console_settings or ConsoleSettings()
-    app = create_app(settings, transport=transport, prepare=prepare, console_settings=console)
+    app = create_app(
+        settings,
+        transport=transport,
+        prepare=prepare,
+        console_settings=console,
+        citizen_settings=citizen_settings,
+        transparency_settings=transparency_settings,
+        base_url=base_url,
+        dev_idp_key_file=data_dir / "keys" / "dev-idp" / "signing.jwk",  # used in development only
+    )
     return Embedded(
         app=app,
         transport=transport,

@@ -39,9 +39,11 @@ PUBLIC_PATHS = frozenset(
     # Citizens sign in with an OpenID Connect ID token instead (exchange/transparency/api.py).
     | {"/v1/transparency/accesses"}
 )
-# The console has its own session login (console); /.well-known holds public metadata only.
-# The citizen's consent requests and answers are authenticated by the ID token too (exchange/consent).
-PUBLIC_PREFIXES = ("/.well-known/", "/console", "/v1/transparency/consents")
+# The console has its own session login (console); /.well-known holds public metadata only; the
+# citizen page signs citizens in with OpenID Connect (console/citizen); /dev-idp is the development
+# identity provider, mounted only in development and test (shuyuan/dev_idp). The citizen's consent
+# requests and answers are authenticated by the ID token too (exchange/consent).
+PUBLIC_PREFIXES = ("/.well-known/", "/console", "/citizen", "/dev-idp", "/v1/transparency/consents")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /oauth/token")
 

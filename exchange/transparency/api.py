@@ -24,12 +24,12 @@ from exchange.state import TransparencyState
 from exchange.transparency import service
 from exchange.transparency.oidc import Citizen, IdTokenVerifier
 from exchange.transparency.settings import TransparencySettings
+from exchange.transparency.viewing import view_accesses
 from protocol.clock import utcnow
 from protocol.errors import Unauthenticated
 from web.problems import PROBLEM_JSON
 
 ACCESSES_PATH = "/v1/transparency/accesses"
-CITIZEN_ACTOR = "citizen"
 _bearer = HTTPBearer(auto_error=False, description="An ID token of the identity provider (OpenID Connect)")
 _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
 citizen_router = APIRouter(tags=["exchange: transparency"])
@@ -135,30 +135,7 @@ async def list_accesses(
 ) -> dict[str, Any]:
     """Which department read which of my data, when, for which service item and case (newest first)."""
     index = state.platform_keys.blind_index(citizen.subject_type, citizen.subject_id)
-    shown, hidden, next_before = await asyncio.to_thread(
-        service.accesses,
-        engine=state.engine,
-        subject_index=index,
-        now=utcnow(),
-        limit=limit,
-        before_seq=before,
-    )
-    gateway = state.settings.gateway_id
-    steps = [records.transparency_viewed(gateway=gateway, actor=CITIZEN_ACTOR, subject_index=index)]
-    steps += [
-        records.transparency_hidden(
-            gateway=gateway,
-            actor=CITIZEN_ACTOR,
-            subject_index=index,
-            request_id=h["query_id"],
-            service_item=h["service_item"],
-            case_no=h["case_no"],
-            elements=h["elements"],
-        )
-        for h in hidden
-    ]
-    # Fail closed: a view (and each hiding in it) is shown only once its audit records are written.
-    await state.audit_writer.write(steps)
+    shown, next_before = await view_accesses(state, subject_index=index, limit=limit, before=before)
     return {"accesses": shown, "next_before": next_before}
 
 

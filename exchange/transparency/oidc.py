@@ -18,6 +18,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from exchange.transparency.discovery import Discovery
 from exchange.transparency.settings import ALLOWED_ALGS, TransparencySettings
 from protocol.errors import Unauthenticated
 from protocol.identifiers import InvalidSubjectId, SubjectType, normalise_subject_id
@@ -46,10 +47,12 @@ class JwksSource:
         *,
         fetch: Callable[[str, float], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        discovery: Discovery | None = None,
     ) -> None:
         self._settings = settings
         self._fetch = fetch or _http_get_json
         self._clock = clock
+        self._discovery = discovery or Discovery(settings, fetch=fetch, clock=clock)
         self._lock = threading.Lock()
         self._keys: KeySet | None = None
         self._loaded_at = float("-inf")
@@ -69,7 +72,8 @@ class JwksSource:
             if self._settings.jwks_file is not None:
                 document = json.loads(self._settings.jwks_file.read_text(encoding="utf-8"))
             else:
-                document = self._fetch(str(self._settings.jwks_url), self._settings.jwks_timeout_s)
+                url = self._settings.jwks_url or self._discovery.metadata().jwks_uri
+                document = self._fetch(url, self._settings.jwks_timeout_s)
             # Private members of a key are dropped: we only ever verify.
             keys = [_public(k) for k in document["keys"]]
             return KeySet.import_key_set({"keys": keys})
@@ -91,12 +95,24 @@ def _http_get_json(url: str, timeout_s: float) -> Any:
 class IdTokenVerifier:
     """Checks ID tokens of the configured provider and names their subject."""
 
-    def __init__(self, settings: TransparencySettings, *, jwks: JwksSource | None = None) -> None:
+    def __init__(
+        self,
+        settings: TransparencySettings,
+        *,
+        jwks: JwksSource | None = None,
+        discovery: Discovery | None = None,
+    ) -> None:
         self._settings = settings
-        self._jwks = jwks or JwksSource(settings)
+        self.discovery = discovery or Discovery(settings)
+        self._jwks = jwks or JwksSource(settings, discovery=self.discovery)
 
-    def verify(self, token: str, *, now: int | None = None) -> Citizen:
-        """The citizen an ID token proves; raises Unauthenticated on any defect."""
+    def verify(self, token: str, *, now: int | None = None, nonce: str | None = None) -> Citizen:
+        """The citizen an ID token proves; raises Unauthenticated on any defect.
+
+        `nonce`: the value the relying party sent in its authorization request (the citizen page does);
+        the token must carry exactly it (OpenID Connect Core §3.1.3.7 step 11). A bearer of a token
+        obtained elsewhere (the accesses API) passes none.
+        """
         s = self._settings
         if not s.enabled:
             raise Unauthenticated("citizen sign-in is not configured on this gateway")
@@ -118,14 +134,15 @@ class IdTokenVerifier:
         try:
             decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_ALGS))
             claims = decoded.claims
-            registry = jwt.JWTClaimsRegistry(
-                now=now,
-                leeway=s.leeway_s,
-                iss={"essential": True, "value": s.oidc_issuer},
-                aud={"essential": True, "value": s.oidc_audience},
-                exp={"essential": True},
-                iat={"essential": True},
-            )
+            options: dict[str, jwt.ClaimsOption] = {
+                "iss": {"essential": True, "value": s.oidc_issuer},
+                "aud": {"essential": True, "value": s.oidc_audience},
+                "exp": {"essential": True},
+                "iat": {"essential": True},
+            }
+            if nonce is not None:
+                options["nonce"] = {"essential": True, "value": nonce}
+            registry = jwt.JWTClaimsRegistry(now=now, leeway=s.leeway_s, **options)
             registry.validate(claims)
         except (JoseError, ValueError, TypeError) as exc:
             # The detail names the kind of failure only, never a claim value (they are personal data).

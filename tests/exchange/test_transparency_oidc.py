@@ -9,6 +9,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from exchange.transparency.discovery import Discovery
 from exchange.transparency.oidc import Citizen, IdTokenVerifier, JwksSource
 from exchange.transparency.settings import TransparencySettings
 from protocol.errors import Unauthenticated
@@ -140,17 +141,56 @@ def test_unconfigured_gateway_refuses_every_token(idp: IdP) -> None:
         IdTokenVerifier(TransparencySettings()).verify(idp.token())
 
 
-def test_settings_need_an_audience_and_exactly_one_jwks(idp: IdP) -> None:
+def test_settings_need_an_audience_and_at_most_one_jwks_location(idp: IdP) -> None:
     with pytest.raises(ValueError, match="AUDIENCE"):
         TransparencySettings(oidc_issuer=ISSUER, jwks_file=idp.jwks_file)
-    with pytest.raises(ValueError, match="exactly one"):
-        TransparencySettings(oidc_issuer=ISSUER, oidc_audience=AUDIENCE)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="at most one"):
         TransparencySettings(
             oidc_issuer=ISSUER, oidc_audience=AUDIENCE, jwks_file=idp.jwks_file, jwks_url="https://idp/jwks"
         )
     with pytest.raises(ValueError, match="https"):
         TransparencySettings(oidc_issuer=ISSUER, oidc_audience=AUDIENCE, jwks_url="http://idp/jwks")
+    # Neither: the JWKS location is discovered, which needs an https issuer (or one on loopback).
+    assert TransparencySettings(oidc_issuer=ISSUER, oidc_audience=AUDIENCE).discovers_jwks
+    with pytest.raises(ValueError, match="discovery"):
+        TransparencySettings(oidc_issuer="http://idp.example.test", oidc_audience=AUDIENCE)
+    local = TransparencySettings(oidc_issuer="http://127.0.0.1:8000/dev-idp", oidc_audience=AUDIENCE)
+    assert local.discovers_jwks
+
+
+def test_nonce_is_checked_when_the_relying_party_sent_one(idp: IdP) -> None:
+    verifier = IdTokenVerifier(idp.settings())
+    assert verifier.verify(idp.token(nonce="n-1"), nonce="n-1").subject_id == PERSON
+    for token in (idp.token(nonce="n-2"), idp.token()):
+        with pytest.raises(Unauthenticated, match="not valid"):
+            verifier.verify(token, nonce="n-1")
+
+
+def test_jwks_is_found_through_discovery_whose_issuer_must_match(idp: IdP) -> None:
+    served: dict[str, Any] = {
+        f"{ISSUER}/.well-known/openid-configuration": {
+            "issuer": ISSUER,
+            "authorization_endpoint": f"{ISSUER}/authorize",
+            "token_endpoint": f"{ISSUER}/token",
+            "jwks_uri": f"{ISSUER}/keys",
+        },
+        f"{ISSUER}/keys": {"keys": [idp.key.as_dict(private=False)]},
+    }
+    fetched: list[str] = []
+
+    def fetch(url: str, timeout_s: float) -> Any:
+        fetched.append(url)
+        return served[url]
+
+    settings = TransparencySettings(oidc_issuer=ISSUER, oidc_audience=AUDIENCE)
+    discovery = Discovery(settings, fetch=fetch)
+    verifier = IdTokenVerifier(settings, jwks=JwksSource(settings, fetch=fetch, discovery=discovery))
+    assert verifier.verify(idp.token()).subject_id == PERSON
+    assert fetched == [f"{ISSUER}/.well-known/openid-configuration", f"{ISSUER}/keys"]
+    # A document naming another issuer is not trusted (OpenID Connect Discovery §4.3).
+    served[f"{ISSUER}/.well-known/openid-configuration"]["issuer"] = "https://evil.example"
+    with pytest.raises(Unauthenticated, match="configuration is unavailable"):
+        Discovery(settings, fetch=fetch).metadata()
 
 
 def test_fetched_jwks_is_cached_for_its_ttl_and_refetched_on_rotation(tmp_path: Path) -> None:
