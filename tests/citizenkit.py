@@ -120,3 +120,18 @@ def sign_in(
     assert approved.status_code == 303, approved.text
     callback = with_param(approved.headers["location"], **(callback_changes or {}))
     return http.get(callback, follow_redirects=True)
+
+
+def require_consent(base: str, embedded: Embedded, element: str) -> None:
+    """A steward marks an element as released only with the subject's consent (the registry API)."""
+    client_id = f"steward-citizen-{uuid.uuid4().hex[:6]}"
+    scopes = ["registry:read", "registry:write", "registry:steward"]
+    key = register_test_system(embedded.state.engine, client_id=client_id, department="xzsp", scopes=scopes)
+    with httpx.Client(base_url=base) as http:
+        token = token_with_key(http, key, client_id)
+        response = http.patch(
+            f"/v1/elements/{element}",
+            json={"consent_required": True, "reason": "个人信息保护法 第二十九条"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 200, response.text

@@ -3,14 +3,17 @@
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from console.citizen import signin
 from console.citizen.state import CitizenState, citizen_state
 from console.i18n import LANGUAGES
 from console.web import render
+from exchange.consent import flow as consent
+from exchange.consent.models import CONSENT_ID_PATTERN
 from exchange.transparency.viewing import view_accesses
+from protocol.errors import ShuyuanError
 
 router = APIRouter()
 
@@ -49,10 +52,41 @@ async def accesses_page(
     accesses, next_before = await view_accesses(
         state.gateway, subject_index=subject["index"], limit=state.settings.page_size, before=before
     )
-    # The consent requests waiting for this subject (DESIGN.md §4 consent_required) go here once
-    # consent is built; None means "not built", so the page shows no section rather than "none".
-    context |= {"accesses": accesses, "next_before": next_before, "before": before, "consent": None}
+    requests = await consent.of_subject(state.gateway, subject["index"])
+    context |= {
+        "accesses": accesses,
+        "next_before": next_before,
+        "before": before,
+        "consent": [r for r in requests if r.state == "pending"],
+        "consent_answered": [r for r in requests if r.state != "pending"][:10],
+        "consent_done": request.session.pop("consent_done", None),
+    }
     return render(request, "citizen/accesses.html", context)
+
+
+@router.post("/consents/{consent_id}")
+async def answer_consent(
+    request: Request,
+    consent_id: Annotated[str, Path(pattern=CONSENT_ID_PATTERN)],
+    decision: Annotated[str, Form(pattern="^(approve|refuse)$")],
+) -> Response:
+    """Approve or refuse a request about me (the same steps and checks as the API's)."""
+    state: CitizenState = citizen_state(request)
+    subject = request.session.get("subject")
+    if not isinstance(subject, dict):
+        return RedirectResponse(_home(request), status_code=303)
+    try:
+        done = await consent.answer_as(
+            state.gateway,
+            subject_index=subject["index"],
+            consent_id=consent_id,
+            approve=decision == "approve",
+        )
+    except ShuyuanError as exc:  # audited by answer_as; the page says which rule refused it
+        request.session["consent_done"] = {"reason": exc.reason.value}
+    else:
+        request.session["consent_done"] = {"state": done.state}
+    return RedirectResponse(_home(request), status_code=303)
 
 
 @router.get("/login")

@@ -4,12 +4,14 @@ reading of one's data after a real query, switch to English, sign out; screensho
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from console.citizen.settings import CitizenSettings
 from shuyuan.embedded import Embedded, build_embedded
-from tests.citizenkit import Housing, free_port, serve
+from tests.authkit import now_iso
+from tests.citizenkit import Housing, free_port, require_consent, serve
 
 pytestmark = pytest.mark.browser
 
@@ -87,3 +89,44 @@ def test_citizen_signs_in_sees_the_housing_bureau_switches_language_and_signs_ou
     page.goto(f"{citizen_site.base}/citizen/")
     expect(page.get_by_role("link", name="Sign in with the identity provider")).to_be_visible()
     shoot(page, "citizen-signed-out-en")
+
+
+def test_citizen_approves_a_consent_request_and_the_waiting_query_completes(
+    citizen_site: CitizenSite, page: Page, shoot
+) -> None:  # type: ignore[no-untyped-def]
+    element = "person.si_months_paid"
+    require_consent(citizen_site.base, citizen_site.embedded, element)
+    person = citizen_site.embedded.subjects.demo_person
+    body = {
+        "query_id": "cq-consent-browser-0001",
+        "subject": {"type": "person", "id": person},
+        "elements": [element],
+        "purpose": {"service_item": "330100-GZF-001", "case_no": "ZJJ-CONSENT-0001"},
+        "on_behalf_of": "wang.fang",
+        "requested_at": now_iso(),
+    }
+    headers = citizen_site.housing.headers()
+    waiting = httpx.post(f"{citizen_site.base}/v1/queries", json=body, headers=headers).json()
+    [result] = waiting["results"]
+    assert result["status"] == "pending_consent"
+    consent_id = result["consent_id"]
+
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{citizen_site.base}/citizen/")
+    page.get_by_role("link", name="使用统一身份认证登录").click()
+    page.get_by_role("button", name="登录 · Sign in").click()
+    request = page.locator(f"#consents tr[data-consent='{consent_id}']")
+    expect(request).to_contain_text("住房和城乡建设局")
+    expect(request).to_contain_text("累计缴费月数")
+    expect(request).to_contain_text("ZJJ-CONSENT-0001")
+    _fits(page)
+    shoot(page, "citizen-consent-waiting")
+    request.get_by_role("button", name="同意").click()
+    expect(page.locator("#consent-done")).to_contain_text("已同意")
+    expect(page.locator(f"#consents tr[data-consent='{consent_id}']")).to_have_count(0)
+    shoot(page, "citizen-consent-approved")
+
+    seen = httpx.get(f"{citizen_site.base}/v1/consents/{consent_id}", headers=headers).json()
+    assert seen["state"] == "approved"
+    [answered] = seen["answer"]["results"]
+    assert answered["status"] == "ok" and answered["jwe"]  # the waiting query completed
