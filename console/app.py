@@ -21,14 +21,18 @@ from console.settings import ConsoleSettings
 from console.views import (
     accounts,
     agreements,
+    aliases,
     audit,
     auth,
+    catalogue,
     corrections,
     dashboard,
     departments,
     disputes,
     elements,
+    restrictions,
     service_items,
+    systems,
 )
 from console.web import ConsoleState, CsrfRefused, LoginRequired, RoleDenied, csrf_protect, render
 from protocol.errors import ShuyuanError
@@ -38,8 +42,12 @@ VIEWS = (
     auth,
     dashboard,
     elements,
+    aliases,
     departments,
+    systems,
     service_items,
+    catalogue,
+    restrictions,
     agreements,
     disputes,
     corrections,
