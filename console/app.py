@@ -31,6 +31,7 @@ from console.views import (
     disputes,
     elements,
     restrictions,
+    service_item_forms,
     service_items,
     systems,
 )
@@ -45,6 +46,7 @@ VIEWS = (
     aliases,
     departments,
     systems,
+    service_item_forms,
     service_items,
     catalogue,
     restrictions,

@@ -2,6 +2,25 @@
 
 REGISTRY_LABELS: dict[str, tuple[str, str]] = {
     "form.refused_code": ("未保存（{reason}）：{detail}", "Not saved ({reason}): {detail}"),
+    "items.new": ("登记服务事项", "Register a service item"),
+    "items.edit": ("修改服务事项", "Edit service item"),
+    "items.form_help": (
+        "每行一项申请材料及可替代它的数据元；组合办理（套餐）的步骤暂不在此表单中",
+        "One material a line with the elements that replace it; bundles' steps are not in this form yet",
+    ),
+    "items.participants": ("参与部门", "Participating departments"),
+    "items.participants_hint": (
+        "部门代码，以空格或逗号分隔",
+        "Department codes, separated by spaces or commas",
+    ),
+    "items.materials_field": ("申请材料", "Materials"),
+    "items.materials_hint": (
+        "每行：材料名称: 数据元代码, 数据元代码（冒号后留空表示暂无可替代数据）",
+        "Each line: material name: element.code, element.code (nothing after the colon: not replaceable yet)",
+    ),
+    "items.saved": ("服务事项 {code} 已保存", "Service item {code} saved"),
+    "items.add": ("登记事项", "Register item"),
+    "items.edit_button": ("修改", "Edit"),
     "nav.aliases": ("别名对照", "Aliases"),
     "nav.restrictions": ("延迟公开审核", "Restrictions"),
     "nav.catalogue": ("目录导入导出", "Import / export"),

@@ -19,6 +19,7 @@ from exchange.transparency import service as transparency
 from protocol.clock import utcnow
 from registry.aliases.models import ElementAlias
 from registry.db import unit_of_work
+from registry.service_items import service as service_items
 from registry.systems.models import ClientKey, ClientSystem
 from shuyuan.app import app_state
 from shuyuan.embedded import build_embedded
@@ -232,3 +233,52 @@ def test_every_new_page_renders_in_both_languages(app_client: TestClient) -> Non
             page = steward.get(path)
             assert page.status_code == 200, path
             assert not re.search(r">(aliases|systems|restrictions|catalogue)\.[a-z_]+<", page.text), path
+
+
+def test_a_steward_registers_and_edits_a_service_item_with_materials(
+    app_client: TestClient, engine: Engine
+) -> None:
+    steward = signed_in(app_client, "steward")
+    code = f"item-{uuid.uuid4().hex[:6]}"
+    form = {
+        "code": code,
+        "name": "测试事项",
+        "handling_department": "zjj",
+        "participants": "psb",
+        "materials": "身份证明: person.name, person.gender\n户口簿:",
+    }
+    assert post(steward, "/console/service-items/new", form).status_code == 303
+    with unit_of_work(engine) as session:
+        read = service_items.to_read(
+            session=session, item=service_items.get_by_code_or_raise(session=session, code=code)
+        )
+    assert [(m.name, m.elements) for m in read.materials] == [
+        ("身份证明", ["person.gender", "person.name"]),
+        ("户口簿", []),
+    ]
+    assert read.participants == ["psb"]
+    edit = steward.get(f"/console/service-items/{code}/edit").text
+    assert "身份证明: person.gender, person.name" in edit  # as the registry reads it
+
+    changed = form | {"name": "改名事项", "participants": "", "materials": "身份证明: person.birth_date"}
+    assert post(steward, f"/console/service-items/{code}/edit", changed).status_code == 303
+    with unit_of_work(engine) as session:
+        read = service_items.to_read(
+            session=session, item=service_items.get_by_code_or_raise(session=session, code=code)
+        )
+    assert (read.name, read.participants) == ("改名事项", [])
+    assert [(m.name, m.elements) for m in read.materials] == [("身份证明", ["person.birth_date"])]
+
+    taken = post(steward, "/console/service-items/new", form)
+    assert taken.status_code == 409 and "conflict" in _error(taken.text, "code")
+    unknown = post(
+        steward, "/console/service-items/new", form | {"code": f"{code}-b", "materials": "x: no.such"}
+    )
+    assert unknown.status_code == 400 and "invalid_request" in _error(unknown.text, "materials")
+    handler = post(steward, "/console/service-items/new", form | {"code": f"{code}-c", "participants": "zjj"})
+    assert "invalid_request" in _error(handler.text, "participants")
+    blank = post(steward, "/console/service-items/new", form | {"code": f"{code}-d", "name": ""})
+    assert blank.status_code == 422 and _error(blank.text, "name")
+    viewer = signed_in(app_client, "viewer")
+    assert post(viewer, "/console/service-items/new", form | {"code": f"{code}-e"}).status_code == 403
+    assert viewer.get(f"/console/service-items/{code}/edit").status_code == 403
