@@ -21,14 +21,19 @@ from console.settings import ConsoleSettings
 from console.views import (
     accounts,
     agreements,
+    aliases,
     audit,
     auth,
+    catalogue,
     corrections,
     dashboard,
     departments,
     disputes,
     elements,
+    restrictions,
+    service_item_forms,
     service_items,
+    systems,
 )
 from console.web import ConsoleState, CsrfRefused, LoginRequired, RoleDenied, csrf_protect, render
 from protocol.errors import ShuyuanError
@@ -38,8 +43,13 @@ VIEWS = (
     auth,
     dashboard,
     elements,
+    aliases,
     departments,
+    systems,
+    service_item_forms,
     service_items,
+    catalogue,
+    restrictions,
     agreements,
     disputes,
     corrections,

@@ -3,7 +3,6 @@
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,6 +15,7 @@ from starlette.applications import Starlette
 
 from console.i18n import LANGUAGES, translator
 from console.settings import ConsoleSettings
+from console.times import at, when
 from console.users.models import ROLES, ConsoleUser
 from exchange.audit.events import AuditAction
 from exchange.state import GatewayState
@@ -26,19 +26,8 @@ from registry.departments.models import Department
 from registry.state import state_of
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-# Stewards read times in China Standard Time, as the registry counts decision deadlines (no DST).
-CST = timezone(timedelta(hours=8), "CST")
-
-
-def _when(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    if moment is None:
-        return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(CST).strftime(fmt)
-
-
-TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.filters["when"] = when
+TEMPLATES.env.filters["at"] = at
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"

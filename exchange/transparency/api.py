@@ -20,7 +20,7 @@ from exchange.auth.core import InsufficientScope, Principal
 from exchange.auth.fastapi import authenticated_client, include_protected, require_scope
 from exchange.deps import GatewayStateDep
 from exchange.queries.models import QUERY_ID_PATTERN
-from exchange.state import TransparencyState
+from exchange.state import GatewayState, TransparencyState
 from exchange.transparency import service
 from exchange.transparency.oidc import Citizen, IdTokenVerifier
 from exchange.transparency.settings import TransparencySettings
@@ -220,6 +220,15 @@ async def approve_restriction(
     state: GatewayStateDep, restriction_id: Annotated[int, Path(ge=1)], reviewer: Reviewer
 ) -> dict[str, Any]:
     """Approve a restriction longer than the default: the access stays hidden until its embargo."""
+    return await approve_reviewed(
+        state, restriction_id=restriction_id, department=reviewer.department, system=reviewer.client_id
+    )
+
+
+async def approve_reviewed(
+    state: GatewayState, *, restriction_id: int, department: str, system: str
+) -> dict[str, Any]:
+    """The one approval path (API and console): checked, audited before it is stored, then stored."""
     days = state.transparency.settings.approval_after_days
     engine = state.engine
     found = await asyncio.to_thread(
@@ -232,8 +241,8 @@ async def approve_restriction(
     # Audited before it is stored, like the restriction itself.
     record = records.transparency_approved(
         gateway=state.settings.gateway_id,
-        department=reviewer.department,
-        system=reviewer.client_id,
+        department=department,
+        system=system,
         subject_index=subject_index,
         request_id=found.query_id,
         restricting_department=found.department,
@@ -243,7 +252,7 @@ async def approve_restriction(
         service.approve,
         engine=engine,
         restriction_id=restriction_id,
-        approved_by=reviewer.client_id,
+        approved_by=system,
         now=utcnow(),
         approval_after_days=days,
     )
