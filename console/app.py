@@ -28,6 +28,7 @@ from console.views import (
     departments,
     disputes,
     elements,
+    events,
     service_items,
 )
 from console.web import ConsoleState, CsrfRefused, LoginRequired, RoleDenied, csrf_protect, render
@@ -43,6 +44,7 @@ VIEWS = (
     agreements,
     disputes,
     corrections,
+    events,
     accounts,
     audit,
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 from console.citizen.labels import CITIZEN_LABELS
 from console.labels_corrections import CORRECTION_LABELS
+from console.labels_events import EVENT_LABELS
 
 LANGUAGES = ("zh", "en")
 
@@ -445,7 +446,9 @@ _AUDIT: dict[str, tuple[str, str]] = {
                      "No audit key configured (SHUYUAN_AUDIT_PINNED_KEYS): nothing can be verified here."),
 }  # fmt: skip
 
-MESSAGES: dict[str, tuple[str, str]] = _ENUMS | _LABELS | _AUDIT | CORRECTION_LABELS | CITIZEN_LABELS
+MESSAGES: dict[str, tuple[str, str]] = (
+    _ENUMS | _LABELS | _AUDIT | CORRECTION_LABELS | EVENT_LABELS | CITIZEN_LABELS
+)
 
 
 def translator(lang: str) -> Callable[..., str]:
