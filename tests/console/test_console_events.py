@@ -1,5 +1,6 @@
 """The event pages: the delivery board (metadata only, filtered, paged) and the event types."""
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,6 +14,8 @@ from console.users import service as users
 from exchange.events.models import Delivery, Event
 from protocol.clock import utcnow
 from registry.db import unit_of_work
+from registry.event_types import service as event_types
+from registry.pagination import PageParams
 from shuyuan.app import app_state
 from shuyuan.embedded import build_embedded
 
@@ -20,6 +23,7 @@ SETTINGS = ConsoleSettings(environment="test", page_size=5)
 PASSWORD = "event-board-password"
 SECRET_COPY = "eyJhbGciOiJFQ0RILUVTIn0.SECRET-COPY-CIPHERTEXT"
 SUBJECT_INDEX = "cd" * 32
+SCHEMA = {"type": "object", "required": ["district"], "properties": {"district": {"type": "string"}}}
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +33,8 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     with TestClient(embedded.app) as client:
         engine = app_state(client.app).engine  # type: ignore[arg-type]
         with unit_of_work(engine) as session:
-            users.create(
-                session=session, username="viewer", password=PASSWORD, role="viewer", settings=SETTINGS
-            )
+            for role in ("viewer", "steward"):
+                users.create(session=session, username=role, password=PASSWORD, role=role, settings=SETTINGS)
         now = utcnow()
         with engine.begin() as conn:
             for i in range(7):
@@ -63,12 +66,24 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
                         "updated_at": now,
                     },
                 )
-        page = client.get("/console/login").text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert token
-        data = {"username": "viewer", "password": PASSWORD, "csrf_token": token.group(1)}
-        assert client.post("/console/login", data=data, follow_redirects=False).status_code == 303
+        _sign_in(client, "viewer")
         yield client, engine
+
+
+def _token(html: str) -> str:
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token
+    return token.group(1)
+
+
+def _sign_in(client: TestClient, username: str) -> None:
+    client.post("/console/logout", data={"csrf_token": _token(client.get("/console/login").text)})
+    data = {
+        "username": username,
+        "password": PASSWORD,
+        "csrf_token": _token(client.get("/console/login").text),
+    }
+    assert client.post("/console/login", data=data, follow_redirects=False).status_code == 303
 
 
 def test_board_pages_newest_first_and_shows_no_payload(board: tuple[TestClient, Engine]) -> None:
@@ -100,3 +115,38 @@ def test_event_types_page_lists_the_catalogue(board: tuple[TestClient, Engine]) 
     assert page.status_code == 200
     assert 'id="event-types-table"' in page.text and 'id="subscriptions-table"' in page.text
     assert "/console/events" in client.get("/console/corrections").text  # the navigation links it
+
+
+def test_a_steward_registers_an_event_type_and_bad_input_is_refused_inline(
+    board: tuple[TestClient, Engine],
+) -> None:
+    client, engine = board
+    with unit_of_work(engine) as session:
+        found, _ = event_types.list_(session=session, page=PageParams(limit=1, offset=0))
+        source = event_types.to_read(session=session, event_type=found[0]).source
+    _sign_in(client, "steward")
+    try:
+        form = {
+            "csrf_token": _token(client.get("/console/event-types").text),
+            "code": "permit.renewed",
+            "name": "许可证延续",
+            "source": source,
+            "routing_fields": "district",
+            "payload_schema": json.dumps(SCHEMA),
+        }
+        done = client.post("/console/event-types", data=form, follow_redirects=False)
+        assert done.status_code == 303, re.findall(r"class=\"error\"[^<]*>([^<]*)", done.text)
+        assert 'data-event-type="permit.renewed"' in client.get("/console/event-types?page=1").text or (
+            "permit.renewed" in client.get("/console/event-types?page=2").text
+        )
+        again = client.post("/console/event-types", data=form)  # one code, one type: refused by reason
+        assert again.status_code >= 400 and 'id="e-all"' in again.text
+        bad_json = client.post("/console/event-types", data=form | {"payload_schema": "{"})
+        assert bad_json.status_code == 422 and 'id="e-payload_schema"' in bad_json.text
+        bad_code = client.post("/console/event-types", data=form | {"code": "permit.x", "name": ""})
+        assert bad_code.status_code == 422 and 'id="e-name"' in bad_code.text
+    finally:
+        _sign_in(client, "viewer")
+    token = _token(client.get("/console/events").text)
+    denied = client.post("/console/event-types", data=form | {"csrf_token": token, "code": "permit.other"})
+    assert denied.status_code == 403
