@@ -30,6 +30,7 @@ from console.views import (
     departments,
     disputes,
     elements,
+    events,
     restrictions,
     service_item_forms,
     service_items,
@@ -53,6 +54,7 @@ VIEWS = (
     agreements,
     disputes,
     corrections,
+    events,
     accounts,
     audit,
 )

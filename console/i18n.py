@@ -9,6 +9,7 @@ from typing import Any
 
 from console.citizen.labels import CITIZEN_LABELS
 from console.labels_corrections import CORRECTION_LABELS
+from console.labels_events import EVENT_LABELS
 from console.labels_registry import REGISTRY_LABELS
 
 LANGUAGES = ("zh", "en")
@@ -447,7 +448,7 @@ _AUDIT: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 MESSAGES: dict[str, tuple[str, str]] = (
-    _ENUMS | _LABELS | _AUDIT | CORRECTION_LABELS | CITIZEN_LABELS | REGISTRY_LABELS
+    _ENUMS | _LABELS | _AUDIT | CORRECTION_LABELS | EVENT_LABELS | CITIZEN_LABELS | REGISTRY_LABELS
 )
 
 
