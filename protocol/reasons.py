@@ -51,6 +51,11 @@ class Reason(StrEnum):
     NOT_RECEIVED = "not_received"
     # A recall (protocol/recall.py) tells of a fixed value: a correction in any other state has none.
     CORRECTION_NOT_FIXED = "correction_not_fixed"
+    # Asynchronous queries (docs/api.md, "Asynchronous queries"): the callback URL is not one registered
+    # for the calling system (the SSRF defence), and a stored result already fetched or expired.
+    CALLBACK_NOT_REGISTERED = "callback_not_registered"
+    RESULT_FETCHED = "result_fetched"
+    RESULT_EXPIRED = "result_expired"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -89,4 +94,7 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.INVALID_EVENT_PAYLOAD: "The routing metadata does not match the event type's payload schema",
     Reason.NOT_RECEIVED: "The department did not receive this element for this subject in that query",
     Reason.CORRECTION_NOT_FIXED: "Only a fixed correction is recalled to the value's earlier receivers",
+    Reason.CALLBACK_NOT_REGISTERED: "The callback URL is not registered for the calling system",
+    Reason.RESULT_FETCHED: "The asynchronous result was already fetched; it is released once",
+    Reason.RESULT_EXPIRED: "The asynchronous result expired and was deleted",
 }

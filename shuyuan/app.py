@@ -104,7 +104,8 @@ def create_app(
 ) -> FastAPI:
     """Build the gateway app; migrations (then `prepare`, e.g. sample data) run in its lifespan."""
     settings = settings or GatewaySettings()
-    registry_settings = registry_settings or RegistrySettings()
+    # One environment for both halves: the registry's callback-URL rule follows the gateway's setting.
+    registry_settings = registry_settings or RegistrySettings().model_copy(update={"environment": settings.environment})
     transparency_settings = transparency_settings or TransparencySettings()
     corrections_settings = corrections_settings or CorrectionsSettings()
     events_settings = events_settings or EventsSettings()

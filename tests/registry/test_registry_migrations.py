@@ -51,6 +51,7 @@ GATEWAY_TABLES = {"audit_entry", "query_record", "auth_used_assertion"} | {
     "correction",  # corrections (c11_0001)
     "event",  # events (e12_0001)
     "event_delivery",
+    "async_result",  # asynchronous queries (ar12_0001)
 }
 VERSION_TABLES = {"registry_alembic_version", "exchange_alembic_version"}
 
