@@ -1,7 +1,6 @@
 """Settings of the registry's workflows: one typed object, built in the app factory."""
 
 from datetime import date
-
 from typing import Literal
 
 from pydantic import AliasChoices, Field

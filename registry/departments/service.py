@@ -33,7 +33,9 @@ def create(*, session: Session, department_in: DepartmentCreate, actor: Actor) -
     return dept
 
 
-def update(*, session: Session, dept: Department, department_in: DepartmentUpdate, actor: Actor) -> Department:
+def update(
+    *, session: Session, dept: Department, department_in: DepartmentUpdate, actor: Actor
+) -> Department:
     """Set a source's answer deadline (a steward only: it decides which queries are answered later)."""
     require_steward(actor, "change a department")
     if "answer_deadline_s" in department_in.model_fields_set:

@@ -9,8 +9,8 @@ from registry.pagination import Page
 from registry.systems import service
 from registry.systems.models import (
     CLIENT_ID_PATTERN,
-    CallbackUrls,
     KID_PATTERN,
+    CallbackUrls,
     KeyCreate,
     SystemCreate,
     SystemRead,
@@ -77,7 +77,11 @@ def revoke_key(client_id: ClientId, kid: Kid, session: SessionDep, actor: ActorD
 
 @router.put("/{client_id}/callback-urls", response_model=SystemRead)
 def set_callback_urls(
-    client_id: ClientId, body: CallbackUrls, session: SessionDep, actor: ActorDep, settings: RegistrySettingsDep
+    client_id: ClientId,
+    body: CallbackUrls,
+    session: SessionDep,
+    actor: ActorDep,
+    settings: RegistrySettingsDep,
 ) -> SystemRead:
     """Replace the URLs the gateway may POST this system's async-query callbacks to.
 

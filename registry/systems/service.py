@@ -108,7 +108,10 @@ def set_callback_urls(
     *, session: Session, system: ClientSystem, urls_in: CallbackUrls, actor: Actor, environment: str
 ) -> ClientSystem:
     """Replace the system's callback URLs (its own department or a steward); each is checked first."""
-    _require_manager(session=session, system=system, actor=actor, what="set this system's callbacks")
+    # widens=False: a callback URL gives no power (it only hears "ready"; results need the token).
+    _require_manager(
+        session=session, system=system, actor=actor, what="set this system's callbacks", widens=False
+    )
     urls = list(dict.fromkeys(check_callback_url(u, environment=environment) for u in urls_in.callback_urls))
     system.callback_urls = " ".join(urls)
     system.updated_at = utcnow()
