@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from connectors.client import ConsumerClient
+from connectors.client import ConsumerClient, GatewayError
 from exchange.request_signing import RequestSigner
 from protocol.callbacks import CallbackPayload, sign_callback, verify_callback
 from protocol.clock import utcnow
@@ -182,11 +182,14 @@ def test_a_slow_source_is_answered_202_with_a_signed_callback(
         "zjj",
         accepted.headers["Location"],
     )
-    done = _poll(client, body["query_id"])
-    answer = ConsumerClient(client, keys=embedded.keys["zjj"]).open(
-        done.json(), subject_type="person", subject_id=subject
-    )
+    sdk = ConsumerClient(client, keys=embedded.keys["zjj"])
+    assert sdk.verify_callback(received[0], jwks) == told
+    out = sdk.fetch(body["query_id"])  # the callback came after the result was stored
+    answer = sdk.open(out, subject_type="person", subject_id=subject)
     assert answer.results[0].status == "ok"  # waited for the slow source, not source_timeout
+    with pytest.raises(GatewayError) as second:
+        sdk.fetch(body["query_id"])
+    assert second.value.problem["reason"] == "result_fetched"
 
 
 def test_a_callback_signed_by_another_key_is_rejected(client: TestClient) -> None:
