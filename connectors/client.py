@@ -26,6 +26,7 @@ import httpx
 from connectors.key_directory import RegistryKeys
 from connectors.keys import DepartmentKeys
 from protocol import value_schema
+from protocol.callbacks import CallbackPayload, verify_callback
 from protocol.errors import ShuyuanError
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, open_answer, peek_header, subject_binding, thumbprint
@@ -216,6 +217,31 @@ class ConsumerClient:
             raise GatewayError(response.status_code, problem if isinstance(problem, dict) else {})
         return self.open(response.json(), subject_type=subject_type, subject_id=subject_id)
 
+    def query_async(self, body: dict[str, Any]) -> str:
+        """POST a query body with `Prefer: respond-async`; the query_id to `fetch`; GatewayError on 4xx/5xx.
+
+        Add `"callback_url"` (one registered for this system) or `"callback": true` to be called back.
+        """
+        response = self._request("POST", "/v1/queries", json=body, headers={"Prefer": "respond-async"})
+        _raise_for_problem(response)
+        if response.status_code != 202:
+            raise GatewayError(response.status_code, {"detail": "expected 202 Accepted"})
+        return str(response.json()["query_id"])
+
+    def fetch(self, query_id: str) -> dict[str, Any]:
+        """GET /v1/queries/{query_id}: `{status: "pending"}` or the (still encrypted) result, once.
+
+        Open a result with `open(...)`; GatewayError on 4xx/5xx (`410 result_fetched`, `result_expired`).
+        """
+        response = self._request("GET", f"/v1/queries/{query_id}")
+        _raise_for_problem(response)
+        return dict(response.json())
+
+    @staticmethod
+    def verify_callback(body: bytes, gateway_jwks: dict[str, Any]) -> CallbackPayload:
+        """Verify a callback body against the pinned gateway JWKS; JoseFailure if it is not the gateway's."""
+        return verify_callback(body, gateway_jwks)
+
     def open(self, out: dict[str, Any], *, subject_type: str, subject_id: str) -> QueryAnswer:
         """Decrypt and verify a gateway response body (as returned by POST /v1/queries)."""
         query_id = str(out["query_id"])
@@ -284,3 +310,12 @@ class ConsumerClient:
         # Fetches nothing: a remote $ref is refused, never retrieved (protocol/value_schema.py).
         if schema and not value_schema.conforms(value, schema):
             raise JoseFailure("schema_violation", f"the value does not match the schema of {code}")
+
+
+def _raise_for_problem(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        try:
+            problem = response.json()
+        except ValueError:
+            problem = {"detail": response.text[:200]}
+        raise GatewayError(response.status_code, problem if isinstance(problem, dict) else {})

@@ -120,6 +120,18 @@ class GatewaySettings(BaseSettings):
         description="a stored answer is replayed for its query_id this long, then purged; a later query with "
         "the same id is answered afresh (docs/security.md)",
     )
+    # Asynchronous queries (docs/api.md, "Asynchronous queries").
+    async_result_ttl_s: int = Field(
+        24 * 3600,
+        ge=1,
+        description="an async query's stored (encrypted) result may be fetched this long, then it is deleted",
+    )
+    async_retry_after_s: int = Field(1, ge=1, le=60, description="`Retry-After` of a pending async query")
+    callback_attempts: int = Field(3, ge=1, le=10, description="attempts to deliver one callback")
+    callback_backoff_s: float = Field(
+        1.0, ge=0, le=60, description="wait before the 2nd callback attempt, doubled for each later one"
+    )
+    callback_timeout_s: float = Field(5.0, gt=0, le=30, description="timeout of one callback attempt")
     request_max_skew_s: int = Field(
         300, ge=10, le=3600, description="a query's `requested_at` must be this close to the gateway's clock"
     )

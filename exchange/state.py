@@ -22,6 +22,7 @@ from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
 from exchange.events.redelivery import Redeliverer
 from exchange.events.settings import EventsSettings
+from exchange.queries.async_runs import AsyncQueries
 from exchange.queries.service import QueryService
 from exchange.ratelimit import RateLimiter
 from exchange.request_signing import RequestSigner
@@ -79,6 +80,7 @@ class GatewayState(RegistryState):
     audit_writer: AuditWriter | AuditPublisher  # denials are audited too (exchange/auth/denials.py)
     platform_keys: PlatformKeys
     request_signer: RequestSigner  # signs every request to a source; its JWKS is public
+    async_queries: AsyncQueries | None = None  # 202 answers, their stored results and callbacks
     query_service: QueryService
     auth: AuthState
     transparency: TransparencyState

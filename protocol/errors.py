@@ -54,6 +54,13 @@ class Denied(ShuyuanError):
     status = 403
 
 
+class Gone(ShuyuanError):
+    """The resource existed but is no longer released (an async result fetched or expired)."""
+
+    status = 410
+    reason = Reason.RESULT_EXPIRED
+
+
 class Unavailable(ShuyuanError):
     """A component the request needs is down; nothing was released."""
 

@@ -57,6 +57,11 @@ class Reason(StrEnum):
     CONSENT_EXPIRED = "consent_expired"
     CONSENT_ALREADY_ANSWERED = "consent_already_answered"
     NOT_THE_SUBJECT = "not_the_subject"
+    # Asynchronous queries (docs/api.md, "Asynchronous queries"): the callback URL is not one registered
+    # for the calling system (the SSRF defence), and a stored result already fetched or expired.
+    CALLBACK_NOT_REGISTERED = "callback_not_registered"
+    RESULT_FETCHED = "result_fetched"
+    RESULT_EXPIRED = "result_expired"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -100,4 +105,7 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.CONSENT_ALREADY_ANSWERED: "The consent request was already answered",
     Reason.NOT_THE_SUBJECT: "Only the person or enterprise the request is about may answer it",
     Reason.CORRECTION_NOT_FIXED: "Only a fixed correction is recalled to the value's earlier receivers",
+    Reason.CALLBACK_NOT_REGISTERED: "The callback URL is not registered for the calling system",
+    Reason.RESULT_FETCHED: "The asynchronous result was already fetched; it is released once",
+    Reason.RESULT_EXPIRED: "The asynchronous result expired and was deleted",
 }

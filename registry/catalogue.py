@@ -73,6 +73,9 @@ class Catalogue:
     agreements: dict[tuple[str, str, str], tuple[AgreementView, ...]] = field(default_factory=dict)
     event_types: dict[str, EventTypeView] = field(default_factory=dict)
     subscriptions: tuple[SubscriptionView, ...] = ()
+    # source department -> its answer deadline in seconds, when it has one longer or shorter than the
+    # gateway's sync source timeout (slow sources are answered asynchronously: docs/api.md)
+    deadlines: dict[str, float] = field(default_factory=dict)
 
 
 def view_of(element: DataElement, source_code: str) -> ElementView:
@@ -139,6 +142,7 @@ def read_catalogue(*, session: Session) -> Catalogue:
         agreements={k: tuple(v) for k, v in agreements.items()},
         event_types=event_types,
         subscriptions=subscriptions,
+        deadlines={d.code: d.answer_deadline_s for d in depts.values() if d.answer_deadline_s is not None},
     )
 
 

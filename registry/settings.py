@@ -1,8 +1,9 @@
 """Settings of the registry's workflows: one typed object, built in the app factory."""
 
 from datetime import date
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from registry.agreements.deadlines import WorkingCalendar
@@ -13,6 +14,11 @@ class RegistrySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHUYUAN_REGISTRY_", extra="ignore")
 
+    # The deployment's environment, shared with the gateway (SHUYUAN_ENVIRONMENT): plain-HTTP loopback
+    # callback URLs are accepted only in development and test (registry/systems/callbacks.py).
+    environment: Literal["development", "test", "production"] = Field(
+        "development", validation_alias=AliasChoices("SHUYUAN_ENVIRONMENT")
+    )
     decision_working_days: int = Field(
         10, ge=1, le=60, description="working days a source department has to decide an agreement request"
     )

@@ -38,6 +38,8 @@ from exchange.events.api import install_events
 from exchange.events.redelivery import Redeliverer
 from exchange.events.settings import EventsSettings
 from exchange.queries.api import router as queries_router
+from exchange.queries.async_runs import AsyncQueries
+from exchange.queries.callbacks import CallbackSender
 from exchange.queries.service import QueryService
 from exchange.readiness import check_readiness
 from exchange.registry_sync import RegistrySync
@@ -122,7 +124,10 @@ def create_app(
     process); see shuyuan/dev_idp/mount.py for when that provider is mounted at all.
     """
     settings = settings or GatewaySettings()
-    registry_settings = registry_settings or RegistrySettings()
+    # One environment for both halves: the registry's callback-URL rule follows the gateway's setting.
+    registry_settings = registry_settings or RegistrySettings().model_copy(
+        update={"environment": settings.environment}
+    )
     transparency: TransparencySettings = transparency_settings or TransparencySettings()
     corrections_settings = corrections_settings or CorrectionsSettings()
     consent_settings = ConsentSettings()
@@ -210,6 +215,42 @@ def create_app(
                 settings=events_settings,
             ),
         )
+        query_service = QueryService(
+            engine=engine,
+            catalogue=cache,
+            transport=chosen,
+            writer=writer,
+            keys=platform_keys,
+            key_directory=key_directory,
+            request_signer=request_signer,
+            gateway_id=settings.gateway_id,
+            source_timeout_s=settings.source_timeout_s,
+            max_elements=settings.max_elements_per_query,
+            max_skew_s=settings.request_max_skew_s,
+            record_ttl_s=settings.query_record_ttl_s,
+            disputes=corrections.disputes,  # 异议标注 on every answer of a disputed value
+            consent=ConsentGate(  # 单独同意: elements that wait for the subject's consent
+                engine=engine,
+                keys=platform_keys,
+                settings=consent_settings,
+                gateway_id=settings.gateway_id,
+            ),
+        )
+        async_queries = AsyncQueries(
+            engine=engine,
+            service=query_service,
+            writer=writer,
+            keys=platform_keys,
+            callbacks=CallbackSender(
+                signer=request_signer,
+                writer=writer,
+                attempts=settings.callback_attempts,
+                backoff_s=settings.callback_backoff_s,
+                timeout_s=settings.callback_timeout_s,
+            ),
+            gateway_id=settings.gateway_id,
+            result_ttl_s=settings.async_result_ttl_s,
+        )
         state = AppState(
             engine=engine,
             changes=changes,
@@ -221,27 +262,8 @@ def create_app(
             audit_writer=writer,
             platform_keys=platform_keys,
             request_signer=request_signer,
-            query_service=QueryService(
-                engine=engine,
-                catalogue=cache,
-                transport=chosen,
-                writer=writer,
-                keys=platform_keys,
-                key_directory=key_directory,
-                request_signer=request_signer,
-                gateway_id=settings.gateway_id,
-                source_timeout_s=settings.source_timeout_s,
-                max_elements=settings.max_elements_per_query,
-                max_skew_s=settings.request_max_skew_s,
-                record_ttl_s=settings.query_record_ttl_s,
-                disputes=corrections.disputes,  # 异议标注 on every answer of a disputed value
-                consent=ConsentGate(  # 单独同意: elements that wait for the subject's consent
-                    engine=engine,
-                    keys=platform_keys,
-                    settings=consent_settings,
-                    gateway_id=settings.gateway_id,
-                ),
-            ),
+            query_service=query_service,
+            async_queries=async_queries,
             auth=auth,
             transparency=transparency_state(transparency),
             corrections=corrections,
@@ -257,6 +279,7 @@ def create_app(
         try:
             yield
         finally:
+            await async_queries.stop()
             await events.redeliverer.stop()
             await corrections.recall_sweep.stop()
             await corrections.escalator.stop()

@@ -34,6 +34,12 @@ class AuditAction(StrEnum):
     QUERY_RELEASED = "query.released"
     QUERY_REPLAYED = "query.replayed"
     QUERY_REFUSED = "query.refused"
+    # Asynchronous queries (exchange/queries/async_runs.py): answered `202` and run in the background,
+    # the stored result released once to its consumer, and each callback attempt.
+    QUERY_DEFERRED = "query.deferred"
+    QUERY_RESULT_FETCHED = "query.result_fetched"
+    CALLBACK_SENT = "callback.sent"
+    CALLBACK_FAILED = "callback.failed"
     # The audit path was down: recorded once it is back (writer.py).
     QUERY_DENIED = "query.denied"
     # Refusals of the authentication layer (exchange/auth/denials.py).

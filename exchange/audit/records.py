@@ -25,6 +25,10 @@ QUERY_STEPS = frozenset(
         AuditAction.QUERY_RELEASED,
         AuditAction.QUERY_REPLAYED,
         AuditAction.QUERY_REFUSED,
+        AuditAction.QUERY_DEFERRED,
+        AuditAction.QUERY_RESULT_FETCHED,
+        AuditAction.CALLBACK_SENT,
+        AuditAction.CALLBACK_FAILED,
     }
 )
 CORRECTION_STEPS = frozenset(a for a in AuditAction if a.startswith("correction.")) - {

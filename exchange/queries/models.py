@@ -62,6 +62,15 @@ class QueryIn(BaseModel):
         "window (SHUYUAN_REQUEST_MAX_SKEW_S, ±5 min) it is refused, so a captured request cannot be "
         "replayed later. Not part of the idempotency key: a retry may carry a new time."
     )
+    callback_url: str | None = Field(
+        None,
+        max_length=500,
+        description="async only: where to POST the signed 'result ready' callback; must be one of the "
+        "calling system's registered callback URLs (`400 callback_not_registered` otherwise)",
+    )
+    callback: bool = Field(
+        False, description="async only: call back the system's one registered callback URL"
+    )
 
 
 class ElementResult(BaseModel):

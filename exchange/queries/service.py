@@ -110,8 +110,14 @@ class QueryService:
         self._disputes = disputes
         self._consent = consent  # None: no element waits for consent (tests of the plain path)
 
-    async def run(self, *, consumer: str, query: QueryIn, system: str | None = None) -> QueryOut:
-        """Answer a query for this consumer, sent by its client `system`; each element decided and audited."""
+    async def run(
+        self, *, consumer: str, query: QueryIn, system: str | None = None, slow_sources: bool = False
+    ) -> QueryOut:
+        """Answer a query for this consumer, sent by its client `system`; each element decided and audited.
+
+        `slow_sources` (the background run of an async query): each source is waited for up to its own
+        answer deadline in the registry, when longer than the sync source timeout.
+        """
         skew = abs((datetime.now(UTC) - query.requested_at).total_seconds())
         if skew > self._max_skew_s:
             # Freshness window: a captured request cannot be replayed later (docs/security.md).
@@ -202,7 +208,10 @@ class QueryService:
         }
         try:
             # Write-ahead: the dispatch to each source is on the audit path before the request leaves.
-            answers, later = await self._ask_sources(ctx, subject_id, decisions, schemas, ahead=steps)
+            deadlines = catalogue.deadlines if slow_sources else {}
+            answers, later = await self._ask_sources(
+                ctx, subject_id, decisions, schemas, ahead=steps, deadlines=deadlines
+            )
         except BaseException:
             # Nothing was released: the query_id is free again for a retry (the audit keeps the attempt).
             await self._records.unclaim(consumer, query.query_id)
@@ -268,6 +277,15 @@ class QueryService:
             audited=True,
         )
 
+    def needs_async(self, catalogue: Catalogue, query: QueryIn) -> bool:
+        """Whether a source of the query has an answer deadline beyond the sync timeout (docs/api.md)."""
+        sources = {v.source for code in query.elements if (v := catalogue.elements.get(code)) is not None}
+        return any(catalogue.deadlines.get(s, 0.0) > self._timeout for s in sources)
+
+    async def catalogue(self) -> Catalogue:
+        """The gateway's current view of the registry."""
+        return await self._catalogue.current()
+
     async def purge_expired(self) -> int:
         """Delete the idempotency records older than the TTL; returns how many were deleted."""
         return await self._records.purge_expired()
@@ -280,6 +298,7 @@ class QueryService:
         schemas: dict[str, dict[str, Any]],
         *,
         ahead: list[AuditRecord],
+        deadlines: dict[str, float] | None = None,
     ) -> tuple[dict[str, ElementResult], list[AuditRecord]]:
         """Ask each source once; the results, and the audit records still to write with the release.
 
@@ -316,7 +335,8 @@ class QueryService:
         results: dict[str, ElementResult] = {}
         steps: list[AuditRecord] = []
         requests = []
-        expires_at = utcnow() + timedelta(seconds=self._timeout)
+        waits = {s: max(self._timeout, (deadlines or {}).get(s, 0.0)) for s in by_source}
+        now = utcnow()
         reply_to = self._transport.reply_address
         for source, codes in by_source.items():
             source_key = keys.current(source, "enc")
@@ -354,7 +374,7 @@ class QueryService:
                     value_schemas={code: schemas[code] for code in codes if code in schemas},
                     service_item=ctx.query.purpose.service_item,
                     case_no=ctx.query.purpose.case_no,
-                    expires_at=expires_at,
+                    expires_at=now + timedelta(seconds=waits[source]),
                     reply_to=reply_to,
                 )
             )
@@ -369,7 +389,9 @@ class QueryService:
         checks = [SignedReplyCheck(r, keys) for r in requests]
         outcomes = await asyncio.gather(
             *(
-                self._transport.request(r, self._signer.sign(r), accept=check, timeout=self._timeout, key=key)
+                self._transport.request(
+                    r, self._signer.sign(r), accept=check, timeout=waits[r.source], key=key
+                )
                 for r, check in zip(requests, checks, strict=True)
             ),
             return_exceptions=True,
@@ -436,6 +458,7 @@ def _assemble(
 
 
 def _request_digest(consumer: str, query: QueryIn, subject_id: str) -> str:
-    body = query.model_dump(exclude={"requested_at"})  # a retry may carry a new time
+    # A retry may carry a new time; where to call back is not part of what is asked.
+    body = query.model_dump(exclude={"requested_at", "callback_url", "callback"})
     body["subject"]["id"] = subject_id
     return hashlib.sha256(rfc8785.dumps({"consumer": consumer, "query": body})).hexdigest()

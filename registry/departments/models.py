@@ -9,6 +9,7 @@ from protocol.clock import utcnow
 
 DepartmentStatus = Literal["active", "disabled"]
 DEPT_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
+MAX_ANSWER_DEADLINE_S = 24 * 3600.0  # a source slower than a day is an offline process, not a query
 
 
 class DepartmentBase(SQLModel):
@@ -30,6 +31,9 @@ class Department(DepartmentBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True, index=True)
     status: str = Field(default="active", max_length=16)
+    # How long the gateway waits for this source's answer; None: the gateway's sync source timeout.
+    # Longer than that, a synchronous query asking it is answered `202` asynchronously (docs/api.md).
+    answer_deadline_s: float | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -40,8 +44,22 @@ class DepartmentCreate(DepartmentBase):
     model_config = {"extra": "forbid"}
 
 
+class DepartmentUpdate(SQLModel):
+    """Body of PATCH /v1/departments/{code} (a data steward only)."""
+
+    model_config = {"extra": "forbid"}
+    answer_deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_ANSWER_DEADLINE_S,
+        description="seconds the gateway waits for this source's answer; null: the gateway's sync "
+        "source timeout. Longer than that, queries asking this source are answered asynchronously",
+    )
+
+
 class DepartmentRead(DepartmentBase):
     """A department as returned by the API."""
 
     status: DepartmentStatus
+    answer_deadline_s: float | None = None
     created_at: datetime

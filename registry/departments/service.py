@@ -5,7 +5,7 @@ from sqlmodel import Session, select
 
 from protocol.errors import Conflict, NotFound
 from registry.actors import Actor, require_steward
-from registry.departments.models import Department, DepartmentCreate
+from registry.departments.models import Department, DepartmentCreate, DepartmentUpdate
 from registry.pagination import PageParams
 
 
@@ -28,6 +28,18 @@ def create(*, session: Session, department_in: DepartmentCreate, actor: Actor) -
     if get_by_code(session=session, code=department_in.code) is not None:
         raise Conflict(f"department {department_in.code!r} already exists")
     dept = Department.model_validate(department_in)
+    session.add(dept)
+    session.flush()
+    return dept
+
+
+def update(
+    *, session: Session, dept: Department, department_in: DepartmentUpdate, actor: Actor
+) -> Department:
+    """Set a source's answer deadline (a steward only: it decides which queries are answered later)."""
+    require_steward(actor, "change a department")
+    if "answer_deadline_s" in department_in.model_fields_set:
+        dept.answer_deadline_s = department_in.answer_deadline_s
     session.add(dept)
     session.flush()
     return dept

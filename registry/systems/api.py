@@ -4,12 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from registry.deps import ActorDep, PageDep, SessionDep
+from registry.deps import ActorDep, PageDep, RegistrySettingsDep, SessionDep
 from registry.pagination import Page
 from registry.systems import service
 from registry.systems.models import (
     CLIENT_ID_PATTERN,
     KID_PATTERN,
+    CallbackUrls,
     KeyCreate,
     SystemCreate,
     SystemRead,
@@ -71,4 +72,26 @@ def revoke_key(client_id: ClientId, kid: Kid, session: SessionDep, actor: ActorD
     """Revoke a key: refused at once by every gateway instance."""
     system = service.get_by_client_id_or_raise(session=session, client_id=client_id)
     service.revoke_key(session=session, system=system, kid=kid, actor=actor)
+    return service.to_read(session=session, system=system)
+
+
+@router.put("/{client_id}/callback-urls", response_model=SystemRead)
+def set_callback_urls(
+    client_id: ClientId,
+    body: CallbackUrls,
+    session: SessionDep,
+    actor: ActorDep,
+    settings: RegistrySettingsDep,
+) -> SystemRead:
+    """Replace the URLs the gateway may POST this system's async-query callbacks to.
+
+    Only the system's own department or a steward. The gateway calls no other URL for the system,
+    whatever a query body says (the SSRF defence, docs/security.md "Callbacks"): https only, plain
+    http to 127.0.0.1 or localhost in `SHUYUAN_ENVIRONMENT=development|test`; `400 invalid_request`
+    otherwise.
+    """
+    system = service.get_by_client_id_or_raise(session=session, client_id=client_id)
+    service.set_callback_urls(
+        session=session, system=system, urls_in=body, actor=actor, environment=settings.environment
+    )
     return service.to_read(session=session, system=system)

@@ -27,6 +27,7 @@ SCOPES: tuple[str, ...] = get_args(Scope)
 # `audit:read:all` widens `audit:read` from the system's own department to every department's records.
 STEWARD_GRANTED_SCOPES = frozenset({"registry:steward", "audit:read", "audit:read:all"})
 CLIENT_ID_PATTERN = r"^[a-z][a-z0-9_-]{2,63}$"
+MAX_CALLBACK_URLS = 5
 KID_PATTERN = r"^[A-Za-z0-9._:-]{1,100}$"
 # Client assertions are signed with Ed25519 or P-256 only (no RSA, no HMAC: no shared secrets).
 KEY_TYPES = {("OKP", "Ed25519"), ("EC", "P-256")}
@@ -42,6 +43,9 @@ class ClientSystem(SQLModel, table=True):
     name: str = TableField(max_length=200)
     status: str = TableField(default="active", max_length=16)
     scopes: str = TableField(default="", max_length=500, description="space-separated granted scopes")
+    # Where the gateway may POST the signed "result ready" callback of an asynchronous query: the only
+    # URLs it ever calls for this system (the SSRF defence, docs/security.md "Callbacks").
+    callback_urls: str = TableField(default="", max_length=4000, description="space-separated URLs")
     created_at: datetime = TableField(default_factory=utcnow)
     updated_at: datetime = TableField(default_factory=utcnow)
 
@@ -111,6 +115,16 @@ class SystemUpdate(BaseModel):
     scopes: list[Scope] | None = Field(None, max_length=len(SCOPES))
 
 
+class CallbackUrls(BaseModel):
+    """Body of PUT /v1/systems/{client_id}/callback-urls: the whole list (empty: no callbacks)."""
+
+    model_config = ConfigDict(extra="forbid")
+    callback_urls: list[str] = Field(
+        max_length=MAX_CALLBACK_URLS,
+        description="https URLs (plain http only to 127.0.0.1 or localhost in development and test)",
+    )
+
+
 class KeyRead(BaseModel):
     """A registered public key and its state."""
 
@@ -129,5 +143,6 @@ class SystemRead(BaseModel):
     name: str
     status: SystemStatus
     scopes: list[str]
+    callback_urls: list[str] = Field(default_factory=list)
     keys: list[KeyRead]
     created_at: datetime

@@ -13,8 +13,10 @@ from registry.actors import Actor, require_steward, require_steward_or
 from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.pagination import PageParams
+from registry.systems.callbacks import callback_urls, check_callback_url
 from registry.systems.models import STEWARD_GRANTED_SCOPES as PRIVILEGED
 from registry.systems.models import (
+    CallbackUrls,
     ClientKey,
     ClientSystem,
     KeyCreate,
@@ -102,6 +104,22 @@ def update(*, session: Session, system: ClientSystem, system_in: SystemUpdate, a
     return system
 
 
+def set_callback_urls(
+    *, session: Session, system: ClientSystem, urls_in: CallbackUrls, actor: Actor, environment: str
+) -> ClientSystem:
+    """Replace the system's callback URLs (its own department or a steward); each is checked first."""
+    # widens=False: a callback URL gives no power (it only hears "ready"; results need the token).
+    _require_manager(
+        session=session, system=system, actor=actor, what="set this system's callbacks", widens=False
+    )
+    urls = list(dict.fromkeys(check_callback_url(u, environment=environment) for u in urls_in.callback_urls))
+    system.callback_urls = " ".join(urls)
+    system.updated_at = utcnow()
+    session.add(system)
+    session.flush()
+    return system
+
+
 def add_key(*, session: Session, system: ClientSystem, key_in: KeyCreate, actor: Actor) -> ClientKey:
     """Register a public key (a rotation adds the new key while the old one is still valid)."""
     _require_manager(session=session, system=system, actor=actor, what="add a key to this system")
@@ -182,6 +200,7 @@ def to_read(*, session: Session, system: ClientSystem) -> SystemRead:
         name=system.name,
         status=system.status,
         scopes=system.scopes.split(),
+        callback_urls=callback_urls(system),
         keys=[
             KeyRead(
                 kid=k.kid,

@@ -296,6 +296,7 @@ def test_every_action_in_use_is_in_the_enum() -> None:
     used = {
         "query.received", "element.decided", "source.dispatched", "source.answered", "source.timed_out",
         "source.failed", "answer.rejected", "query.released", "query.replayed", "query.refused",
+        "query.deferred", "query.result_fetched", "callback.sent", "callback.failed",
         "query.denied", "request.denied", "token.denied", "console.login", "console.login_invalid",
         "console.login_locked", "console.login_demo_password", "console.login_ended_session",
         "audit.exported", "transparency.viewed",

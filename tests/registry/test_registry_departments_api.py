@@ -33,7 +33,8 @@ def test_list_returns_the_sample_departments_by_code(reader: TestClient) -> None
     assert psb["name"] == "公安局"
     assert psb["name_en"] == "Public Security Bureau"
     assert psb["status"] == "active"
-    assert set(psb) == {"code", "name", "name_en", "status", "created_at"}
+    assert set(psb) == {"code", "name", "name_en", "status", "answer_deadline_s", "created_at"}
+    assert psb["answer_deadline_s"] is None  # the gateway's sync timeout
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,7 @@ GATEWAY_TABLES = {"audit_entry", "query_record", "auth_used_assertion"} | {
     "event",  # events (e12_0001)
     "event_delivery",
     "consent_request",
+    "async_result",  # asynchronous queries (ar12_0001)
 }
 VERSION_TABLES = {"registry_alembic_version", "exchange_alembic_version"}
 
