@@ -60,9 +60,14 @@ def _set_configs(admin: KafkaAdminClient, configs: Mapping[str, Mapping[str, str
         ConfigResource(ConfigResourceType.TOPIC, name, configs=dict(c)) for name, c in configs.items()
     ]
     try:
-        admin.alter_configs(resources)
+        result = admin.alter_configs(resources)
     except KafkaError as exc:
         log.warning("could not set configs %s: %s (the operator sets them)", dict(configs), exc)
+        return
+    # A refusal per topic comes back in the result, not as an exception: say it, or it is lost.
+    for name, outcome in result.get("topic", {}).items():
+        if outcome != "OK":
+            log.warning("could not set configs on %s: %s (the operator sets them)", name, outcome)
 
 
 def _not_authorized(result: Mapping[str, Any]) -> list[str]:

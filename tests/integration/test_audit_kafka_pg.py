@@ -249,6 +249,19 @@ def test_queries_fail_closed_while_the_audit_topic_is_gone_and_the_denial_is_sea
     engine.dispose()
 
 
+def _topic_configs_once_applied(admin: KafkaAdminClient, topic: str, key: str) -> dict[str, Any]:
+    """The topic's modified configs once `key` is among them (KRaft: the controller has committed the
+    change when AlterConfigs answers, the broker applies it from the metadata log a moment later)."""
+    deadline = time.monotonic() + 10
+    while True:
+        got: dict[str, Any] = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])[
+            "topic"
+        ][topic]
+        if key in got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
 def test_the_audit_topic_keeps_events_for_the_retention_the_operator_set(
     world: World, tmp_path: Path
 ) -> None:
@@ -261,8 +274,7 @@ def test_the_audit_topic_keeps_events_for_the_retention_the_operator_set(
     admin = KafkaAdminClient(**config)
     try:
         with TestClient(world.gateway(audit=settings)) as client:
-            described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-            got = described["topic"][topic]
+            got = _topic_configs_once_applied(admin, topic, "retention.ms")
             assert got["retention.ms"]["value"] == str(240 * 3600 * 1000)
             assert got["retention.bytes"]["value"] == "-1"
             # Nothing seals this topic: the query's events count as sealer lag in readiness.
