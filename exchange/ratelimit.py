@@ -31,21 +31,29 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, last refill)
         self._lock = threading.Lock()
 
-    def retry_after(self, key: str, *, now: float | None = None) -> float | None:
-        """Take one token for key; None when allowed, else the seconds until a token is available."""
+    def retry_after(
+        self, key: str, *, cost: int = 1, now: float | None = None, admitted: bool = False
+    ) -> float | None:
+        """Take `cost` tokens for key; None when allowed, else the seconds until they may be taken.
+
+        A cost above the burst (a bulk query of more subjects than the burst) is admitted from a full
+        bucket and leaves it in debt, so the client's average rate stays bounded by `rate` either way.
+        `admitted`: the request already took its own token, so a full bucket holds one token less.
+        """
         now = time.monotonic() if now is None else now
+        needed = min(float(cost), self._burst - (1.0 if admitted else 0.0))
         with self._lock:
             tokens, last = self._buckets.get(key, (self._burst, now))
             tokens = min(self._burst, tokens + (now - last) * self._rate)
-            if tokens >= 1.0:
-                self._store(key, tokens - 1.0, now)
+            if tokens >= needed:
+                self._store(key, tokens - cost, now)
                 return None
             self._store(key, tokens, now)
-            return (1.0 - tokens) / self._rate
+            return (needed - tokens) / self._rate
 
-    def check(self, key: str) -> None:
-        """Raise RateLimited (with whole seconds of Retry-After) when key has no token left."""
-        wait = self.retry_after(key)
+    def check(self, key: str, *, cost: int = 1, admitted: bool = False) -> None:
+        """Raise RateLimited (with whole seconds of Retry-After) when key has not `cost` tokens left."""
+        wait = self.retry_after(key, cost=cost, admitted=admitted)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
             raise RateLimited(f"rate limit exceeded; retry in {seconds} s", retry_after=seconds)

@@ -30,6 +30,10 @@ _PROBLEM: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
             "content": {NDJSON: {"schema": line_schema()}},
         },
         400: {"description": "`invalid_request`: more subjects than the gateway allows", **_PROBLEM},
+        429: {
+            "description": "`rate_limited`: every subject counts against the client's rate limit",
+            **_PROBLEM,
+        },
         422: {"description": "`invalid_request`: the body does not match the schema", **_PROBLEM},
     },
 )
@@ -47,6 +51,10 @@ async def create_bulk_query(
     limit = state.settings.bulk_max_subjects
     if len(body.subjects) > limit:
         raise InvalidRequest(f"at most {limit} subjects per bulk query")
+    # Each subject is a query: the client's rate limit counts them all (the request itself took one),
+    # so a bulk is never a way round the per-client limit (docs/security.md).
+    if len(body.subjects) > 1:
+        state.auth.rate_limiter.check(caller.client_id, cost=len(body.subjects) - 1, admitted=True)
     lines = stream(
         service,
         consumer=caller.department,

@@ -15,6 +15,18 @@ def test_a_burst_is_allowed_then_refused_until_tokens_refill() -> None:
     assert limiter.retry_after("a", now=100.6) is not None
 
 
+def test_a_cost_above_the_burst_is_taken_from_a_full_bucket_and_leaves_a_debt() -> None:
+    limiter = RateLimiter(rate=1.0, burst=4)
+    assert limiter.retry_after("a", cost=10, now=100.0) is None  # a bulk of 10 subjects
+    assert limiter.retry_after("a", now=100.0) == pytest.approx(7.0)  # -6 tokens: 7 s to get one back
+    assert limiter.retry_after("a", now=107.0) is None
+    # A request that already took its token (the bulk's own request) needs one token less to be full.
+    assert limiter.retry_after("b", now=100.0) is None
+    assert limiter.retry_after("b", cost=9, now=100.0, admitted=True) is None
+    assert limiter.retry_after("c", cost=2, now=100.0) is None
+    assert limiter.retry_after("c", cost=3, now=100.0) == pytest.approx(1.0)  # needs 3, holds 2
+
+
 def test_check_raises_rate_limited_with_whole_seconds() -> None:
     limiter = RateLimiter(rate=0.1, burst=1)
     limiter.check("a")
