@@ -227,6 +227,8 @@ class EventClient:
             except ValidationError as exc:
                 raise JoseFailure("schema_violation", "the recall's payload is not a RecallPayload") from exc
             return
+        if claims.type == RECALL_TYPE:  # reserved: a department's "recall" must never pass for the exchange's
+            raise JoseFailure("not_event_source", "only the exchange publishes correction recalls")
         known = self.event_type(claims.type)
         if known.get("source") != claims.publisher:
             raise JoseFailure("not_event_source", "the publisher is not the event type's source")
