@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from exchange.audit.models import AuditEntry
 from exchange.events.models import Event
@@ -90,7 +91,7 @@ def test_a_department_cannot_publish_a_recall_through_the_exchange(
         stored = conn.execute(select(func.count()).select_from(Event)).scalar_one()
         denied = (
             conn.execute(
-                select(AuditEntry.reason).where(
+                select(col(AuditEntry.reason)).where(
                     AuditEntry.decision == "deny", AuditEntry.actor_department == "psb"
                 )
             )
