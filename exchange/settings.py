@@ -127,6 +127,15 @@ class GatewaySettings(BaseSettings):
         description="an async query's stored (encrypted) result may be fetched this long, then it is deleted",
     )
     async_retry_after_s: int = Field(1, ge=1, le=60, description="`Retry-After` of a pending async query")
+    async_sweep_s: float = Field(
+        60.0, gt=0, description="how often expired async results are dropped and lost runs failed"
+    )
+    async_run_max_s: int = Field(
+        25 * 3600,
+        ge=60,
+        description="an async query still pending this long was lost with its gateway (longer than any "
+        "source's answer deadline, at most 24 h): its poll says `failed`, `query_interrupted`",
+    )
     callback_attempts: int = Field(3, ge=1, le=10, description="attempts to deliver one callback")
     callback_backoff_s: float = Field(
         1.0, ge=0, le=60, description="wait before the 2nd callback attempt, doubled for each later one"

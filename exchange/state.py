@@ -17,11 +17,12 @@ from exchange.catalogue_cache import CatalogueCache
 from exchange.consent.settings import ConsentSettings
 from exchange.corrections.disputes import DisputeIndex
 from exchange.corrections.escalation import Escalator
-from exchange.corrections.recall_events import Recaller, RecallSweep
+from exchange.corrections.recall_events import Recaller
 from exchange.corrections.settings import CorrectionsSettings
 from exchange.crypto import PlatformKeys
 from exchange.events.redelivery import Redeliverer
 from exchange.events.settings import EventsSettings
+from exchange.periodic import PeriodicTask
 from exchange.queries.async_runs import AsyncQueries
 from exchange.queries.service import QueryService
 from exchange.ratelimit import RateLimiter
@@ -58,7 +59,7 @@ class CorrectionsState:
     disputes: DisputeIndex
     escalator: Escalator
     recaller: Recaller  # the recall of a fixed value to its earlier receivers
-    recall_sweep: RecallSweep
+    recall_sweep: PeriodicTask
 
 
 @dataclass(frozen=True, kw_only=True)

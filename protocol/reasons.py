@@ -62,6 +62,7 @@ class Reason(StrEnum):
     CALLBACK_NOT_REGISTERED = "callback_not_registered"
     RESULT_FETCHED = "result_fetched"
     RESULT_EXPIRED = "result_expired"
+    QUERY_INTERRUPTED = "query_interrupted"  # an async run lost with its gateway (a failed poll's reason)
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -108,4 +109,5 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.CALLBACK_NOT_REGISTERED: "The callback URL is not registered for the calling system",
     Reason.RESULT_FETCHED: "The asynchronous result was already fetched; it is released once",
     Reason.RESULT_EXPIRED: "The asynchronous result expired and was deleted",
+    Reason.QUERY_INTERRUPTED: "The gateway running the asynchronous query stopped before it was answered",
 }

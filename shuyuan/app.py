@@ -250,6 +250,8 @@ def create_app(
             ),
             gateway_id=settings.gateway_id,
             result_ttl_s=settings.async_result_ttl_s,
+            run_max_s=settings.async_run_max_s,
+            sweep_s=settings.async_sweep_s,
         )
         state = AppState(
             engine=engine,
@@ -276,6 +278,7 @@ def create_app(
         await corrections.escalator.start()  # overdue corrections escalated to the stewards
         await corrections.recall_sweep.start()  # fixed values recalled to their earlier receivers
         await events.redeliverer.start()  # unacknowledged event copies sent again, then overdue
+        await async_queries.start_sweeping()  # expired async results dropped, lost runs failed
         try:
             yield
         finally:

@@ -26,7 +26,7 @@ from exchange.corrections.disputes import DisputeIndex
 from exchange.corrections.errors import NotFixed, NotReceived
 from exchange.corrections.escalation import Escalator
 from exchange.corrections.models import CorrectionIn, CorrectionRead, TransitionIn, read_of
-from exchange.corrections.recall_events import Recaller, RecallSweep, subject_context
+from exchange.corrections.recall_events import Recaller, recall_sweep, subject_context
 from exchange.corrections.settings import CorrectionsSettings
 from exchange.corrections.states import STATES, State
 from exchange.crypto import PlatformKeys
@@ -343,7 +343,7 @@ def corrections_state(
         disputes=DisputeIndex(engine, max_age_s=settings.dispute_refresh_s),
         escalator=Escalator(engine=engine, writer=writer, gateway_id=gateway_id, check_s=settings.check_s),
         recaller=recaller,
-        recall_sweep=RecallSweep(recaller),
+        recall_sweep=recall_sweep(recaller),
     )
 
 

@@ -8,8 +8,6 @@ says it twice, which is harmless, while a mark without a record would not be.
 """
 
 import asyncio
-import contextlib
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +16,8 @@ from sqlalchemy import Engine
 from exchange.audit import records
 from exchange.audit.events import AuditAction
 from exchange.corrections import service
+from exchange.periodic import PeriodicTask
 from protocol.clock import utcnow
-
-log = logging.getLogger(__name__)
 
 
 class Escalator:
@@ -30,27 +27,15 @@ class Escalator:
         self._engine = engine
         self._writer = writer
         self._gateway_id = gateway_id
-        self._check_s = check_s
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = PeriodicTask("shuyuan-corrections-escalation", check_s, self.escalate_now)
 
     async def start(self) -> None:
         """Start the periodic check."""
-        self._task = asyncio.create_task(self._run(), name="shuyuan-corrections-escalation")
+        await self._periodic.start()
 
     async def stop(self) -> None:
         """Stop the periodic check."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._check_s)
-            try:
-                await self.escalate_now()
-            except Exception:
-                log.exception("escalating overdue corrections failed; retrying next period")
+        await self._periodic.stop()
 
     async def escalate_now(self, now: datetime | None = None) -> int:
         """Escalate every open correction past a deadline; returns how many this call marked."""

@@ -11,7 +11,6 @@ committed with the rows by the audit writer, before any copy goes to Kafka (fail
 """
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from exchange.crypto import PlatformKeys
 from exchange.events import service as events
 from exchange.events.models import Event
 from exchange.events.redelivery import send_copy
+from exchange.periodic import PeriodicTask
 from exchange.request_signing import RequestSigner
 from exchange.transport.base import Transport
 from protocol.clock import as_utc, utcnow
@@ -204,28 +204,6 @@ def _fixed_without_recall(engine: Engine, limit: int) -> list[Any]:
     return [r for r in fixed if recall_event_id(r.id) not in done][:limit]
 
 
-class RecallSweep:
-    """Runs `Recaller.sweep` every `check_s` seconds in the gateway's lifespan."""
-
-    def __init__(self, recaller: Recaller) -> None:
-        self._recaller = recaller
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Start the periodic sweep."""
-        self._task = asyncio.create_task(self._run(), name="shuyuan-correction-recall")
-
-    async def stop(self) -> None:
-        """Stop the periodic sweep."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._recaller.check_s)
-            try:
-                await self._recaller.sweep()
-            except Exception:
-                log.exception("recalling fixed corrections failed; retrying next period")
+def recall_sweep(recaller: Recaller) -> PeriodicTask:
+    """The periodic `Recaller.sweep` of the gateway's lifespan (recalls a stopped gateway missed)."""
+    return PeriodicTask("shuyuan-correction-recall", recaller.check_s, recaller.sweep)

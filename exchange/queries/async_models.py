@@ -10,7 +10,7 @@ from sqlmodel import Field as TableField
 
 from protocol.clock import utcnow
 
-AsyncState = Literal["pending", "ready", "failed", "fetched"]
+AsyncState = Literal["pending", "ready", "failed", "fetched", "expired"]
 
 
 class AsyncResult(SQLModel, table=True):
@@ -29,6 +29,8 @@ class AsyncResult(SQLModel, table=True):
     result_sealed: bytes | None = TableField(default=None, sa_column=Column(LargeBinary, nullable=True))
     reason: str | None = TableField(default=None, max_length=64)  # a failed run's reason code
     callback_url: str | None = TableField(default=None, max_length=500)
+    # What was asked (as the idempotency record digests it): a re-POST of the id must ask the same.
+    request_digest: str | None = TableField(default=None, max_length=64)
     subject_index: str = TableField(max_length=64)
     service_item: str = TableField(max_length=64)
     case_no: str = TableField(max_length=64)

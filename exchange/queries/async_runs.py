@@ -9,7 +9,7 @@ and releases it to the consumer department's own systems.
 import asyncio
 import hashlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
@@ -20,12 +20,13 @@ from exchange.audit.events import AuditAction, AuditRecord
 from exchange.audit.publisher import AuditPublisher
 from exchange.audit.writer import AuditWriter
 from exchange.crypto import PlatformKeys
+from exchange.periodic import PeriodicTask
 from exchange.queries.async_models import AsyncPending, AsyncResult, location_of
 from exchange.queries.callbacks import CallbackSender
 from exchange.queries.models import QueryIn, QueryOut
-from exchange.queries.service import QueryService
+from exchange.queries.service import QueryService, request_digest
 from protocol.clock import as_utc, utcnow
-from protocol.errors import Gone, InvalidRequest, NotFound, ShuyuanError
+from protocol.errors import Conflict, Gone, InvalidRequest, NotFound, ShuyuanError
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.reasons import Reason
 from registry.systems.models import ClientSystem
@@ -50,6 +51,8 @@ class AsyncQueries:
         callbacks: CallbackSender,
         gateway_id: str,
         result_ttl_s: float,
+        run_max_s: float = 25 * 3600,
+        sweep_s: float = 60.0,
     ) -> None:
         self._engine = engine
         self._service = service
@@ -58,7 +61,13 @@ class AsyncQueries:
         self._callbacks = callbacks
         self._gateway_id = gateway_id
         self._ttl = timedelta(seconds=result_ttl_s)
+        self._run_max = timedelta(seconds=run_max_s)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper = PeriodicTask("shuyuan-async-sweep", sweep_s, self.sweep)
+
+    async def start_sweeping(self) -> None:
+        """Start the periodic sweep (expired results, lost runs) of the gateway's lifespan."""
+        await self._sweeper.start()
 
     async def start(self, *, consumer: str, system: str | None, query: QueryIn) -> None:
         """Check the callback URL, store the pending row, audit the deferral and run in the background."""
@@ -75,10 +84,14 @@ class AsyncQueries:
             case_no=query.purpose.case_no,
             on_behalf_of=query.on_behalf_of,
             expires_at=utcnow() + self._ttl,
+            request_digest=request_digest(consumer, query, subject_id),
         )
         row.callback_url = await self._callback_url(row, query)
-        if not await asyncio.to_thread(self._insert, row):
-            # The same consumer's query_id is already accepted: the same 202 again, nothing run twice.
+        accepted = await asyncio.to_thread(self._insert, row)
+        if accepted is not None:
+            if accepted != row.request_digest:  # as the idempotency record refuses it for sync queries
+                raise Conflict(f"query_id {query.query_id!r} was already used for a different query")
+            # The same consumer's same query is already accepted: the same 202 again, nothing run twice.
             return
         await self._writer.write([self._record(row, AuditAction.QUERY_DEFERRED, elements=query.elements)])
         task = asyncio.create_task(self._run(row, consumer=consumer, system=system, query=query))
@@ -137,8 +150,8 @@ class AsyncQueries:
         if row is None:
             # Another department's query id looks exactly like one that never existed.
             raise NotFound(f"no async query {query_id[:64]!r} of this department")
-        if as_utc(row.expires_at) <= utcnow():
-            await asyncio.to_thread(self._delete, consumer, query_id)
+        if row.status == "expired" or as_utc(row.expires_at) <= utcnow():
+            await asyncio.to_thread(self._expire, consumer, query_id)
             await self._refuse(row, system, Reason.RESULT_EXPIRED)
             raise Gone("the result expired and was deleted", reason=Reason.RESULT_EXPIRED, audited=True)
         if row.status == "pending":
@@ -165,8 +178,20 @@ class AsyncQueries:
             ]
         )
 
+    async def sweep(self, now: datetime | None = None) -> tuple[int, int]:
+        """Expire results past their lifetime, and fail runs a stopped gateway left pending.
+
+        An expired result's ciphertext is dropped at once; its row stays one more lifetime so that a
+        late poll still gets `410 result_expired`, then it is deleted. A run still pending after
+        `run_max_s` (longer than any source's deadline) was lost with its gateway: its poll says
+        `failed` with `query_interrupted`. Returns (expired, interrupted).
+        """
+        now = now or utcnow()
+        return await asyncio.to_thread(self._sweep, now)
+
     async def stop(self) -> None:
         """Cancel the background runs (a stopped gateway leaves them pending; the claim says so)."""
+        await self._sweeper.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -204,18 +229,19 @@ class AsyncQueries:
             urls = conn.execute(stmt).scalar()
         return str(urls or "").split()
 
-    def _insert(self, row: AsyncResult) -> bool:
+    def _insert(self, row: AsyncResult) -> str | None:
+        """Store the pending row: None, or the digest of the request already accepted with its id."""
         with self._engine.begin() as conn:
             found = conn.execute(
-                select(col(AsyncResult.query_id)).where(
+                select(col(AsyncResult.request_digest)).where(
                     col(AsyncResult.consumer) == row.consumer, col(AsyncResult.query_id) == row.query_id
                 )
             ).first()
             if found is not None:
-                return False
+                return str(found[0] or row.request_digest)  # a row from before digests: as the same
             table = AsyncResult.__table__  # type: ignore[attr-defined]
             conn.execute(table.insert(), [row.model_dump()])
-            return True
+            return None
 
     def _finish(self, consumer: str, query_id: str, sealed: bytes | None, reason: str | None) -> None:
         stmt = (
@@ -249,9 +275,28 @@ class AsyncQueries:
         with self._engine.begin() as conn:
             return bool(conn.execute(stmt).rowcount == 1)
 
-    def _delete(self, consumer: str, query_id: str) -> None:
-        stmt = delete(AsyncResult).where(
-            col(AsyncResult.consumer) == consumer, col(AsyncResult.query_id) == query_id
+    def _expire(self, consumer: str, query_id: str) -> None:
+        stmt = (
+            update(AsyncResult)
+            .where(col(AsyncResult.consumer) == consumer, col(AsyncResult.query_id) == query_id)
+            .values(status="expired", result_sealed=None)
         )
         with self._engine.begin() as conn:
             conn.execute(stmt)
+
+    def _sweep(self, now: datetime) -> tuple[int, int]:
+        with self._engine.begin() as conn:
+            expired = conn.execute(
+                update(AsyncResult)
+                .where(col(AsyncResult.expires_at) <= now, col(AsyncResult.status) != "expired")
+                .values(status="expired", result_sealed=None)
+            ).rowcount
+            conn.execute(delete(AsyncResult).where(col(AsyncResult.expires_at) <= now - self._ttl))
+            interrupted = conn.execute(
+                update(AsyncResult)
+                .where(
+                    col(AsyncResult.status) == "pending", col(AsyncResult.created_at) <= now - self._run_max
+                )
+                .values(status="failed", reason=Reason.QUERY_INTERRUPTED.value, ready_at=now)
+            ).rowcount
+        return int(expired or 0), int(interrupted or 0)

@@ -133,7 +133,7 @@ class QueryService:
         ctx = QueryContext(
             self._gateway_id, consumer, query, self._keys.blind_index(query.subject.type, subject_id), system
         )
-        digest = _request_digest(consumer, query, subject_id)
+        digest = request_digest(consumer, query, subject_id)
 
         # The client check comes before the replay: a disabled department gets nothing, not even a
         # stored answer (fail closed, DESIGN.md §2.4).
@@ -457,7 +457,8 @@ def _assemble(
     return QueryOut(query_id=query.query_id, status="complete" if complete else "partial", results=results)
 
 
-def _request_digest(consumer: str, query: QueryIn, subject_id: str) -> str:
+def request_digest(consumer: str, query: QueryIn, subject_id: str) -> str:
+    """What a query asks, as a digest: the same query_id must always ask the same (idempotency)."""
     # A retry may carry a new time; where to call back is not part of what is asked.
     body = query.model_dump(exclude={"requested_at", "callback_url", "callback"})
     body["subject"]["id"] = subject_id

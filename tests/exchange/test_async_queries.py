@@ -112,7 +112,7 @@ def test_another_department_polling_the_query_id_gets_404_and_nothing(
     assert _poll(client, body["query_id"]).status_code == 200  # still there for its consumer
 
 
-def test_an_expired_result_is_410_and_its_row_is_deleted(
+def test_an_expired_result_is_410_and_its_ciphertext_is_dropped(
     gateway_with: Callable[..., tuple[Embedded, TestClient]], gateway_db: Callable[[], sqlite3.Connection]
 ) -> None:
     embedded, client = gateway_with(async_result_ttl_s=1)
@@ -123,8 +123,71 @@ def test_an_expired_result_is_410_and_its_row_is_deleted(
     assert expired.status_code == 410
     assert expired.json()["reason"] == "result_expired"
     conn = gateway_db()
-    assert conn.execute("SELECT count(*) FROM async_result").fetchone()[0] == 0
+    row = conn.execute("SELECT status, result_sealed FROM async_result").fetchone()
+    assert (row["status"], row["result_sealed"]) == ("expired", None)
+    assert client.get(f"/v1/queries/{body['query_id']}").json()["reason"] == "result_expired"  # still 410
     assert _audit(conn, body["query_id"])[-1] == ("query.refused", "result_expired")
+
+
+def test_the_sweep_drops_results_never_polled_and_then_their_rows(
+    gateway_with: Callable[..., tuple[Embedded, TestClient]], gateway_db: Callable[[], sqlite3.Connection]
+) -> None:
+    # A consumer that never polls must not leave encrypted personal data in the gateway for ever.
+    embedded, client = gateway_with(async_result_ttl_s=60)
+    body = query_body(embedded.subjects.demo_person, ELEMENTS)
+    assert client.post("/v1/queries", json=body, headers=ASYNC).status_code == 202
+    client.portal.call(embedded.state.async_queries.idle)  # type: ignore[union-attr]
+    conn = gateway_db()
+    assert conn.execute("SELECT result_sealed IS NOT NULL FROM async_result").fetchone()[0] == 1
+    sweep = embedded.state.async_queries.sweep
+    assert client.portal.call(sweep, utcnow() + timedelta(seconds=30)) == (0, 0)  # type: ignore[union-attr]
+    assert client.portal.call(sweep, utcnow() + timedelta(seconds=61)) == (1, 0)  # type: ignore[union-attr]
+    row = conn.execute("SELECT status, result_sealed FROM async_result").fetchone()
+    assert (row["status"], row["result_sealed"]) == ("expired", None)
+    assert client.get(f"/v1/queries/{body['query_id']}").json()["reason"] == "result_expired"
+    client.portal.call(sweep, utcnow() + timedelta(seconds=121))  # type: ignore[union-attr]
+    assert conn.execute("SELECT count(*) FROM async_result").fetchone()[0] == 0
+
+
+def test_a_run_lost_with_its_gateway_is_failed_query_interrupted(
+    gateway_with: Callable[..., tuple[Embedded, TestClient]], gateway_db: Callable[[], sqlite3.Connection]
+) -> None:
+    embedded, client = gateway_with(async_run_max_s=600)
+    body = query_body(embedded.subjects.demo_person, ELEMENTS)
+    assert client.post("/v1/queries", json=body, headers=ASYNC).status_code == 202
+    client.portal.call(embedded.state.async_queries.idle)  # type: ignore[union-attr]
+    conn = gateway_db()
+    # As a gateway killed mid-run leaves it: still pending, no result.
+    conn.execute("UPDATE async_result SET status = 'pending', result_sealed = NULL")
+    conn.commit()
+    sweep = embedded.state.async_queries.sweep
+    assert client.portal.call(sweep, utcnow() + timedelta(seconds=60)) == (0, 0)  # type: ignore[union-attr]
+    assert client.portal.call(sweep, utcnow() + timedelta(seconds=601)) == (0, 1)  # type: ignore[union-attr]
+    failed = client.get(f"/v1/queries/{body['query_id']}")
+    assert failed.status_code == 200
+    assert failed.json() == {
+        "query_id": body["query_id"],
+        "status": "failed",
+        "reason": "query_interrupted",
+        "detail": None,
+    }
+
+
+def test_a_repost_of_an_accepted_query_id_must_ask_the_same(
+    client: TestClient, embedded: Embedded, gateway_db: Callable[[], sqlite3.Connection]
+) -> None:
+    body = query_body(embedded.subjects.demo_person, ELEMENTS)
+    assert client.post("/v1/queries", json=body, headers=ASYNC).status_code == 202
+    assert client.post("/v1/queries", json=body, headers=ASYNC).status_code == 202  # the same: same 202
+    other = body | {"elements": ["person.name", "person.registered_address"]}
+    refused = client.post("/v1/queries", json=other, headers=ASYNC)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["reason"] == "conflict"
+    done = _poll(client, body["query_id"])
+    results = done.json()["results"]
+    assert [r["code"] for r in results] == ELEMENTS  # the first request's answer, nothing of the second
+    deferred = [a for a in _audit(gateway_db(), body["query_id"]) if a[0] == "query.deferred"]
+    assert len(deferred) == 1
 
 
 def test_an_unregistered_callback_url_is_400_audited_and_nothing_runs(
