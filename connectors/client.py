@@ -15,6 +15,7 @@ Authentication is the caller's: pass a bearer access token (str) or an `httpx.Au
 
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -53,6 +54,26 @@ class GatewayError(ShuyuanError):
         self.status = status_code
         self.status_code = status_code
         self.problem = problem
+
+
+class QueryPending(ShuyuanError):
+    """An accepted (202) query is still running: `fetch(query_id)` or `wait(query_id)` later."""
+
+    status = 202
+
+    def __init__(self, query_id: str) -> None:
+        super().__init__(f"query {query_id} is still pending", reason=Reason.QUERY_IN_PROGRESS)
+        self.query_id = query_id
+
+
+# Reasons of a failed async run that say "try again", not "you may not" (503 on the sync route).
+_UNAVAILABLE = {
+    Reason.SOURCE_UNAVAILABLE.value,
+    Reason.SOURCE_TIMEOUT.value,
+    Reason.AUDIT_UNAVAILABLE.value,
+    Reason.DATABASE_UNAVAILABLE.value,
+    Reason.QUERY_INTERRUPTED.value,
+}
 
 
 def _with_flag(result: "ClientResult", raw: dict[str, Any]) -> "ClientResult":
@@ -192,12 +213,16 @@ class ConsumerClient:
         on_behalf_of: str,
         query_id: str | None = None,
         extra: dict[str, Any] | None = None,
+        wait_s: float = 60.0,
     ) -> QueryAnswer:
         """POST /v1/queries and return the decrypted, verified answer; GatewayError on a 4xx/5xx.
 
         `on_behalf_of` names the caseworker (a user id within the department) the query is made for.
 
         `extra` adds or overrides body fields (e.g. a fixed `requested_at` when re-sending).
+
+        A query that asks a slow source is answered `202` (docs/api.md): it is polled for up to `wait_s`
+        seconds; still pending then, QueryPending says which query_id to `fetch` later.
         """
         body = {
             "query_id": query_id or f"sdk-{uuid.uuid4().hex}",
@@ -215,7 +240,31 @@ class ConsumerClient:
             except ValueError:
                 problem = {"detail": response.text[:200]}
             raise GatewayError(response.status_code, problem if isinstance(problem, dict) else {})
-        return self.open(response.json(), subject_type=subject_type, subject_id=subject_id)
+        out = response.json()
+        if response.status_code == 202:
+            out = self.wait(str(body["query_id"]), wait_s=wait_s)
+        return self.open(out, subject_type=subject_type, subject_id=subject_id)
+
+    def wait(self, query_id: str, *, wait_s: float = 60.0) -> dict[str, Any]:
+        """Poll an accepted query until its result is there (the still encrypted body, released once).
+
+        GatewayError when its run failed (the reason the sync route would give); QueryPending when it is
+        still running after `wait_s` seconds.
+        """
+        deadline = time.monotonic() + wait_s
+        pause = 0.05
+        while True:
+            out = self.fetch(query_id)
+            if out.get("status") == "failed":  # as the sync route would have refused it
+                reason = out.get("reason")
+                status = 503 if reason in _UNAVAILABLE else 403
+                raise GatewayError(status, {"reason": reason, "detail": out.get("detail")})
+            if out.get("status") != "pending":
+                return out
+            if time.monotonic() + pause > deadline:
+                raise QueryPending(query_id)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)  # at most the gateway's Retry-After (1 s by default)
 
     def query_async(self, body: dict[str, Any]) -> str:
         """POST a query body with `Prefer: respond-async`; the query_id to `fetch`; GatewayError on 4xx/5xx.
