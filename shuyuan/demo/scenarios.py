@@ -1,4 +1,4 @@
-"""SCENARIOS.md A and C as demo steps against a running exchange (B joins once prefill is served).
+"""SCENARIOS.md A and C as demo steps against a running exchange, and what the citizen sees on their page.
 
 Every step is done through the SDK as the department's own system would do it, and checked: a release
 must be verified, a denial must carry the reason the scenario tells, an event or a recall must reach
@@ -11,6 +11,7 @@ from typing import Any
 from connectors.client import GatewayError, QueryAnswer
 from connectors.events import ReceivedEvent
 from protocol.recall import RECALL_TYPE
+from shuyuan.demo.citizen import citizen_page
 from shuyuan.demo.runner import Scenario, Step, expect
 from shuyuan.demo.world import DemoWorld
 from shuyuan.sample_catalogue import HOUSING_ITEM, LICENSE_ISSUED, SOLE_TRADER_ITEM
@@ -159,6 +160,19 @@ def scenario_c(world: DemoWorld) -> Scenario:
             f"which of its queries received the old value: {', '.join(sorted(told))}"
         )
 
+    def seen() -> str:
+        rows = citizen_page(world.base_url, world.subjects.demo_person)
+        housing = [r for r in rows if r.department == "zjj" and set(HOUSING) <= set(r.elements)]
+        expect(bool(housing), f"the citizen page does not show zjj reading {HOUSING}: {rows[:5]}")
+        leaked = [r for r in rows if set(INCOME) & set(r.elements) and r.department != "zjj"]
+        expect(not leaked, f"the page shows income proxies read by another department: {leaked}")
+        departments = sorted({r.department for r in rows})
+        return (
+            f"signed in with the identity provider, the applicant sees {len(rows)} reading(s) of their "
+            f"data by {', '.join(departments)}; 住建局's shows {', '.join(HOUSING)} for public rental "
+            "housing, with its case number; the refused request released nothing and is not listed"
+        )
+
     def again() -> str:
         answer = world.ask("zjj", person, [CONTESTED], HOUSING_ITEM)
         expect(isinstance(answer, QueryAnswer), f"refused: {answer}")
@@ -181,6 +195,7 @@ def scenario_c(world: DemoWorld) -> Scenario:
             Step("住建局 zjj", f"finds {CONTESTED} wrong and files a correction (纠错)", contest),
             Step(CONTESTED_SOURCE, "accepts and fixes it; every earlier receiver is told", fix),
             Step("住建局 zjj", "re-queries", again),
+            Step("the applicant (市民)", "opens the citizen page (数据使用记录): who read my data?", seen),
         ],
     )
 

@@ -62,6 +62,7 @@ def test_the_demo_passes_against_make_run_and_again(tmp_path: Path) -> None:
             assert "✗" not in done.stdout
         assert "told to amr, fso" in done.stdout and "not_necessary_for_purpose" in done.stdout
         assert "correction.recall" in done.stdout
+        assert "the applicant sees" in done.stdout  # the citizen page, signed in as the person
     finally:
         server.terminate()
         server.wait(15)
