@@ -167,6 +167,22 @@ class ConsumerClient:
         """The consumer department this client asks as."""
         return self._keys.department
 
+    @property
+    def keys(self) -> DepartmentKeys:
+        """The department's own key pairs (its private keys never leave this process)."""
+        return self._keys
+
+    @property
+    def directory(self) -> RegistryKeys:
+        """Other departments' public keys, from the registry."""
+        return self._directory
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """An authenticated API call; its JSON body, or GatewayError on a 4xx/5xx."""
+        response = self._request(method, path, **kwargs)
+        _raise_for_problem(response)
+        return dict(response.json())
+
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))
         auth = self._auth

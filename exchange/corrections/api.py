@@ -39,6 +39,7 @@ from exchange.transport.base import Transport
 from protocol.clock import utcnow
 from protocol.errors import Conflict, InvalidRequest
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
+from protocol.jose import JoseFailure, peek_header
 from protocol.reasons import Reason
 from protocol.recall import PLATFORM_PUBLISHER, RECALL_TYPE, recall_event_id
 from registry.deps import PageDep
@@ -69,13 +70,33 @@ def _context(correction_id: str) -> bytes:
     return f"correction:{correction_id}".encode()
 
 
+async def _check_proposed_value(state: GatewayState, token: str, source: str) -> None:
+    """A proposed value must be a JWE to a valid encryption key of the source it is routed to.
+
+    The gateway cannot open it (that is the point); it checks only what it can see, so that a value the
+    source could never read is refused when filed, not found unreadable later.
+    """
+    try:
+        header = peek_header(token)
+    except JoseFailure as exc:
+        raise InvalidRequest(f"proposed_value_jwe: {exc.detail}") from exc
+    keys = await state.key_directory.current()
+    algorithms = (keys.profile.jwe_alg, keys.profile.jwe_enc)
+    if token.count(".") != 4 or (header.get("alg"), header.get("enc")) != algorithms:
+        raise InvalidRequest(f"proposed_value_jwe must be a compact JWE {algorithms}")
+    if keys.find(source, "enc", str(header.get("kid"))) is None:
+        raise InvalidRequest(
+            f"proposed_value_jwe is not encrypted to a valid key of {source!r}, the element's source"
+        )
+
+
 def _read(state: GatewayState, row: Any, principal: Principal) -> CorrectionRead:
-    """The read model for this caller: the proposed value only for the filer and the source."""
+    """The read model for this caller: the proposed value's JWE only for the filer and the source."""
     roles = service.roles_of(row, department=principal.department, steward=False)
     proposed = None
     if roles and row.proposed_sealed is not None:
         proposed = state.platform_keys.unseal(row.proposed_sealed, context=_context(row.id)).decode()
-    return read_of(row, overdue=service.is_overdue(row, now=utcnow()), proposed_value=proposed)
+    return read_of(row, overdue=service.is_overdue(row, now=utcnow()), proposed_value_jwe=proposed)
 
 
 @router.post(
@@ -126,11 +147,10 @@ async def file_correction(state: GatewayStateDep, body: CorrectionIn, principal:
         raise Conflict(f"correction {existing} of this value is still open", correction_id=existing)
     source = service.route(await state.catalogue.current(), body.element, answered_by)
     correction_id = service.new_id()
-    sealed = (
-        state.platform_keys.seal(body.proposed_value.encode(), context=_context(correction_id))
-        if body.proposed_value is not None
-        else None
-    )
+    sealed = None
+    if body.proposed_value_jwe is not None:
+        await _check_proposed_value(state, body.proposed_value_jwe, source)
+        sealed = state.platform_keys.seal(body.proposed_value_jwe.encode(), context=_context(correction_id))
     row = service.filing(
         correction_id=correction_id,
         correction_in=body,

@@ -32,7 +32,7 @@ class Correction(SQLModel, table=True):
     source: str = TableField(max_length=32, index=True, description="the department it is routed to")
     state: str = TableField(max_length=16, index=True)
     problem: str = TableField(max_length=2000)
-    # Sealed at rest (exchange/crypto.py): a proposed value is personal data, shown to filer and source only.
+    # The filer's JWE to the source (never readable here), sealed at rest besides; filer and source only.
     proposed_sealed: bytes | None = TableField(default=None, sa_column=Column(LargeBinary, nullable=True))
     # The subject's identifier sealed by the gateway (never in the clear at rest): the recall copies
     # name the subject to each earlier receiver (protocol/recall.py). None for filings before c11_0002.
@@ -62,8 +62,12 @@ class CorrectionIn(BaseModel):
     problem: str = Field(
         min_length=1, max_length=2000, description="what is wrong (no more personal data than needed)"
     )
-    proposed_value: str | None = Field(
-        None, max_length=2000, description="the value the filer believes right"
+    proposed_value_jwe: str | None = Field(
+        None,
+        max_length=16_000,
+        description="the value the filer believes right, end to end: a compact JWE to the element "
+        "source's current encryption key holding a JWS signed by the filer (protocol/proposed_values.py; "
+        "the SDK's `seal_proposed_value`). The gateway stores it as it came and never reads it",
     )
     evidence_ref: str | None = Field(
         None, pattern=EVIDENCE_REF_PATTERN, description="a reference to evidence (a file number), not a file"
@@ -105,7 +109,9 @@ class CorrectionRead(BaseModel):
         description="reported, accepted, in_progress or wrong_source: answers carry `disputed`"
     )
     problem: str
-    proposed_value: str | None = Field(None, description="shown to the filer and the source only")
+    proposed_value_jwe: str | None = Field(
+        None, description="the filer's JWE to the source, shown to the filer and the source only"
+    )
     evidence_ref: str | None
     state_reason: str | None
     filed_at: datetime
@@ -124,9 +130,8 @@ def is_open(state: str) -> bool:
     return state in OPEN
 
 
-def read_of(row: Any, *, overdue: bool, proposed_value: str | None) -> CorrectionRead:
-    """The read model of a stored row (its proposed value already unsealed, or withheld)."""
+def read_of(row: Any, *, overdue: bool, proposed_value_jwe: str | None) -> CorrectionRead:
+    """The read model of a stored row (its proposed value's JWE already unsealed, or withheld)."""
     fields = {name: getattr(row, name) for name in CorrectionRead.model_fields if hasattr(row, name)}
-    return CorrectionRead(
-        **fields | {"open": is_open(row.state), "overdue": overdue, "proposed_value": proposed_value}
-    )
+    shown = {"open": is_open(row.state), "overdue": overdue, "proposed_value_jwe": proposed_value_jwe}
+    return CorrectionRead(**fields | shown)

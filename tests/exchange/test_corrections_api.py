@@ -5,9 +5,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from connectors.client import ConsumerClient
+from connectors.corrections import file_correction, proposed_value_of
 from exchange.audit.models import AuditEntry
+from protocol.jose import JoseFailure
 from shuyuan.embedded import Embedded
 from tests.authkit import bearer, register_test_system
 from tests.exchange.conftest import HOUSING, SOLE_TRADER, as_department, query_body
@@ -32,10 +35,15 @@ def filing(person: str, query_id: str, element: str = "person.name", **extra: An
         "subject": {"type": "person", "id": person},
         "query_id": query_id,
         "problem": "姓名与户口簿不一致",
-        "proposed_value": "张三",
         "evidence_ref": "ZJJ-2026-000123/附件3",
     }
     return body | extra
+
+
+def sdk(client: TestClient, embedded: Embedded, dept: str) -> ConsumerClient:
+    """A department's SDK on the test client, with its sample system's token."""
+    token = as_department(client, embedded, dept)["Authorization"].removeprefix("Bearer ")
+    return ConsumerClient(client, keys=embedded.keys[dept], auth=token)
 
 
 def steward(client: TestClient, embedded: Embedded) -> dict[str, str]:
@@ -79,14 +87,26 @@ def test_a_department_files_after_a_real_query_and_it_is_routed_to_the_source(
     person = embedded.subjects.demo_person
     qid = query(client, embedded, "zjj", person, ["person.name", "person.gender"])
     zjj, psb, xzsp = (as_department(client, embedded, d) for d in ("zjj", "psb", "xzsp"))
-    response = client.post(CORRECTIONS, json=filing(person, qid), headers=zjj)
-    assert response.status_code == 201, response.text
-    body = response.json()
+    # The proposed value is encrypted to psb by zjj's SDK: the gateway passes it along, unread.
+    body = file_correction(
+        sdk(client, embedded, "zjj"),
+        element="person.name",
+        subject_type="person",
+        subject_id=person,
+        query_id=qid,
+        problem="姓名与户口簿不一致",
+        source="psb",
+        proposed_value="张三",
+        evidence_ref="ZJJ-2026-000123/附件3",
+    )
     assert (body["state"], body["source"], body["filer"], body["open"]) == ("reported", "psb", "zjj", True)
-    assert body["query_id"] == qid and body["proposed_value"] == "张三" and not body["overdue"]
+    assert body["query_id"] == qid and not body["overdue"]
     assert body["take_up_due"] < body["close_due"]
-    assert person not in response.text  # the subject is kept as its blind index only
+    assert person not in str(body) and "张三" not in str(body)  # blind index; the value a JWE to psb
     cid = body["id"]
+    with embedded.state.engine.connect() as conn:
+        stored = conn.execute(text("SELECT * FROM correction")).one()
+    assert "张三".encode() not in b"".join(str(v).encode() for v in stored)
 
     index = embedded.state.platform_keys.blind_index("person", person)
     [record] = audit_rows(embedded, "correction.filed")
@@ -100,12 +120,15 @@ def test_a_department_files_after_a_real_query_and_it_is_routed_to_the_source(
     mine = client.get(CORRECTIONS, params={"role": "filed"}, headers=zjj).json()
     assert mine["total"] == 1 and mine["items"][0]["id"] == cid
     assert client.get(CORRECTIONS, params={"role": "to_fix"}, headers=zjj).json()["total"] == 0
-    assert client.get(f"{CORRECTIONS}/{cid}", headers=psb).json()["proposed_value"] == "张三"
+    routed = client.get(f"{CORRECTIONS}/{cid}", headers=psb).json()
+    assert proposed_value_of(sdk(client, embedded, "psb"), routed) == "张三"  # only psb opens it
+    with pytest.raises(JoseFailure):
+        proposed_value_of(sdk(client, embedded, "zjj"), routed)  # not even its filer
     assert client.get(f"{CORRECTIONS}/{cid}", headers=xzsp).status_code == 404
     assert client.get(CORRECTIONS, headers=xzsp).json()["total"] == 0
     # A steward sees every correction, but not the proposed value (personal data for filer and source).
     seen = client.get(f"{CORRECTIONS}/{cid}", headers=steward(client, embedded)).json()
-    assert seen["id"] == cid and seen["proposed_value"] is None
+    assert seen["id"] == cid and seen["proposed_value_jwe"] is None
     assert client.get(CORRECTIONS, headers=steward(client, embedded)).json()["total"] == 1
     # The same value again while the first is open: one is enough.
     again = client.post(CORRECTIONS, json=filing(person, qid), headers=zjj)

@@ -36,6 +36,6 @@ def test_filing_and_the_flag_on_postgresql(pg_gateway: tuple[Embedded, TestClien
     assert flags(ask_as_xzsp(client, embedded, person))["person.name"] == (True, cid)
     psb = as_department(client, embedded, "psb")
     body = client.get(f"{CORRECTIONS}/{cid}", headers=psb).json()
-    assert body["proposed_value"] == "张三" and body["take_up_due"] < body["close_due"]
+    assert body["proposed_value_jwe"] is None and body["take_up_due"] < body["close_due"]
     assert move(client, cid, psb, "rejected", reason="登记信息无误").json()["state"] == "rejected"
     assert flags(ask_as_xzsp(client, embedded, person))["person.name"] == (False, None)
