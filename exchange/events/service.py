@@ -34,6 +34,8 @@ MOVES: dict[str, frozenset[str]] = {
     "acknowledged": frozenset({"sent", "delivered", "overdue", "dead_lettered"}),
     "dead_lettered": frozenset({"sent", "delivered"}),
     "overdue": frozenset({"sent", "delivered"}),
+    # Only a steward's redelivery (exchange/events/steward.py) moves a delivery back to `sent`.
+    "sent": frozenset({"dead_lettered", "overdue"}),
 }
 UNACKNOWLEDGED = ("sent", "delivered")
 
@@ -215,6 +217,25 @@ def move(*, engine: Engine, delivery: Row[Any], to: str, now: datetime, reason: 
         values |= {"acknowledged_at": now, "next_attempt_at": None, "reason": None}
     if to in ("dead_lettered", "overdue"):
         values |= {"next_attempt_at": None, "reason": reason}
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(DL).where(DL.c.id == delivery.id, DL.c.state == delivery.state).values(**values)
+        ).rowcount
+    return bool(changed)
+
+
+def resend(*, engine: Engine, delivery: Row[Any], now: datetime, first_retry_s: float) -> bool:
+    """Move a dead-lettered or overdue delivery back to `sent`, its attempts counted from one again (the
+    redelivery task then retries it as a new copy); False if it is no longer in the state it was read in."""
+    if delivery.state not in MOVES["sent"]:
+        return False
+    values = {
+        "state": "sent",
+        "attempts": 1,
+        "next_attempt_at": now + timedelta(seconds=first_retry_s),
+        "reason": None,
+        "updated_at": now,
+    }
     with engine.begin() as conn:
         changed = conn.execute(
             update(DL).where(DL.c.id == delivery.id, DL.c.state == delivery.state).values(**values)
