@@ -75,6 +75,8 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
         "Copies their recipient could not open or verify (dead letters), and deliveries never acknowledged "
         "after every retry (overdue); metadata only. Redeliver one once its cause is fixed",
     ),
+    "dead_letters.event": ("事件", "Event"),
+    "dead_letters.route": ("发布部门 → 接收部门", "Publisher → recipient"),
     "dead_letters.when": ("时间", "When"),
     "dead_letters.redeliver": ("重新投递", "Redeliver"),
     "dead_letters.redelivered": (
