@@ -167,7 +167,9 @@ def delivery_or_raise(
         found = conn.execute(select(DL).where(DL.c.id == delivery_id)).first()
         event = conn.execute(select(EV).where(EV.c.id == found.event_id)).first() if found else None
     if found is None or event is None or (recipient is not None and found.recipient != recipient):
-        raise NotFound(f"no delivery {delivery_id!r} to department {recipient!r}")
+        raise NotFound(
+            f"no delivery {delivery_id!r}" + (f" to department {recipient!r}" if recipient else "")
+        )
     return found, event
 
 

@@ -15,7 +15,8 @@ from protocol.errors import Conflict, NotFound
 from registry.pagination import PageParams
 from shuyuan.embedded import Embedded
 from shuyuan.sample_catalogue import LICENSE_ISSUED
-from tests.exchange.test_events_api import FOOD, SHOP, events_client, payload
+from tests.authkit import bearer, register_test_system
+from tests.exchange.test_events_api import FOOD, SHOP, bearer_of, events_client, payload
 
 DL = Delivery.__table__  # type: ignore[attr-defined]
 
@@ -108,3 +109,33 @@ def test_overdue_deliveries_are_listed_apart_filtered_and_redelivered_too(
     fso = next(d for d in food["deliveries"] if d["recipient"] == "fso")
     assert _redeliver(client, embedded, fso["id"]).state == "sent"
     assert dead_letters(engine=engine, page=page, state="overdue")[1] == 2
+
+
+def test_the_api_redelivers_for_a_data_stewards_system_only(client: TestClient, embedded: Embedded) -> None:
+    client.portal.call(embedded.state.events.redeliverer.stop)
+    read = _publish(client, embedded, SHOP)
+    (delivery,) = read["deliveries"]
+    events_client(client, embedded, "amr").dead_lettered(delivery["id"], "unknown_key")
+    path = f"/v1/deliveries/{delivery['id']}/redeliver"
+    for dept in ("amr", "xzsp"):  # neither the recipient nor the publisher decides this
+        refused = client.post(path, headers=bearer_of(client, embedded, dept))
+        assert (refused.status_code, refused.json()["reason"]) == (403, "forbidden")
+    key = register_test_system(
+        embedded.state.engine,
+        client_id="steward-events",
+        department="xzsp",
+        scopes=["events", "registry:read", "registry:steward"],
+    )
+    steward = bearer(client, key, "steward-events")
+    done = client.post(path, headers=steward)
+    assert done.status_code == 200 and (done.json()["state"], done.json()["attempts"]) == ("sent", 1)
+    assert _steps(embedded, read["event_id"])[-1] == (
+        "event.redelivered",
+        "steward-events",
+        "amr",
+        STEWARD_REDELIVERY,
+    )
+    again = client.post(path, headers=steward)
+    assert (again.status_code, again.json()["reason"]) == (409, "invalid_transition")
+    missing = client.post(f"/v1/deliveries/{'0' * 32}/redeliver", headers=steward)
+    assert (missing.status_code, missing.json()["reason"]) == (404, "not_found")
