@@ -210,6 +210,8 @@ def list_deliveries(
 
 def move(*, engine: Engine, delivery: Row[Any], to: str, now: datetime, reason: str | None = None) -> bool:
     """Move a delivery to `to` if it is still in the state it was read in; False if it was not."""
+    if to == "sent":
+        raise ValueError("a delivery goes back to `sent` by `resend` only (its attempts start again)")
     if delivery.state not in MOVES[to]:
         return False
     values: dict[str, Any] = {"state": to, "updated_at": now}
