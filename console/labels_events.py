@@ -45,4 +45,43 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "subscriptions.subscriber": ("订阅部门", "Subscriber"),
     "subscriptions.conditions": ("条件", "Conditions"),
     "subscriptions.none": ("还没有订阅。", "No subscriptions yet."),
+    "subscriptions.every_event": ("全部事件", "every event"),
+    "subscriptions.source": ("数源部门", "Source"),
+    "subscriptions.event_types": ("事件类型（逗号分隔）", "Event types (comma-separated)"),
+    "subscriptions.conditions_form": ("条件（每行一条）", "Conditions (one a line)"),
+    "subscriptions.conditions_hint": (
+        "格式：字段 运算 值，运算为 equals、in（值以逗号分隔）或 contains；"
+        "字段须为各事件类型都声明的路由字段；留空则接收全部事件",
+        "Write: field op value, op equals, in (values comma-separated) or contains; the field must be a "
+        "routing field of every event type; none: every event",
+    ),
+    "subscriptions.condition_line": (
+        "第 {line} 行不是一条条件：应为“字段 运算 值”，运算为 equals、in 或 contains",
+        "Line {line} is not a condition: write field op value, op equals, in or contains",
+    ),
+    "subscriptions.condition_value": (
+        "第 {line} 行：{field} 的值应为 {kind}",
+        "Line {line}: the value of {field} must be {kind}",
+    ),
+    "subscriptions.new": ("新增订阅", "Add a subscription"),
+    "subscriptions.add": ("订阅", "Subscribe"),
+    "subscriptions.added": ("已新增订阅 {id}（{subscriber}）。", "Subscription {id} ({subscriber}) added."),
+    "subscriptions.remove": ("取消订阅", "Remove"),
+    "subscriptions.removed": ("已取消订阅 {id}。", "Subscription {id} removed."),
+    "nav.dead_letters": ("死信", "Dead letters"),
+    "dead_letters.title": ("死信与逾期投递", "Dead letters and overdue deliveries"),
+    "dead_letters.subtitle": (
+        "接收部门无法打开或验证的副本（死信），以及多次重发仍未确认的投递（逾期）；只显示元数据。原因排除后可重新投递",
+        "Copies their recipient could not open or verify (dead letters), and deliveries never acknowledged "
+        "after every retry (overdue); metadata only. Redeliver one once its cause is fixed",
+    ),
+    "dead_letters.event": ("事件", "Event"),
+    "dead_letters.route": ("发布部门 → 接收部门", "Publisher → recipient"),
+    "dead_letters.when": ("时间", "When"),
+    "dead_letters.redeliver": ("重新投递", "Redeliver"),
+    "dead_letters.redelivered": (
+        "已重新投递事件 {event} 给 {recipient}。",
+        "Event {event} redelivered to {recipient}.",
+    ),
+    "dead_letters.none": ("没有死信。", "No dead letters here."),
 }

@@ -20,7 +20,7 @@ from exchange.audit.events import AuditAction
 from exchange.auth.core import Principal
 from exchange.auth.fastapi import include_protected, require_scope
 from exchange.deps import GatewayStateDep
-from exchange.events import service
+from exchange.events import service, steward
 from exchange.events.models import (
     DELIVERY_ID_PATTERN,
     MAX_COPY_CHARS,
@@ -36,7 +36,7 @@ from exchange.events.models import (
 from exchange.events.redelivery import send_copy
 from exchange.state import GatewayState
 from protocol.clock import utcnow
-from protocol.errors import Conflict, InvalidRequest, ShuyuanError
+from protocol.errors import Conflict, Denied, InvalidRequest, ShuyuanError
 from protocol.event_copies import EVENT_ID_PATTERN
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, peek_header
@@ -316,6 +316,29 @@ async def dead_lettered(
 ) -> Any:
     """The recipient could not open or verify its copy and dead-lettered it, for this reason."""
     return await _move(state, principal, delivery_id, "dead_lettered", body.reason)
+
+
+@deliveries.post(
+    "/{delivery_id}/redeliver",
+    response_model=DeliveryRead,
+    responses={
+        403: {
+            "description": "`forbidden`: not a data steward's system (scope `registry:steward`)",
+            **_PROBLEM,
+        },
+        404: {"description": "`not_found`: no such delivery", **_PROBLEM},
+        409: {"description": "`invalid_transition`: not dead-lettered or overdue; `conflict`", **_PROBLEM},
+    },
+)
+async def redeliver(
+    state: GatewayStateDep, principal: EventsPrincipal, delivery_id: Annotated[str, DELIVERY_PATH]
+) -> Any:
+    """A data steward sends a dead-lettered or overdue delivery's stored copy again (audited first)."""
+    if not principal.has("registry:steward"):
+        raise Denied("only a data steward redelivers a delivery", reason=Reason.FORBIDDEN)
+    return await steward.redeliver(
+        state, delivery_id=delivery_id, department=principal.department, system=principal.client_id
+    )
 
 
 def install_events(app: FastAPI) -> None:

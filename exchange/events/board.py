@@ -1,4 +1,4 @@
-"""The stewards' delivery board: every event newest first, each with its deliveries' states.
+"""The stewards' delivery board (every event newest first, each with its deliveries' states) and dead letters.
 
 Metadata only (docs/events.md): the copies are ciphertext for their recipients and the subject is a
 blind index, so neither is read here.
@@ -64,3 +64,40 @@ def board(
     for d in found:
         by_event.setdefault(d.event_id, []).append(d)
     return [(e, by_event.get(e.id, [])) for e in events], total
+
+
+# The states a steward may send a copy again from (service.MOVES["sent"]): the dead letters' page.
+FAILED_STATES = ("dead_lettered", "overdue")
+
+
+def dead_letters(
+    *,
+    engine: Engine,
+    page: PageParams,
+    state: str = "dead_lettered",
+    event_type: str | None = None,
+    publisher: str | None = None,
+    recipient: str | None = None,
+) -> tuple[list[Row[Any]], int]:
+    """A page of deliveries in `state` (dead-lettered or overdue), the latest change first, each with its
+    event's type, publisher and time (never the copy, never the subject); and the total."""
+    where: list[Any] = [DL.c.state == state]
+    if event_type:
+        where.append(EV.c.type == event_type)
+    if publisher:
+        where.append(EV.c.publisher == publisher)
+    if recipient:
+        where.append(DL.c.recipient == recipient)
+    joined = DL.join(EV, EV.c.id == DL.c.event_id)
+    columns: list[Any] = [*_DELIVERY_COLUMNS, EV.c.type, EV.c.publisher, EV.c.published_at]
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
+        found = conn.execute(
+            select(*columns)
+            .select_from(joined)
+            .where(*where)
+            .order_by(DL.c.updated_at.desc(), DL.c.id)
+            .limit(page.limit)
+            .offset(page.offset)
+        ).all()
+    return list(found), total

@@ -34,6 +34,8 @@ MOVES: dict[str, frozenset[str]] = {
     "acknowledged": frozenset({"sent", "delivered", "overdue", "dead_lettered"}),
     "dead_lettered": frozenset({"sent", "delivered"}),
     "overdue": frozenset({"sent", "delivered"}),
+    # Only a steward's redelivery (exchange/events/steward.py) moves a delivery back to `sent`.
+    "sent": frozenset({"dead_lettered", "overdue"}),
 }
 UNACKNOWLEDGED = ("sent", "delivered")
 
@@ -165,7 +167,9 @@ def delivery_or_raise(
         found = conn.execute(select(DL).where(DL.c.id == delivery_id)).first()
         event = conn.execute(select(EV).where(EV.c.id == found.event_id)).first() if found else None
     if found is None or event is None or (recipient is not None and found.recipient != recipient):
-        raise NotFound(f"no delivery {delivery_id!r} to department {recipient!r}")
+        raise NotFound(
+            f"no delivery {delivery_id!r}" + (f" to department {recipient!r}" if recipient else "")
+        )
     return found, event
 
 
@@ -206,6 +210,8 @@ def list_deliveries(
 
 def move(*, engine: Engine, delivery: Row[Any], to: str, now: datetime, reason: str | None = None) -> bool:
     """Move a delivery to `to` if it is still in the state it was read in; False if it was not."""
+    if to == "sent":
+        raise ValueError("a delivery goes back to `sent` by `resend` only (its attempts start again)")
     if delivery.state not in MOVES[to]:
         return False
     values: dict[str, Any] = {"state": to, "updated_at": now}
@@ -215,6 +221,25 @@ def move(*, engine: Engine, delivery: Row[Any], to: str, now: datetime, reason: 
         values |= {"acknowledged_at": now, "next_attempt_at": None, "reason": None}
     if to in ("dead_lettered", "overdue"):
         values |= {"next_attempt_at": None, "reason": reason}
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(DL).where(DL.c.id == delivery.id, DL.c.state == delivery.state).values(**values)
+        ).rowcount
+    return bool(changed)
+
+
+def resend(*, engine: Engine, delivery: Row[Any], now: datetime, first_retry_s: float) -> bool:
+    """Move a dead-lettered or overdue delivery back to `sent`, its attempts counted from one again (the
+    redelivery task then retries it as a new copy); False if it is no longer in the state it was read in."""
+    if delivery.state not in MOVES["sent"]:
+        return False
+    values = {
+        "state": "sent",
+        "attempts": 1,
+        "next_attempt_at": now + timedelta(seconds=first_retry_s),
+        "reason": None,
+        "updated_at": now,
+    }
     with engine.begin() as conn:
         changed = conn.execute(
             update(DL).where(DL.c.id == delivery.id, DL.c.state == delivery.state).values(**values)

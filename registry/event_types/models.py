@@ -40,7 +40,9 @@ class EventTypeCreate(BaseModel):
     """Body of POST /v1/event-types."""
 
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(regex=EVENT_TYPE_PATTERN, max_length=64, description="e.g. `license.issued`")
+    code: str = Field(
+        max_length=64, description="e.g. `license.issued`", schema_extra={"pattern": EVENT_TYPE_PATTERN}
+    )
     name: str = Field(min_length=1, max_length=200, description="e.g. 许可证核发")
     source: str = Field(max_length=32, description="the one department that publishes it")
     payload_schema: dict[str, Any] = Field(description="JSON Schema of the payload (an object)")
