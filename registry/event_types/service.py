@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from protocol.errors import Conflict, InvalidRequest, NotFound
+from protocol.recall import RECALL_TYPE
 from registry import events
 from registry.actors import Actor, require_steward
 from registry.departments import service as departments
@@ -45,6 +46,10 @@ def get_or_raise(*, session: Session, code: str) -> EventType:
 def create(*, session: Session, event_type_in: EventTypeCreate, actor: Actor) -> EventType:
     """Register an event type with its one source department (a steward: the catalogue is a platform's)."""
     require_steward(actor, "register an event type")
+    if event_type_in.code == RECALL_TYPE:
+        # The exchange's own event (protocol/recall.py): a department registered as its source could
+        # publish "recalls" that connectors would take for the exchange's word.
+        raise Conflict(f"event type {RECALL_TYPE!r} is the exchange's own and cannot be registered")
     source = departments.get_by_code_or_raise(session=session, code=event_type_in.source)
     routing = sorted(set(event_type_in.routing_fields))
     _check_payload_schema(event_type_in.payload_schema, routing)

@@ -33,3 +33,10 @@ def test_a_dotted_lower_case_code_is_registered(api: TestClient) -> None:
 def test_the_openapi_schema_states_the_pattern(api: TestClient) -> None:
     schema = api.get("/openapi.json").json()["components"]["schemas"]["EventTypeCreate"]
     assert schema["properties"]["code"]["pattern"] == r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
+
+
+def test_the_exchanges_own_recall_type_cannot_be_registered(api: TestClient) -> None:
+    # A department made the "source" of correction.recall could publish recalls in its own name.
+    refused = api.post("/v1/event-types", json=_body("correction.recall"), headers=STEWARD)
+    assert (refused.status_code, refused.json()["reason"]) == (409, "conflict")
+    assert api.get("/v1/event-types/correction.recall").status_code == 404
