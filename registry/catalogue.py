@@ -207,7 +207,9 @@ def _item_views(
     for st in session.exec(select(ServiceItemStep).order_by(col(ServiceItemStep.position))):
         steps[st.service_item_id].append(st)
         step_by_id[st.id] = st
-    step_of = {link.material_id: step_by_id[link.step_id] for link in session.exec(select(StepMaterial))}
+    step_of: dict[int | None, ServiceItemStep] = {
+        link.material_id: step_by_id[link.step_id] for link in session.exec(select(StepMaterial))
+    }
     codes: dict[int | None, list[str]] = defaultdict(list)
     for link in session.exec(select(MaterialElement)):
         codes[link.material_id].append(elements[link.element_id].code)

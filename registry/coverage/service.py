@@ -2,13 +2,15 @@
 
 A material is `covered` when it is mapped to at least one element and every element replacing it is
 active (recorded, qualified or standard), has its source, and can be read by the item's handling
-department (in a bundle, 一件事: by the department of the material's step): unconditional, or conditional with an approved agreement valid now for that department,
-element and item. A conditional element without one makes the material `needs_agreement`; no mapped
-element, a candidate, superseded or retired element, or a not-shared (不予共享) element makes it
-`not_covered`. Coverage = covered materials / all materials.
+department (in a bundle, 一件事: by the department of the material's step): unconditional, or
+conditional with an approved agreement valid now for that department, element and item. A
+conditional element without one makes the material `needs_agreement`; no mapped element, a
+candidate, superseded or retired element, or a not-shared (不予共享) element makes it `not_covered`.
+Coverage = covered materials / all materials.
 
 Each element is decided by the one release rule (registry/policy.py) for the item's handling
-department (or the material's step's), and the material's status follows from the reason codes it returns.
+department (or the material's step's), and the material's status follows from the reason codes it
+returns.
 """
 
 from collections import defaultdict

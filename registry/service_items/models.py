@@ -120,9 +120,7 @@ class StepIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(max_length=32, schema_extra={"pattern": STEP_CODE_PATTERN})
     name: str = Field(min_length=1, max_length=200)
-    department: str = Field(
-        max_length=32, description="The handling department or one of the participants"
-    )
+    department: str = Field(max_length=32, description="The handling department or one of the participants")
     materials: list[str] = Field(
         default_factory=list, max_length=100, description="Names of the item's materials this step needs"
     )

@@ -4,7 +4,6 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from protocol.errors import Conflict, InvalidRequest, NotFound
-from protocol.reasons import Reason
 from registry import events
 from registry.actors import Actor, require_steward
 from registry.departments import service as departments
@@ -192,7 +191,7 @@ def subjects_of(*, session: Session, item: ServiceItem, natural: str | None) -> 
     ).all()
     if not rows:
         return default_subjects(natural)
-    return [SubjectRoleIn(role=r.role, subject_type=r.subject_type, name=r.name) for r in rows]  # type: ignore[arg-type]
+    return [SubjectRoleIn(role=r.role, subject_type=r.subject_type, name=r.name) for r in rows]
 
 
 def steps_of(*, session: Session, item: ServiceItem) -> list[StepIn]:

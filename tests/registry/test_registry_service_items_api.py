@@ -78,7 +78,11 @@ def test_create_then_read(client: TestClient, steward: dict[str, str]) -> None:
     created = response.json()
     assert (created["handling_department"], created["participants"]) == ("xzsp", [])
     assert created["materials"] == [
-        {"name": "身份证复印件", "elements": ["person.birth_date", "person.name"], "subject_role": "applicant"},
+        {
+            "name": "身份证复印件",
+            "elements": ["person.birth_date", "person.name"],
+            "subject_role": "applicant",
+        },
         {"name": "户口簿复印件", "elements": ["person.household_members"], "subject_role": "applicant"},
     ]
     # An item that names no roles has one, the applicant, of its elements' subject type; no steps.
