@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -31,6 +31,9 @@ from protocol.errors import ShuyuanError
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, open_answer, peek_header, subject_binding, thumbprint
 from protocol.reasons import Reason
+
+if TYPE_CHECKING:
+    from connectors.prefill import PrefillAnswer
 
 ClientStatus = Literal["ok", "denied", "not_found", "unavailable", "rejected", "pending_consent"]
 
@@ -216,6 +219,19 @@ class ConsumerClient:
                 problem = {"detail": response.text[:200]}
             raise GatewayError(response.status_code, problem if isinstance(problem, dict) else {})
         return self.open(response.json(), subject_type=subject_type, subject_id=subject_id)
+
+    def prefill(self, **kwargs: Any) -> "PrefillAnswer":
+        """POST /v1/service-items/{code}/prefill, every element decrypted and verified (connectors/prefill.py:
+        `service_item`, `subjects={role: (type, id)}`, `case_no`, `on_behalf_of`, optional `prefill_id`)."""
+        from connectors.prefill import prefill  # prefill.py builds on this module: imported when used
+
+        return prefill(self, **kwargs)
+
+    def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON body, authenticated; the JSON answer, undecrypted; GatewayError on a 4xx/5xx."""
+        response = self._request("POST", path, json=body)
+        _raise_for_problem(response)
+        return dict(response.json())
 
     def query_async(self, body: dict[str, Any]) -> str:
         """POST a query body with `Prefer: respond-async`; the query_id to `fetch`; GatewayError on 4xx/5xx.
