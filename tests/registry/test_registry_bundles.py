@@ -3,6 +3,7 @@ role; the validation codes; catalogue export and import (JSON and CSV) keep them
 reads each step's materials as the step's department."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -169,3 +170,22 @@ def test_coverage_reads_each_steps_materials_as_the_steps_department(api: TestCl
         "参保证明": "covered",
         "户口簿复印件": "covered",
     }
+
+
+def test_an_agreement_for_a_bundle_is_for_the_step_that_needs_the_element(api: TestClient) -> None:
+    item = bundle_item()
+    item["materials"].append({"name": "收入证明", "elements": ["person.si_contribution_base"]})
+    item["steps"][1]["materials"].append("收入证明")  # hrss's step
+    assert api.post("/v1/service-items", json=item, headers=STEWARD).status_code == 201
+    now = datetime.now(UTC)
+    body = {
+        "element": "person.si_contribution_base",
+        "service_item": BUNDLE,
+        "legal_basis": "《社会保险法》",
+        "valid_from": (now - timedelta(days=1)).isoformat(),
+        "valid_until": (now + timedelta(days=90)).isoformat(),
+    }
+    # The handler's steps do not need it: no agreement can make it readable for zjj.
+    refused = api.post("/v1/agreements", json=body | {"consumer": "zjj"}, headers=STEWARD)
+    _problem(refused, 400, "not_necessary_for_purpose")
+    assert api.post("/v1/agreements", json=body | {"consumer": "hrss"}, headers=STEWARD).status_code == 201
