@@ -119,7 +119,7 @@ async def prefill(
     for answer in answers:
         # The retry semantics of these are the query's (docs/api.md "Retrying"): the caller retries the
         # same prefill, which replays what was released.
-        if isinstance(answer, ShuyuanError) and (answer.status >= 500 or answer.status == 409):
+        if isinstance(answer, ShuyuanError) and _refuses_the_prefill(answer):
             raise answer
     return _assemble(body, item_code, materials, asks, answers)
 
@@ -176,8 +176,18 @@ async def _run(
 ) -> QueryOut | ShuyuanError:
     try:
         return await service.run(consumer=consumer, query=query, system=system)
-    except ShuyuanError as exc:  # already audited by the query service, or a malformed request
+    except ShuyuanError as exc:
+        if not exc.audited and not _refuses_the_prefill(exc):
+            # Its elements are answered `denied` inside the prefill, so no problem handler sees this
+            # refusal: it goes on the chain here (every refusal is audited, DESIGN.md §2.4).
+            await service.audit_refusal(consumer=consumer, system=system, query=query, reason=exc.reason)
         return exc
+
+
+def _refuses_the_prefill(exc: ShuyuanError) -> bool:
+    """A refusal of one fanned-out query that refuses the whole prefill (the problem handler audits it):
+    the audit or database path is down, or the query_id is taken (docs/api.md, "Retrying")."""
+    return exc.status >= 500 or exc.status == 409
 
 
 def _assemble(

@@ -229,3 +229,29 @@ def test_each_query_of_the_fan_out_counts_against_the_rate_limit(tmp_path: Path)
         body = prefill_body({"applicant": embedded.subjects.demo_person}, prefill_id="pf-hrss-rate-01")
         allowed = client.post(PREFILL, json=body, headers=as_department(client, embedded, "hrss"))
         assert allowed.status_code == 200, allowed.text
+
+
+def test_a_fanned_out_query_refused_as_a_whole_denies_its_elements_and_is_audited(tmp_path: Path) -> None:
+    settings = GatewaySettings(
+        database_url=f"sqlite:///{(tmp_path / 'shuyuan.db').resolve()}",
+        transport="memory",
+        max_elements_per_query=1,
+    )
+    embedded = build_embedded(tmp_path, settings)
+    with TestClient(embedded.app) as client:
+        client.post("/v1/service-items", json=bundle_item(), headers=_steward(client))
+        response = client.post(
+            PREFILL, json=prefill_body(_people(embedded)), headers=as_department(client, embedded, "zjj")
+        )
+    assert response.status_code == 200, response.text
+    out = response.json()
+    # The applicant's psb query has three elements, over the limit; the spouse's one is answered.
+    assert [q["refused"] for q in out["queries"]] == ["invalid_request", None]
+    statuses = {
+        (m["name"], e["code"]): (e["status"], e["reason"]) for m in out["materials"] for e in m["elements"]
+    }
+    assert statuses[("申请人身份证复印件", "person.name")] == ("denied", "invalid_request")
+    assert statuses[("配偶身份证复印件", "person.name")] == ("ok", None)
+    assert out["to_bring"] == ["申请人身份证复印件", "结婚证原件", "户口簿复印件"]
+    refused = _audit(tmp_path, "request_id = ?", "pf-2026-000001.0.psb")
+    assert [(r["action"], r["reason"]) for r in refused] == [("query.refused", "invalid_request")]
