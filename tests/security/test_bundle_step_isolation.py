@@ -127,3 +127,35 @@ def test_a_department_outside_the_bundle_gets_not_participant_audited(
     assert [(r["action"], r["reason"], r["actor_system"]) for r in rows] == [
         ("query.refused", "not_participant", "xzsp-approval")
     ]
+
+
+def test_moving_a_material_to_another_step_moves_who_may_read_it_at_once(
+    world: tuple[Embedded, TestClient], tmp_path: Path
+) -> None:
+    embedded, client = world
+    people = {"applicant": embedded.subjects.demo_person, "spouse": embedded.subjects.all_persons[1]}
+    zjj = as_department(client, embedded, "zjj")
+    first = client.post(PREFILL, json=prefill_body(people, prefill_id="pf-sec-move-01"), headers=zjj)
+    assert "户口簿复印件" in [m["name"] for m in first.json()["materials"]]
+    moved = bundle_item()
+    moved["steps"][1]["materials"].append("户口簿复印件")  # from zjj's intake to hrss's step
+    steward = bearer(
+        client,
+        register_test_system(app_state(client.app).engine, client_id="steward-sec", department="xzsp"),
+        "steward-sec",
+    )
+    assert client.put(f"/v1/service-items/{BUNDLE}", json=moved, headers=steward).status_code == 200
+    # The same prefill again would now ask less: not a replay of the stored answer but a conflict.
+    again = client.post(PREFILL, json=prefill_body(people, prefill_id="pf-sec-move-01"), headers=zjj)
+    assert (again.status_code, again.json()["reason"]) == (409, "conflict")
+    fresh = client.post(PREFILL, json=prefill_body(people, prefill_id="pf-sec-move-02"), headers=zjj).json()
+    assert "户口簿复印件" not in [m["name"] for m in fresh["materials"]]
+    body = query_body(people["applicant"], INTAKE_ELEMENTS, item=BUNDLE)
+    answer = client.post("/v1/queries", json=body, headers=zjj).json()
+    assert answer["results"][0]["reason"] == "not_necessary_for_purpose"
+    hrss = client.post(
+        PREFILL,
+        json=prefill_body({"applicant": people["applicant"]}, prefill_id="pf-sec-move-03"),
+        headers=as_department(client, embedded, "hrss"),
+    ).json()
+    assert [m["name"] for m in hrss["materials"]] == ["参保证明", "户口簿复印件"]
