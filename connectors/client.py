@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -32,6 +32,9 @@ from protocol.errors import ShuyuanError
 from protocol.identifiers import InvalidSubjectId, normalise_subject_id
 from protocol.jose import JoseFailure, open_answer, peek_header, subject_binding, thumbprint
 from protocol.reasons import Reason
+
+if TYPE_CHECKING:
+    from connectors.prefill import PrefillAnswer
 
 ClientStatus = Literal["ok", "denied", "not_found", "unavailable", "rejected", "pending_consent"]
 
@@ -281,6 +284,19 @@ class ConsumerClient:
                 raise QueryPending(query_id)
             time.sleep(pause)
             pause = min(pause * 2, 1.0)  # at most the gateway's Retry-After (1 s by default)
+
+    def prefill(self, **kwargs: Any) -> "PrefillAnswer":
+        """POST /v1/service-items/{code}/prefill, every element decrypted and verified (connectors/prefill.py:
+        `service_item`, `subjects={role: (type, id)}`, `case_no`, `on_behalf_of`, optional `prefill_id`)."""
+        from connectors.prefill import prefill  # prefill.py builds on this module: imported when used
+
+        return prefill(self, **kwargs)
+
+    def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a JSON body, authenticated; the JSON answer, undecrypted; GatewayError on a 4xx/5xx."""
+        response = self._request("POST", path, json=body)
+        _raise_for_problem(response)
+        return dict(response.json())
 
     def query_async(self, body: dict[str, Any]) -> str:
         """POST a query body with `Prefer: respond-async`; the query_id to `fetch`; GatewayError on 4xx/5xx.

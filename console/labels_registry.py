@@ -15,9 +15,28 @@ REGISTRY_LABELS: dict[str, tuple[str, str]] = {
     ),
     "items.materials_field": ("申请材料", "Materials"),
     "items.materials_hint": (
-        "每行：材料名称: 数据元代码, 数据元代码（冒号后留空表示暂无可替代数据）",
-        "Each line: material name: element.code, element.code (nothing after the colon: not replaceable yet)",
+        "每行：材料名称: 数据元代码, 数据元代码（冒号后留空表示暂无可替代数据；"
+        "非第一个主体角色的材料写作 材料名称 @角色: …）",
+        "Each line: material name: element.code, element.code (nothing after the colon: not replaceable "
+        "yet; a material of another role than the first: material name @role: …)",
     ),
+    "items.subjects_field": ("主体角色", "Subject roles"),
+    "items.subjects_hint": (
+        "每行：角色: person|enterprise 名称，如 mother: person 母亲（留空：一个申请人角色）",
+        "Each line: role: person|enterprise name, e.g. mother: person 母亲 (empty: one applicant role)",
+    ),
+    "items.steps_field": ("一件事环节", "Bundle steps (一件事)"),
+    "items.steps_hint": (
+        "每行：环节代码 @部门代码 环节名称: 材料名称 | 材料名称（部门须为承办或参与部门；留空：不是一件事）",
+        "Each line: step code @department step name: material | material (the department handles or "
+        "takes part in the item; empty: not a bundle)",
+    ),
+    "items.steps": ("一件事环节", "Bundle steps"),
+    "items.step": ("环节", "Step"),
+    "items.step_department": ("承办部门", "Department"),
+    "items.subject_roles": ("主体角色", "Subject roles"),
+    "items.role": ("角色", "Role"),
+    "items.intake": ("受理（无环节）", "Intake (no step)"),
     "items.saved": ("服务事项 {code} 已保存", "Service item {code} saved"),
     "items.add": ("登记事项", "Register item"),
     "items.edit_button": ("修改", "Edit"),

@@ -63,6 +63,16 @@ class Reason(StrEnum):
     RESULT_FETCHED = "result_fetched"
     RESULT_EXPIRED = "result_expired"
     QUERY_INTERRUPTED = "query_interrupted"  # an async run lost with its gateway (a failed poll's reason)
+    # Bundles (一件事, docs/registry.md "Bundles"): a step's department must take part in the item, a
+    # material belongs to one step at most, and steps and materials name only what the item has.
+    STEP_NOT_PARTICIPANT = "step_not_participant"
+    MATERIAL_IN_TWO_STEPS = "material_in_two_steps"
+    UNKNOWN_MATERIAL = "unknown_material"
+    UNKNOWN_SUBJECT_ROLE = "unknown_subject_role"
+    # Prefill (docs/api.md "Prefill"): only the item's handler or a participant may prefill it, and
+    # every role whose materials it may read must name a subject.
+    NOT_PARTICIPANT = "not_participant"
+    MISSING_SUBJECT = "missing_subject"
 
 
 REASON_TITLES: dict[Reason, str] = {
@@ -110,4 +120,10 @@ REASON_TITLES: dict[Reason, str] = {
     Reason.RESULT_FETCHED: "The asynchronous result was already fetched; it is released once",
     Reason.RESULT_EXPIRED: "The asynchronous result expired and was deleted",
     Reason.QUERY_INTERRUPTED: "The gateway running the asynchronous query stopped before it was answered",
+    Reason.STEP_NOT_PARTICIPANT: "A step's department neither handles nor takes part in the service item",
+    Reason.MATERIAL_IN_TWO_STEPS: "A material is named by two steps of the bundle",
+    Reason.UNKNOWN_MATERIAL: "A step names a material the service item does not have",
+    Reason.UNKNOWN_SUBJECT_ROLE: "A material names a subject role the service item does not have",
+    Reason.NOT_PARTICIPANT: "The caller neither handles nor takes part in the service item",
+    Reason.MISSING_SUBJECT: "No subject is given for a role whose materials the caller may read",
 }

@@ -13,7 +13,16 @@ from registry.agreements.models import SharingAgreement
 from registry.departments.models import Department
 from registry.elements.models import DataElement
 from registry.event_types.models import EventType
-from registry.service_items.models import Material, MaterialElement, ServiceItem, ServiceItemParticipant
+from registry.service_items.models import (
+    DEFAULT_ROLE,
+    Material,
+    MaterialElement,
+    ServiceItem,
+    ServiceItemParticipant,
+    ServiceItemStep,
+    ServiceItemSubject,
+    StepMaterial,
+)
 from registry.subscriptions.models import Subscription
 
 
@@ -61,6 +70,41 @@ class SubscriptionView:
     conditions: tuple[Mapping[str, Any], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class MaterialView:
+    """One material of a service item: whose it is, what replaces it, and the step that needs it."""
+
+    name: str
+    subject_role: str
+    elements: tuple[str, ...]
+    step: str | None = None  # the step's code; None: not in a step (a bundle's intake)
+    step_department: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoleView:
+    """A subject role of a service item."""
+
+    role: str
+    subject_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """A service item's structure: its handler, roles, materials in order, and steps (a bundle)."""
+
+    code: str
+    handler: str
+    roles: tuple[RoleView, ...]
+    materials: tuple[MaterialView, ...]
+    steps: tuple[str, ...] = ()  # step codes in order; none: not a bundle
+
+    @property
+    def bundle(self) -> bool:
+        """Whether the item is a bundle (一件事) of steps."""
+        return bool(self.steps)
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """The registry as of one moment."""
@@ -76,6 +120,8 @@ class Catalogue:
     # source department -> its answer deadline in seconds, when it has one longer or shorter than the
     # gateway's sync source timeout (slow sources are answered asynchronously: docs/api.md)
     deadlines: dict[str, float] = field(default_factory=dict)
+    # service item -> its structure (materials, roles, steps); the per-step purpose rule reads it
+    items: dict[str, ItemView] = field(default_factory=dict)
 
 
 def view_of(element: DataElement, source_code: str) -> ElementView:
@@ -143,7 +189,59 @@ def read_catalogue(*, session: Session) -> Catalogue:
         event_types=event_types,
         subscriptions=subscriptions,
         deadlines={d.code: d.answer_deadline_s for d in depts.values() if d.answer_deadline_s is not None},
+        items=_item_views(session, items, depts, elements),
     )
+
+
+def _item_views(
+    session: Session,
+    items: dict[int | None, ServiceItem],
+    depts: dict[int | None, Department],
+    elements: dict[int | None, DataElement],
+) -> dict[str, ItemView]:
+    roles: dict[int, list[ServiceItemSubject]] = defaultdict(list)
+    for r in session.exec(select(ServiceItemSubject).order_by(col(ServiceItemSubject.position))):
+        roles[r.service_item_id].append(r)
+    steps: dict[int, list[ServiceItemStep]] = defaultdict(list)
+    step_by_id: dict[int | None, ServiceItemStep] = {}
+    for st in session.exec(select(ServiceItemStep).order_by(col(ServiceItemStep.position))):
+        steps[st.service_item_id].append(st)
+        step_by_id[st.id] = st
+    step_of: dict[int | None, ServiceItemStep] = {
+        link.material_id: step_by_id[link.step_id] for link in session.exec(select(StepMaterial))
+    }
+    codes: dict[int | None, list[str]] = defaultdict(list)
+    for link in session.exec(select(MaterialElement)):
+        codes[link.material_id].append(elements[link.element_id].code)
+    materials: dict[int, list[Material]] = defaultdict(list)
+    for m in session.exec(select(Material).order_by(col(Material.position))):
+        materials[m.service_item_id].append(m)
+    views: dict[str, ItemView] = {}
+    for item_id, item in items.items():
+        assert item_id is not None, "an item read from the database has an id"
+        mats = materials.get(item_id, [])
+        item_roles = tuple(RoleView(r.role, r.subject_type) for r in roles.get(item_id, []))
+        if not item_roles:  # the default applicant, of the item's natural subject type
+            first = next((sorted(codes[m.id])[0] for m in mats if codes.get(m.id)), None)
+            natural = next((e.subject_type for e in elements.values() if e.code == first), "person")
+            item_roles = (RoleView(DEFAULT_ROLE, "enterprise" if natural == "enterprise" else "person"),)
+        views[item.code] = ItemView(
+            code=item.code,
+            handler=depts[item.handling_department_id].code,
+            roles=item_roles,
+            materials=tuple(
+                MaterialView(
+                    name=m.name,
+                    subject_role=m.subject_role or item_roles[0].role,
+                    elements=tuple(sorted(codes.get(m.id, []))),
+                    step=step.code if (step := step_of.get(m.id)) is not None else None,
+                    step_department=depts[step.department_id].code if step is not None else None,
+                )
+                for m in mats
+            ),
+            steps=tuple(st.code for st in steps.get(item_id, [])),
+        )
+    return views
 
 
 def load_catalogue(engine: Engine) -> Catalogue:

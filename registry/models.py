@@ -8,7 +8,14 @@ from registry.elements.models import DataElement, ElementHistory
 from registry.event_types.models import EventType
 from registry.handovers.models import SourceHandover
 from registry.keys.models import DepartmentKey
-from registry.service_items.models import Material, MaterialElement, ServiceItem
+from registry.service_items.models import (
+    Material,
+    MaterialElement,
+    ServiceItem,
+    ServiceItemStep,
+    ServiceItemSubject,
+    StepMaterial,
+)
 from registry.subscriptions.models import Subscription
 from registry.systems.models import ClientKey, ClientSystem
 
@@ -24,8 +31,11 @@ __all__ = [
     "Material",
     "MaterialElement",
     "ServiceItem",
+    "ServiceItemStep",
+    "ServiceItemSubject",
     "SharingAgreement",
     "SourceDispute",
     "SourceHandover",
+    "StepMaterial",
     "Subscription",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from protocol.clock import as_utc
 from protocol.reasons import Reason
-from registry.catalogue import AgreementView, Catalogue
+from registry.catalogue import AgreementView, Catalogue, ItemView, MaterialView
 from registry.elements.models import INACTIVE_STATUSES
 
 # Registration statuses whose metadata is agreed (ISO/IEC 11179 in spirit, DESIGN.md §4).
@@ -83,6 +83,46 @@ def purpose_reason(
     return None
 
 
+def may_read_material(item: ItemView, material: MaterialView, consumer: str, users: Collection[str]) -> bool:
+    """Whether `consumer` may read (query or prefill) the elements of this material of the item.
+
+    `users` are the item's handler and participants. Outside a bundle, each of them reads every
+    material. In a bundle (一件事) a department reads only the materials of the steps it handles, and
+    the handler also the materials in no step (its intake): each participating department receives
+    only what its own step needs (issue 12, minimum necessary: DESIGN.md §2.2 and §4).
+    """
+    if consumer not in users:
+        return False
+    if not item.bundle:
+        return True
+    if material.step is None:
+        return consumer == item.handler
+    return consumer == material.step_department
+
+
+def material_reader(item: ItemView, material: MaterialView) -> str:
+    """The department that reads a material for the item: its step's department in a bundle, else the
+    handler (the coverage report asks as this department)."""
+    if item.bundle and material.step_department is not None:
+        return material.step_department
+    return item.handler
+
+
+def needed_elements(catalogue: Catalogue, service_item: str, consumer: str | None) -> frozenset[str] | None:
+    """The elements the item needs that `consumer` may read for it (None: no such item).
+
+    Without a consumer (the agreement check asks about the item as a whole), every element it needs.
+    """
+    needed = catalogue.item_elements.get(service_item)
+    item = catalogue.items.get(service_item)
+    if needed is None or consumer is None or item is None or not item.bundle:
+        return needed
+    users = catalogue.item_departments.get(service_item, frozenset())
+    return frozenset(
+        code for m in item.materials if may_read_material(item, m, consumer, users) for code in m.elements
+    )
+
+
 def agreement_reason(agreements: Iterable[AgreementView], *, now: datetime) -> Reason | None:
     """None when an approved agreement is valid at `now` (valid_from inclusive, valid_until exclusive)."""
     views = list(agreements)
@@ -112,7 +152,7 @@ def release_reason(
     if element is None:
         return Reason.UNKNOWN_ELEMENT
     reason = status_reason(element.status) or purpose_reason(
-        catalogue.item_elements.get(service_item),
+        needed_elements(catalogue, service_item, consumer),
         element_code,
         consumer=consumer,
         users=catalogue.item_departments.get(service_item),

@@ -37,6 +37,7 @@ from exchange.dead_letters import DeadLetterAuditor
 from exchange.events.api import install_events
 from exchange.events.redelivery import Redeliverer
 from exchange.events.settings import EventsSettings
+from exchange.prefill.api import router as prefill_router
 from exchange.queries.api import router as queries_router
 from exchange.queries.async_runs import AsyncQueries
 from exchange.queries.callbacks import CallbackSender
@@ -321,6 +322,7 @@ def create_app(
     include_protected(app, registry_router, registry_scope)
     include_protected(app, queries_router, require_scope("query"))
     include_protected(app, bulk_router, require_scope("query"))  # many subjects, NDJSON
+    include_protected(app, prefill_router, require_scope("query"))  # 一件事: a service item's materials
     include_protected(app, audit_router, require_scope("audit:read"))
     install_transparency(app)  # citizens' view (ID tokens) and restrictions
     install_corrections(app)  # 纠错: scope `corrections`

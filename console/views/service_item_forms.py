@@ -1,8 +1,10 @@
 """Service items (政务服务事项): a steward registers or changes one with its materials and their elements.
 
 The form writes materials as lines, `material name: element.code, element.code` (an empty list: the
-material cannot be replaced yet), and participants as department codes; the registry's create and
-replace check everything (bundles' steps are not in this form yet).
+material cannot be replaced yet; `material name @role: ...` for a material of another role than the
+first), participants as department codes, subject roles as lines `role: person|enterprise name`, and
+a bundle's (一件事) steps as lines `code @department name: material | material`. The registry's
+create and replace check everything (the reason codes of docs/registry.md, "Bundles").
 """
 
 import re
@@ -25,18 +27,68 @@ FormDep = Annotated[dict[str, str], Depends(form_data)]
 _SPLIT = re.compile(r"[\s,，、;；]+")
 
 
-def materials_text(materials: list[Any]) -> str:
-    """The form's text for materials: one `name: code, code` per line."""
-    return "\n".join(f"{m.name}: {', '.join(m.elements)}" for m in materials)
+def materials_text(materials: list[Any], first_role: str | None = None) -> str:
+    """The form's text for materials: one `name: code, code` per line (`name @role: ...` when the
+    material is another role's than the first)."""
+    lines = []
+    for m in materials:
+        role = f" @{m.subject_role}" if m.subject_role and m.subject_role != first_role else ""
+        lines.append(f"{m.name}{role}: {', '.join(m.elements)}")
+    return "\n".join(lines)
+
+
+def subjects_text(subjects: list[Any]) -> str:
+    """The form's text for subject roles: one `role: subject_type name` per line."""
+    return "\n".join(f"{r.role}: {r.subject_type} {r.name}" for r in subjects)
+
+
+def steps_text(steps: list[Any]) -> str:
+    """The form's text for a bundle's steps: one `code @department name: material | material` per line."""
+    return "\n".join(f"{s.code} @{s.department} {s.name}: {' | '.join(s.materials)}" for s in steps)
+
+
+def _lines(text: str) -> list[tuple[str, str]]:
+    """(head, tail) of each non-empty line split at its first colon (full-width too)."""
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            head, _, tail = line.replace("：", ":").partition(":")
+            out.append((head.strip(), tail.strip()))
+    return out
 
 
 def _materials(text: str) -> list[dict[str, Any]]:
     out = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        name, _, codes = line.replace("：", ":").partition(":")
-        out.append({"name": name.strip(), "elements": [c for c in _SPLIT.split(codes) if c]})
+    for head, codes in _lines(text):
+        name, _, role = head.partition(" @")
+        material: dict[str, Any] = {"name": name.strip(), "elements": [c for c in _SPLIT.split(codes) if c]}
+        if role.strip():
+            material["subject_role"] = role.strip()
+        out.append(material)
+    return out
+
+
+def _subjects(text: str) -> list[dict[str, Any]]:
+    out = []
+    for role, rest in _lines(text):
+        subject_type, _, name = rest.partition(" ")
+        out.append({"role": role, "subject_type": subject_type.strip(), "name": name.strip()})
+    return out
+
+
+def _steps(text: str) -> list[dict[str, Any]]:
+    out = []
+    for head, materials in _lines(text):
+        code, _, rest = head.partition(" ")
+        department, _, name = rest.strip().removeprefix("@").partition(" ")
+        out.append(
+            {
+                "code": code,
+                "name": name.strip(),
+                "department": department.strip(),
+                "materials": [m.strip() for m in materials.replace("｜", "|").split("|") if m.strip()],
+            }
+        )
     return out
 
 
@@ -45,7 +97,17 @@ def _field_of(exc: ShuyuanError) -> str:
     detail = exc.detail.lower()
     if isinstance(exc, Conflict):
         return "code"
+    bundle = {
+        "step_not_participant": "steps",
+        "material_in_two_steps": "steps",
+        "unknown_material": "steps",
+        "unknown_subject_role": "materials",
+    }
+    if exc.reason in bundle:
+        return bundle[exc.reason]
     for word, name in (
+        ("step", "steps"),
+        ("role", "subjects"),
         ("participant", "participants"),
         ("material", "materials"),
         ("department", "handling_department"),
@@ -71,6 +133,8 @@ def _submit(
         "handling_department": data.get("handling_department", ""),
         "participants": [c for c in _SPLIT.split(data.get("participants", "")) if c],
         "materials": _materials(data.get("materials", "")),
+        "subjects": _subjects(data.get("subjects", "")),
+        "steps": _steps(data.get("steps", "")),
     }
     mode = "edit" if code else "new"
     status, errors = 422, {}
@@ -120,7 +184,9 @@ def edit_item(request: Request, session: DbDep, _user: Steward, code: str) -> HT
         "name": read.name,
         "handling_department": read.handling_department,
         "participants": " ".join(read.participants),
-        "materials": materials_text(read.materials),
+        "materials": materials_text(read.materials, read.subjects[0].role if read.subjects else None),
+        "subjects": subjects_text(read.subjects),
+        "steps": steps_text(read.steps),
     }
     return render(request, "service_items/form.html", _context(session, values, {}, mode="edit"))
 

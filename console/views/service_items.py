@@ -27,11 +27,20 @@ def list_items(request: Request, session: DbDep, _user: Reader) -> HTMLResponse:
 
 @router.get("/{code}", response_class=HTMLResponse)
 def item_detail(request: Request, session: DbDep, _user: Reader, code: str) -> HTMLResponse:
-    """One service item: each material, the elements that replace it, and whether it is covered."""
-    service_items.get_by_code_or_raise(session=session, code=code)
-    item = coverage_report(session=session, item_code=code).items[0]
-    return render(
-        request,
-        "service_items/detail.html",
-        {"active": "service_items", "depts": departments_by_code(session), "item": item},
+    """One service item: each material (whose, in which step), the elements that replace it, and
+    whether it is covered; a bundle's steps and the item's subject roles."""
+    read = service_items.to_read(
+        session=session, item=service_items.get_by_code_or_raise(session=session, code=code)
     )
+    item = coverage_report(session=session, item_code=code).items[0]
+    step_of = {name: st for st in read.steps for name in st.materials}
+    role_of = {m.name: m.subject_role for m in read.materials}
+    context = {
+        "active": "service_items",
+        "depts": departments_by_code(session),
+        "item": item,
+        "read": read,
+        "step_of": step_of,
+        "role_of": role_of,
+    }
+    return render(request, "service_items/detail.html", context)

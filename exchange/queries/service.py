@@ -277,6 +277,23 @@ class QueryService:
             audited=True,
         )
 
+    async def audit_refusal(
+        self, *, consumer: str, system: str | None, query: QueryIn, reason: Reason
+    ) -> None:
+        """Write the `query.refused` record of a request refused before any element was decided (e.g. a
+        prefill by a department that takes no part in the item): who, about whom, for what, and why."""
+        subject_id = normalise_subject_id(query.subject.type, query.subject.id)
+        ctx = QueryContext(
+            self._gateway_id, consumer, query, self._keys.blind_index(query.subject.type, subject_id), system
+        )
+        await self._writer.write(
+            [
+                ctx.record(
+                    AuditAction.QUERY_REFUSED, elements=query.elements, decision="deny", reason=reason.value
+                )
+            ]
+        )
+
     def needs_async(self, catalogue: Catalogue, query: QueryIn) -> bool:
         """Whether a source of the query has an answer deadline beyond the sync timeout (docs/api.md)."""
         sources = {v.source for code in query.elements if (v := catalogue.elements.get(code)) is not None}

@@ -18,6 +18,7 @@ from registry.agreements.models import (
     AgreementRead,
     SharingAgreement,
 )
+from registry.catalogue import read_catalogue
 from registry.departments import service as departments
 from registry.departments.models import Department
 from registry.elements import service as elements
@@ -26,7 +27,7 @@ from registry.errors import AgreementNotNeeded, Forbidden, InvalidState
 from registry.pagination import PageParams
 from registry.policy import SharingRule
 from registry.service_items import service as service_items
-from registry.service_items.models import Material, MaterialElement, ServiceItem
+from registry.service_items.models import ServiceItem
 
 DEFAULT_WORKING_DAYS = 10  # the default decision deadline of a conditional-sharing request (DESIGN.md §4)
 
@@ -57,17 +58,15 @@ def _check_request(*, session: Session, agreement_in: AgreementCreate, now: date
     status = policy.status_reason(element.status)
     if status is not None:
         raise InvalidRequest(f"element {element.code!r} is {element.status}", reason=status)
-    needed = session.exec(
-        select(DataElement.code)
-        .join(MaterialElement, col(MaterialElement.element_id) == DataElement.id)
-        .join(Material, col(Material.id) == MaterialElement.material_id)
-        .where(Material.service_item_id == item.id)
-    ).all()
-    purpose = policy.purpose_reason(frozenset(needed), element.code)
+    # What the item needs that this consumer may read for it: in a bundle (一件事), only its own steps'
+    # materials (registry/policy.py, the rule queries and prefill use).
+    needed = policy.needed_elements(read_catalogue(session=session), item.code, consumer.code)
+    purpose = policy.purpose_reason(needed or frozenset(), element.code)
     if purpose is not None:
         # Minimum necessary (DESIGN.md §2.2): the purpose must actually need the element.
         raise InvalidRequest(
-            f"service item {item.code!r} does not need element {element.code!r}", reason=purpose
+            f"service item {item.code!r} does not need element {element.code!r} for {consumer.code!r}",
+            reason=purpose,
         )
     if agreement_in.valid_until <= agreement_in.valid_from:
         raise InvalidRequest("valid_until must be after valid_from")

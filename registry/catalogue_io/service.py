@@ -61,14 +61,18 @@ def import_csv(
         rows=parse_csv(elements_csv, items_csv),
         actor=actor,
         names=("elements.csv", "service_items.csv"),
+        csv_items=True,
     )
 
 
-def _apply(*, session: Session, rows: Rows, actor: Actor, names: tuple[str, str]) -> ImportReport:
+def _apply(
+    *, session: Session, rows: Rows, actor: Actor, names: tuple[str, str], csv_items: bool = False
+) -> ImportReport:
     errors = list(rows.errors)
     report = ImportReport()
     begin_for_savepoints(session)
-    for files, batch, apply in ((names[0], rows.elements, _element_row), (names[1], rows.items, _item_row)):
+    item_row = _csv_item_row if csv_items else _item_row
+    for files, batch, apply in ((names[0], rows.elements, _element_row), (names[1], rows.items, item_row)):
         for n, raw in batch:
             try:
                 # A savepoint per row: a failing row leaves nothing behind; later rows are still checked.
@@ -146,6 +150,22 @@ def _item_row(session: Session, raw: dict[str, Any], actor: Actor, report: Impor
     else:
         service_items.replace(session=session, item=item, item_in=item_in, actor=actor)
         report.items_replaced += 1
+
+
+def _csv_item_row(session: Session, raw: dict[str, Any], actor: Actor, report: ImportReport) -> None:
+    """A service_items.csv item: what the CSV cannot say (participants, subject roles, bundle steps, a
+    material's role) is kept from the item as it is, never dropped by a round trip through a spreadsheet."""
+    item = service_items.get_by_code(session=session, code=str(raw.get("code", "")))
+    if item is not None:
+        current = service_items.to_read(session=session, item=item)
+        roles = {m.name: m.subject_role for m in current.materials}
+        raw = raw | {
+            "participants": current.participants,
+            "subjects": [r.model_dump() for r in current.subjects],
+            "steps": [st.model_dump() for st in current.steps],
+            "materials": [m | {"subject_role": roles.get(m.get("name"))} for m in raw.get("materials", [])],
+        }
+    _item_row(session, raw, actor, report)
 
 
 def export_document(*, session: Session) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 A material is `covered` when it is mapped to at least one element and every element replacing it is
 active (recorded, qualified or standard), has its source, and can be read by the item's handling
-department: unconditional, or conditional with an approved agreement valid now for that department,
-element and item. A conditional element without one makes the material `needs_agreement`; no mapped
-element, a candidate, superseded or retired element, or a not-shared (不予共享) element makes it
-`not_covered`. Coverage = covered materials / all materials.
+department (in a bundle, 一件事: by the department of the material's step): unconditional, or
+conditional with an approved agreement valid now for that department, element and item. A
+conditional element without one makes the material `needs_agreement`; no mapped element, a
+candidate, superseded or retired element, or a not-shared (不予共享) element makes it `not_covered`.
+Coverage = covered materials / all materials.
 
 Each element is decided by the one release rule (registry/policy.py) for the item's handling
-department, and the material's status follows from the reason codes it returns.
+department (or the material's step's), and the material's status follows from the reason codes it
+returns.
 """
 
 from collections import defaultdict
@@ -84,8 +86,18 @@ def coverage_report(
     for item in items:
         # The item's handling department is the consumer that would read the elements.
         consumer = depts[item.handling_department_id]
+        # In a bundle (一件事) a step's material is read by the step's department (registry/policy.py).
+        view = catalogue.items.get(item.code)
+        readers = {m.name: policy.material_reader(view, m) for m in view.materials} if view else {}
         rows = [
-            _material(m, sorted(links[m.id]), catalogue, consumer=consumer, item=item.code, now=now)
+            _material(
+                m,
+                sorted(links[m.id]),
+                catalogue,
+                consumer=readers.get(m.name, consumer),
+                item=item.code,
+                now=now,
+            )
             for m in materials[item.id]
         ]
         covered = sum(r.status == "covered" for r in rows)

@@ -282,3 +282,63 @@ def test_a_steward_registers_and_edits_a_service_item_with_materials(
     viewer = signed_in(app_client, "viewer")
     assert post(viewer, "/console/service-items/new", form | {"code": f"{code}-e"}).status_code == 403
     assert viewer.get(f"/console/service-items/{code}/edit").status_code == 403
+
+
+def test_a_steward_edits_a_bundles_roles_and_steps_and_an_edit_keeps_them(
+    app_client: TestClient, engine: Engine
+) -> None:
+    steward = signed_in(app_client, "steward")
+    code = f"yjs-{uuid.uuid4().hex[:6]}"
+    form = {
+        "code": code,
+        "name": "测试一件事",
+        "handling_department": "zjj",
+        "participants": "hrss",
+        "subjects": "applicant: person 申请人\nspouse: person 配偶",
+        "materials": "\n".join(
+            (
+                "身份证明: person.name",
+                "配偶身份证明 @spouse: person.name",
+                "参保证明: person.si_status",
+                "户口簿:",
+            )
+        ),
+        "steps": "housing @zjj 住房审核: 身份证明 | 配偶身份证明\ninsurance @hrss 社保核验: 参保证明",
+    }
+    assert post(steward, "/console/service-items/new", form).status_code == 303
+    with unit_of_work(engine) as session:
+        read = service_items.to_read(
+            session=session, item=service_items.get_by_code_or_raise(session=session, code=code)
+        )
+    assert [(r.role, r.subject_type, r.name) for r in read.subjects] == [
+        ("applicant", "person", "申请人"),
+        ("spouse", "person", "配偶"),
+    ]
+    assert [(m.name, m.subject_role) for m in read.materials][:2] == [
+        ("身份证明", "applicant"),
+        ("配偶身份证明", "spouse"),
+    ]
+    assert [(st.code, st.department, st.name, st.materials) for st in read.steps] == [
+        ("housing", "zjj", "住房审核", ["身份证明", "配偶身份证明"]),
+        ("insurance", "hrss", "社保核验", ["参保证明"]),
+    ]
+    # The edit form shows them as the registry reads them, so saving it unchanged drops nothing.
+    edit = html.unescape(steward.get(f"/console/service-items/{code}/edit").text)
+    assert "housing @zjj 住房审核: 身份证明 | 配偶身份证明" in edit
+    assert "配偶身份证明 @spouse: person.name" in edit and "spouse: person 配偶" in edit
+    fields = {
+        name: html.unescape(value)
+        for name, value in re.findall(r'<textarea[^>]*name="([a-z_]+)"[^>]*>([^<]*)</textarea>', edit)
+    }
+    unchanged = {"name": "测试一件事", "handling_department": "zjj", "participants": "hrss"} | fields
+    assert post(steward, f"/console/service-items/{code}/edit", unchanged).status_code == 303
+    with unit_of_work(engine) as session:
+        again = service_items.to_read(
+            session=session, item=service_items.get_by_code_or_raise(session=session, code=code)
+        )
+    assert again.model_dump(exclude={"created_at"}) == read.model_dump(exclude={"created_at"})
+    detail = steward.get(f"/console/service-items/{code}").text
+    assert 'id="item-steps"' in detail and "社保核验" in detail
+    # A step of a department that takes no part is shown next to the steps, with its reason code.
+    refused = post(steward, f"/console/service-items/{code}/edit", unchanged | {"participants": ""})
+    assert refused.status_code == 400 and "step_not_participant" in _error(refused.text, "steps")

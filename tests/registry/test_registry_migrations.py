@@ -41,6 +41,10 @@ REGISTRY_TABLES = {
     "service_item_participant",
     # the events issue (e11_*)
     "event_type",
+    # bundles (一件事, b12_*)
+    "service_item_subject",
+    "service_item_step",
+    "service_item_step_material",
 }
 GATEWAY_TABLES = {"audit_entry", "query_record", "auth_used_assertion"} | {
     "audit_chain_head",

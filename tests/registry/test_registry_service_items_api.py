@@ -78,9 +78,16 @@ def test_create_then_read(client: TestClient, steward: dict[str, str]) -> None:
     created = response.json()
     assert (created["handling_department"], created["participants"]) == ("xzsp", [])
     assert created["materials"] == [
-        {"name": "身份证复印件", "elements": ["person.birth_date", "person.name"]},
-        {"name": "户口簿复印件", "elements": ["person.household_members"]},
+        {
+            "name": "身份证复印件",
+            "elements": ["person.birth_date", "person.name"],
+            "subject_role": "applicant",
+        },
+        {"name": "户口簿复印件", "elements": ["person.household_members"], "subject_role": "applicant"},
     ]
+    # An item that names no roles has one, the applicant, of its elements' subject type; no steps.
+    assert created["subjects"] == [{"role": "applicant", "subject_type": "person", "name": "申请人"}]
+    assert created["steps"] == []
     assert client.get("/v1/service-items/330100-YLBX-001").json() == created
     assert client.get("/v1/service-items").json()["total"] == len(SAMPLE_CODES) + 1
 
@@ -95,8 +102,8 @@ def test_a_material_may_name_no_element_and_repeats_are_folded(
     response = client.post("/v1/service-items", json=_item(materials=materials), headers=steward)
     assert response.status_code == 201
     assert response.json()["materials"] == [
-        {"name": "现场照片", "elements": []},
-        {"name": "身份证复印件", "elements": ["person.name"]},
+        {"name": "现场照片", "elements": [], "subject_role": "applicant"},
+        {"name": "身份证复印件", "elements": ["person.name"], "subject_role": "applicant"},
     ]
 
 
