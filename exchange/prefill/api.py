@@ -66,8 +66,9 @@ async def create_prefill(
     limiter = state.auth.rate_limiter
 
     def take_tokens(n: int) -> None:
-        for _ in range(n):
-            limiter.check(caller.client_id)
+        # All at once (as a bulk query's subjects): a refused prefill takes none of them.
+        if n > 0:
+            limiter.check(caller.client_id, cost=n, admitted=True)
 
     return await prefill(
         service,

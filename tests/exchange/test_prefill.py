@@ -213,16 +213,16 @@ def test_each_query_of_the_fan_out_counts_against_the_rate_limit(tmp_path: Path)
         database_url=f"sqlite:///{(tmp_path / 'shuyuan.db').resolve()}",
         transport="memory",
         rate_limit_per_s=0.001,
-        rate_limit_burst=1,
+        rate_limit_burst=2,
     )
     embedded = build_embedded(tmp_path, settings)
     with TestClient(embedded.app) as client:
         client.post("/v1/service-items", json=bundle_item(), headers=_steward(client))
         psb = serve(embedded, "psb")
+        zjj = as_department(client, embedded, "zjj")
+        assert client.get("/v1/departments", headers=zjj).status_code == 200  # one of its two tokens
         # zjj's prefill is two queries (applicant, spouse) but its system has one request's worth left.
-        refused = client.post(
-            PREFILL, json=prefill_body(_people(embedded)), headers=as_department(client, embedded, "zjj")
-        )
+        refused = client.post(PREFILL, json=prefill_body(_people(embedded)), headers=zjj)
         assert (refused.status_code, refused.json()["reason"]) == (429, "rate_limited")
         assert psb == []
         # hrss's is one query: within the same limit.
