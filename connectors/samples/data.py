@@ -95,9 +95,14 @@ def _hukou(people: Sequence[Person]) -> tuple[tuple[object, ...], ...]:
     )
 
 
-def _roles(people: Sequence[Person], *, skip: set[str]) -> tuple[Person, Person, Person]:
-    """Three adults of different households for the contested owner, the sole trader and the debtor."""
+def _roles(people: Sequence[Person], *, skip: set[str], insured: set[str]) -> tuple[Person, Person, Person]:
+    """Three adults of different households for the contested owner, the sole trader and the debtor.
+
+    Heads with a social insurance record come first: the contested owner applies for public rental
+    housing in C, which asks for the income proxies too.
+    """
     heads = [p for p in people if p.relation_to_head == "户主" and p.resident_id not in skip]
+    heads.sort(key=lambda p: p.resident_id not in insured)  # stable: the register's order otherwise
     contested, sole_trader, dishonest = heads[:3]
     return contested, sole_trader, dishonest
 
@@ -136,7 +141,9 @@ def _build(seed: int, persons: int, enterprises: int) -> _Dataset:
         extra, extra_fake, f"{REGIONS[0].code}{households + 1:06d}", known | {unknown}
     )
     population = [*people, father, mother, newborn]
-    contested, sole_trader, dishonest = _roles(people, skip={demo.resident_id, only_in_psb.resident_id})
+    contested, sole_trader, dishonest = _roles(
+        people, skip={demo.resident_id, only_in_psb.resident_id}, insured={str(row[0]) for row in insured}
+    )
     family = {father.resident_id, mother.resident_id, newborn.resident_id}
     named = {demo.resident_id, contested.resident_id, sole_trader.resident_id, dishonest.resident_id} | family
     not_known = {only_in_psb.resident_id}
