@@ -40,13 +40,25 @@ from connectors.samples.people import (
 from connectors.samples.registers import amr, bdc, court, hrss, mzj, wjw, ybj
 from protocol.identifiers import make_resident_id
 
-__all__ = ["AS_OF", "DEFAULT_SEED", "SampleSubjects", "generate", "sample_subjects"]
+__all__ = [
+    "AS_OF",
+    "DEFAULT_SEED",
+    "FAMILY_SIZE",
+    "MIN_ENTERPRISES",
+    "MIN_PERSONS",
+    "SCHEMAS",
+    "SampleSubjects",
+    "generate",
+    "sample_subjects",
+]
 
 DEFAULT_SEED = 20261128
 # The smallest population that still holds every named subject: the demo household (4), the person
 # only psb knows (1) and three more households (at most 5 each), whose heads play the scenarios' roles.
 MIN_PERSONS = 20
 MIN_ENTERPRISES = 2
+# Persons added to the generated population: the newborn's family (father, mother, newborn).
+FAMILY_SIZE = 3
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from shuyuan.sample_catalogue import ELEMENTS
 from tests.authkit import steward_headers
 
-SAMPLE = {code: (zh, en, source, sharing) for code, zh, en, _s, source, _v, _sens, sharing in ELEMENTS}
+SAMPLE = {e.code: (e.name_zh, e.name_en, e.source, e.sharing_type) for e in ELEMENTS}
 PROBLEM = "application/problem+json"
 
 
