@@ -35,7 +35,12 @@ def test_every_element_with_its_source(engine: Engine) -> None:
     elements = load_catalogue(engine).elements
     assert elements == {
         e.code: ElementView(
-            e.code, e.source, e.subject_type, e.sharing_type, "standard", sample_catalogue.VALUE_SCHEMAS.get(e.code)
+            e.code,
+            e.source,
+            e.subject_type,
+            e.sharing_type,
+            "standard",
+            sample_catalogue.VALUE_SCHEMAS.get(e.code),
         )
         for e in sample_catalogue.ELEMENTS
     }
