@@ -166,3 +166,20 @@ def test_csv_export_round_trips_and_a_bad_csv_row_is_reported_by_line(api: TestC
     )
     assert missing_columns.json()["errors"][0]["message"] == "missing columns"
     assert api.get("/v1/catalogue/export/other.csv").status_code == 404
+
+
+def test_an_elements_csv_written_before_grade_basis_still_imports_and_keeps_the_reasons(
+    api: TestClient,
+) -> None:
+    exported = list(csv.DictReader(io.StringIO(api.get("/v1/catalogue/export/elements.csv").text)))
+    assert exported[0]["grade_basis"]  # every sample element's grade has its recorded reason
+    [row] = [r for r in exported if r["code"] == "person.name"]
+    old_columns = [c for c in row if c != "grade_basis"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=old_columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerow(row | {"definition": "户籍登记的姓名"})
+    report = api.post("/v1/catalogue/import/elements.csv", content=out.getvalue().encode(), headers=STEWARD)
+    assert (report.status_code, report.json()["elements_updated"]) == (200, 1), report.text
+    element = api.get("/v1/elements/person.name").json()
+    assert (element["definition"], element["grade_basis"]) == ("户籍登记的姓名", row["grade_basis"])
