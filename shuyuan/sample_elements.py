@@ -97,6 +97,39 @@ def _hrss(
     )
 
 
+# code, zh, en, value type, definition of the real-estate registry's elements.
+_PROPERTY: tuple[tuple[str, str, str, ValueType, str], ...] = (
+    (
+        "person.property_certificate_no",
+        "不动产权证号",
+        "Property certificate number",
+        "string",
+        "本人名下最近登记的不动产权证书号；名下无登记不动产时无此值",
+    ),
+    (
+        "person.property_address",
+        "房屋坐落",
+        "Property address",
+        "string",
+        "本人名下最近登记的不动产的坐落",
+    ),
+    (
+        "person.property_owner",
+        "权利人",
+        "Property owner(s)",
+        "string",
+        "本人名下最近登记的不动产的全部权利人，按登记簿记载，以顿号分隔",
+    ),
+    (
+        "person.property_records",
+        "不动产登记信息",
+        "Registered properties",
+        "json",
+        "本人名下全部登记的不动产；名下无登记不动产时为空列表（不动产登记簿只记载不动产，无从“不知道某人”）",
+    ),
+)
+
+
 ELEMENTS: list[SampleElement] = [
     _psb("person.name", "姓名", "Name"),
     _psb("person.gender", "性别", "Gender"),
@@ -166,36 +199,7 @@ ELEMENTS: list[SampleElement] = [
             definition=definition,
             sharing_conditions=_AGREED_USE,
         )
-        for code, zh, en, value_type, definition in (
-            (
-                "person.property_certificate_no",
-                "不动产权证号",
-                "Property certificate number",
-                "string",
-                "本人名下最近登记的不动产权证书号；名下无登记不动产时无此值",
-            ),
-            (
-                "person.property_address",
-                "房屋坐落",
-                "Property address",
-                "string",
-                "本人名下最近登记的不动产的坐落",
-            ),
-            (
-                "person.property_owner",
-                "权利人",
-                "Property owner(s)",
-                "string",
-                "本人名下最近登记的不动产的全部权利人，按登记簿记载，以顿号分隔",
-            ),
-            (
-                "person.property_records",
-                "不动产登记信息",
-                "Registered properties",
-                "json",
-                "本人名下全部登记的不动产；名下无登记不动产时为空列表（不动产登记簿只记载不动产，无从“不知道某人”）",
-            ),
-        )
+        for code, zh, en, value_type, definition in _PROPERTY
     ),
     *(
         SampleElement(
