@@ -69,6 +69,7 @@ def _trade_name(fake: Faker) -> str:
 def build_enterprises(
     rng: random.Random, fake: Faker, count: int, adults: Sequence[Person]
 ) -> list[tuple[object, ...]]:
+    """Rows of business_licence; the first is the demo enterprise, an ordinary company in business."""
     rows: list[tuple[object, ...]] = []
     used_names: set[str] = set()
     for index in range(count):

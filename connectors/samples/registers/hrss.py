@@ -22,6 +22,7 @@ def build_insured(
     skip: str,
     keep: str,
 ) -> list[tuple[object, ...]]:
+    """Rows of si_insured for about 70 % of adults; `skip` never insured, `keep` always, with an employer."""
     rows: list[tuple[object, ...]] = []
     for person in adults:
         insured = rng.random() < 0.7

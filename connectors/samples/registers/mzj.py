@@ -59,6 +59,8 @@ def build_records(
             status = weighted(rng, (("未婚", 5), ("离婚", 25), ("丧偶", 70)))
         else:
             status = weighted(rng, (("未婚", 55), ("离婚", 35), ("丧偶", 10)))
-        since = None if status == "未婚" else between(rng, add_years(person.birth_date, 25), AS_OF).isoformat()
+        since = (
+            None if status == "未婚" else between(rng, add_years(person.birth_date, 25), AS_OF).isoformat()
+        )
         rows.append((person.resident_id, person.name, status, None, None, since))
     return rows
