@@ -171,6 +171,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "field.value_schema": ("值模式 (JSON Schema)", "Value schema (JSON Schema)"),
     "field.sensitivity": ("敏感程度", "Sensitivity"),
     "field.grade": ("数据分级", "Data grade"),
+    "field.grade_basis": ("定级依据", "Grade basis"),
     "field.sharing_type": ("共享类型", "Sharing type"),
     "field.sharing_conditions": ("共享条件", "Sharing conditions"),
     "field.update_frequency": ("更新频率", "Update frequency"),
@@ -185,6 +186,10 @@ _LABELS: dict[str, tuple[str, str]] = {
     ),
     "hint.reason": ("写入变更历史", "Written to the change history"),
     "hint.sharing_conditions": ("有条件共享时说明条件", "For conditional sharing: the conditions"),
+    "hint.grade_basis": (
+        "如：数据安全法 第二十一条；GB/T 43697-2024",
+        "E.g. Data Security Law art. 21; GB/T 43697-2024",
+    ),
     "hint.value_schema": (
         '可选，如 {{"type": "string", "maxLength": 50}}',
         'Optional, e.g. {{"type": "string", "maxLength": 50}}',

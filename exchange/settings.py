@@ -103,6 +103,14 @@ class GatewaySettings(BaseSettings):
         16, ge=1, le=256, description="queries of one bulk in flight at once (each is one query per source)"
     )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger request bodies are refused with 413")
+    # A catalogue import is a whole catalogue (up to 20 000 rows, registry/catalogue_io), and the
+    # console's confirmation sends it back form-encoded (a Chinese character takes 9 bytes there).
+    max_import_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="larger catalogue imports (steward only: /v1/catalogue/import*, the console's "
+        "import) are refused with 413",
+    )
     # Client authentication and abuse resistance (docs/security.md).
     public_url: str | None = Field(
         None,

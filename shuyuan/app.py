@@ -315,7 +315,10 @@ def create_app(
         )
     install_problem_handlers(app)
     install_denial_audit(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, on_refused=_audit_oversized)
+    imports = dict.fromkeys(("/v1/catalogue/import", "/console/catalogue/import"), settings.max_import_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, on_refused=_audit_oversized, larger=imports
+    )
     # Every router is included through include_protected; the lifespan refuses to start with an open
     # route outside the public allow-list of exchange/auth/fastapi.py.
     app.include_router(auth_router)

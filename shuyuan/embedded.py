@@ -34,7 +34,8 @@ from shuyuan import sample_catalogue, sample_systems
 from shuyuan.app import AppState, app_state, create_app
 
 SAMPLE_CONFIGS = Path(__file__).resolve().parent.parent / "connectors" / "samples"
-SAMPLE_DEPARTMENTS = ("psb", "hrss", "amr")
+# The source departments, each with its connector YAML and register (connectors/samples/).
+SAMPLE_DEPARTMENTS = ("psb", "hrss", "amr", "bdc", "court", "mzj", "wjw", "ybj")
 
 
 @dataclass
@@ -88,6 +89,8 @@ def ensure_sample_data(data_dir: Path) -> SampleSubjects:
     dept_dir = data_dir / "departments"
     from connectors.samples.data import sample_subjects
 
+    # A data folder from before a department was added lacks its file: every file is written again
+    # then (the same rows, from the same seed), so the registers stay one consistent world.
     if all((dept_dir / f"{d}.sqlite").exists() for d in SAMPLE_DEPARTMENTS):
         return sample_subjects()
     dept_dir.mkdir(parents=True, exist_ok=True)

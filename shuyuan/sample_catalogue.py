@@ -17,7 +17,7 @@ from registry.db import unit_of_work
 from registry.departments import service as departments
 from registry.departments.models import DepartmentCreate
 from registry.elements import service as elements
-from registry.elements.models import ElementCreate, Sensitivity, SharingType, SubjectTypeField, ValueType
+from registry.elements.models import ElementCreate
 from registry.event_types import service as event_types
 from registry.event_types.models import EventTypeCreate
 from registry.keys import service as keys_service
@@ -26,6 +26,8 @@ from registry.service_items import service as service_items
 from registry.service_items.models import MaterialIn, ServiceItemCreate
 from registry.subscriptions import service as subscriptions
 from registry.subscriptions.models import Condition, SubscriptionCreate
+from shuyuan.sample_elements import ELEMENTS as ELEMENTS  # re-exported: tests and the demo read them here
+from shuyuan.sample_elements import VALUE_SCHEMAS as VALUE_SCHEMAS
 
 if TYPE_CHECKING:
     from connectors.keys import DepartmentKeys
@@ -38,164 +40,28 @@ DEPARTMENTS = [
     ("zjj", "住房和城乡建设局", "Housing and Urban-Rural Development Bureau"),
     # Receives food-business licences by event (SCENARIOS.md A); no source, no consumer of queries.
     ("fso", "食品安全委员会办公室", "Food Safety Office"),
+    # The sources SCENARIOS.md A, B and C add (issue 12): each answers from its own register.
+    ("bdc", "不动产登记中心", "Real Estate Registration Center"),
+    ("court", "人民法院", "People's Court"),
+    ("mzj", "民政局", "Civil Affairs Bureau"),
+    ("wjw", "卫生健康委员会", "Health Commission"),
+    ("ybj", "医疗保障局", "Healthcare Security Administration"),
 ]
 
-P: SubjectTypeField = "person"
-E: SubjectTypeField = "enterprise"
-# code, zh, en, subject, source, value type, sensitivity, sharing type
-ELEMENTS: list[tuple[str, str, str, SubjectTypeField, str, ValueType, Sensitivity, SharingType]] = [
-    ("person.name", "姓名", "Name", P, "psb", "string", "sensitive_personal", "unconditional"),
-    ("person.gender", "性别", "Gender", P, "psb", "string", "sensitive_personal", "unconditional"),
-    (
-        "person.birth_date",
-        "出生日期",
-        "Date of birth",
-        P,
-        "psb",
-        "date",
-        "sensitive_personal",
-        "unconditional",
-    ),
-    ("person.ethnicity", "民族", "Ethnicity", P, "psb", "string", "sensitive_personal", "unconditional"),
-    (
-        "person.registered_address",
-        "户籍地址",
-        "Registered address",
-        P,
-        "psb",
-        "string",
-        "sensitive_personal",
-        "unconditional",
-    ),
-    (
-        "person.household_members",
-        "户成员",
-        "Household members",
-        P,
-        "psb",
-        "json",
-        "sensitive_personal",
-        "unconditional",
-    ),
-    (
-        "person.criminal_record",
-        "违法犯罪记录",
-        "Criminal record",
-        P,
-        "psb",
-        "json",
-        "restricted",
-        "not_shared",
-    ),
-    (
-        "person.si_status",
-        "参保状态",
-        "Social insurance status",
-        P,
-        "hrss",
-        "string",
-        "internal",
-        "unconditional",
-    ),
-    (
-        "person.si_contribution_base",
-        "缴费基数",
-        "Contribution base",
-        P,
-        "hrss",
-        "number",
-        "sensitive_personal",
-        "conditional",
-    ),
-    (
-        "person.si_months_paid",
-        "累计缴费月数",
-        "Months of contributions",
-        P,
-        "hrss",
-        "integer",
-        "sensitive_personal",
-        "conditional",
-    ),
-    ("person.employer_name", "参保单位", "Employer", P, "hrss", "string", "internal", "unconditional"),
-    ("enterprise.name", "企业名称", "Enterprise name", E, "amr", "string", "public", "unconditional"),
-    (
-        "enterprise.legal_representative",
-        "法定代表人",
-        "Legal representative",
-        E,
-        "amr",
-        "string",
-        "public",
-        "unconditional",
-    ),
-    ("enterprise.type", "企业类型", "Enterprise type", E, "amr", "string", "public", "unconditional"),
-    (
-        "enterprise.registered_capital",
-        "注册资本",
-        "Registered capital",
-        E,
-        "amr",
-        "string",
-        "public",
-        "unconditional",
-    ),
-    (
-        "enterprise.established_on",
-        "成立日期",
-        "Date established",
-        E,
-        "amr",
-        "date",
-        "public",
-        "unconditional",
-    ),
-    (
-        "enterprise.business_scope",
-        "经营范围",
-        "Business scope",
-        E,
-        "amr",
-        "string",
-        "public",
-        "unconditional",
-    ),
-    ("enterprise.address", "住所", "Registered address", E, "amr", "string", "public", "unconditional"),
-    ("enterprise.status", "登记状态", "Registration status", E, "amr", "string", "public", "unconditional"),
-]
-
-# The registered shape of a value: the source checks it before signing, the consumer after decrypting.
-_DATE = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
-VALUE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "person.name": {"type": "string", "minLength": 1, "maxLength": 50},
-    "person.gender": {"type": "string", "enum": ["男", "女"]},
-    "person.birth_date": _DATE,
-    "person.household_members": {
-        "type": "array",
-        "minItems": 1,
-        "items": {
-            "type": "object",
-            "required": ["name", "relation", "birth_date"],
-            "properties": {"name": {"type": "string"}, "relation": {"type": "string"}, "birth_date": _DATE},
-        },
-    },
-    "person.si_contribution_base": {"type": "number", "minimum": 0},
-    "person.si_months_paid": {"type": "integer", "minimum": 0},
-    "enterprise.established_on": _DATE,
-    "enterprise.status": {"type": "string", "enum": ["存续", "注销", "吊销"]},
-}
 
 HOUSING_ITEM = "330100-GZF-001"
 SOLE_TRADER_ITEM = "330100-GTH-001"
 FOOD_LICENCE_ITEM = "330100-SPJY-001"
+NEWBORN_ITEM = "330100-XSE-001"
 
 # The seed is the platform's own steward work (service items are a steward's operation, issue 9).
 SEED_STEWARD = Actor(name="sample-catalogue", steward=True)
 
 # `participants`: the departments besides the handler that take part in an item and so may query
-# for it (DESIGN.md §6). Each sample item is handled end to end by one department, which asks the
-# sources itself; the sources (psb, hrss, amr) answer but do not query, and amr only *receives*
-# `license.issued` (双告知), which is a subscription, not a query. So none has a participant.
+# for it (DESIGN.md §6). Housing, sole-trader and food licences are handled end to end by one
+# department, which asks the sources itself; amr only *receives* `license.issued` (双告知), which is a
+# subscription, not a query. The newborn bundle (一件事) is handled by psb with the three departments
+# whose own steps it joins (SCENARIOS.md B).
 SERVICE_ITEMS: list[dict[str, Any]] = [
     {
         "code": HOUSING_ITEM,
@@ -205,6 +71,8 @@ SERVICE_ITEMS: list[dict[str, Any]] = [
         "materials": [
             {"name": "申请人身份证复印件", "elements": ["person.name", "person.registered_address"]},
             {"name": "户口簿复印件", "elements": ["person.household_members"]},
+            {"name": "房产情况", "elements": ["person.property_records"]},
+            {"name": "婚姻状况证明", "elements": ["person.marital_status"]},
             {
                 "name": "收入证明",
                 "elements": [
@@ -231,6 +99,16 @@ SERVICE_ITEMS: list[dict[str, Any]] = [
                     "person.registered_address",
                 ],
             },
+            {
+                "name": "经营场所使用证明",
+                "elements": [
+                    "person.property_certificate_no",
+                    "person.property_address",
+                    "person.property_owner",
+                ],
+            },
+            # Not a paper the applicant brought: the bureau checks it (信用惩戒, SCENARIOS.md A).
+            {"name": "失信被执行人核查", "elements": ["person.dishonest_debtor"]},
         ],
     },
     {
@@ -251,12 +129,53 @@ SERVICE_ITEMS: list[dict[str, Any]] = [
             },
         ],
     },
+    {
+        "code": NEWBORN_ITEM,
+        "name": "新生儿出生一件事",
+        "handling_department": "psb",
+        # 户口登记 at psb; 出生医学证明 (wjw), 医保参保 (ybj) and 社保卡 (hrss) are the other steps.
+        "participants": ["wjw", "ybj", "hrss"],
+        "materials": [
+            {"name": "父母身份证", "elements": ["person.name", "person.registered_address"]},
+            {"name": "结婚证", "elements": ["person.marital_status", "person.spouse_name"]},
+            {"name": "出生医学证明", "elements": ["person.birth_record"]},
+            {"name": "医保参保登记", "elements": ["person.medical_insurance_status"]},
+            {"name": "社保卡申领", "elements": ["person.social_security_card_status"]},
+        ],
+    },
 ]
 
-# 住建局 holds agreements for the income proxies, for public rental housing only (SCENARIOS.md C).
+_HOUSING_BASIS = "《公共租赁住房管理办法》第七条"
+_SOLE_TRADER_BASIS = "《市场主体登记管理条例》第十六条（住所或者主要经营场所相关文件）"
+_CREDIT_BASIS = "《最高人民法院关于公布失信被执行人名单信息的若干规定》（行政审批、市场准入中的信用惩戒）"
+_NEWBORN_BASIS = (
+    "《国务院关于进一步优化政务服务提升行政效能推动“高效办成一件事”的指导意见》（国发〔2024〕3号）"
+)
+# consumer, element, service item, legal basis: every conditional element an item needs, for the
+# department that asks for it, and for that item only (SCENARIOS.md C: another purpose is
+# `not_necessary_for_purpose`).
 AGREEMENTS = [
-    ("zjj", "person.si_contribution_base", HOUSING_ITEM, "《公共租赁住房管理办法》第七条"),
-    ("zjj", "person.si_months_paid", HOUSING_ITEM, "《公共租赁住房管理办法》第七条"),
+    # 住建局: income proxies, property and marital status, for public rental housing (C).
+    ("zjj", "person.si_contribution_base", HOUSING_ITEM, _HOUSING_BASIS),
+    ("zjj", "person.si_months_paid", HOUSING_ITEM, _HOUSING_BASIS),
+    ("zjj", "person.property_records", HOUSING_ITEM, _HOUSING_BASIS),
+    ("zjj", "person.marital_status", HOUSING_ITEM, _HOUSING_BASIS),
+    # 行政审批局: the proof of premises and the dishonest-debtor check, for sole traders (A).
+    ("xzsp", "person.property_certificate_no", SOLE_TRADER_ITEM, _SOLE_TRADER_BASIS),
+    ("xzsp", "person.property_address", SOLE_TRADER_ITEM, _SOLE_TRADER_BASIS),
+    ("xzsp", "person.property_owner", SOLE_TRADER_ITEM, _SOLE_TRADER_BASIS),
+    ("xzsp", "person.dishonest_debtor", SOLE_TRADER_ITEM, _CREDIT_BASIS),
+    # The newborn bundle (B): psb registers the birth (marriage and birth certificate) and, as the
+    # handler, gathers the bundle's materials; ybj enrols the child (birth certificate); hrss issues
+    # the card (birth certificate, medical insurance enrolment). Each department only what its step needs.
+    ("psb", "person.marital_status", NEWBORN_ITEM, _NEWBORN_BASIS),
+    ("psb", "person.spouse_name", NEWBORN_ITEM, _NEWBORN_BASIS),
+    ("psb", "person.birth_record", NEWBORN_ITEM, _NEWBORN_BASIS),
+    ("psb", "person.medical_insurance_status", NEWBORN_ITEM, _NEWBORN_BASIS),
+    ("psb", "person.social_security_card_status", NEWBORN_ITEM, _NEWBORN_BASIS),
+    ("ybj", "person.birth_record", NEWBORN_ITEM, _NEWBORN_BASIS),
+    ("hrss", "person.birth_record", NEWBORN_ITEM, _NEWBORN_BASIS),
+    ("hrss", "person.medical_insurance_status", NEWBORN_ITEM, _NEWBORN_BASIS),
 ]
 
 LICENSE_ISSUED = "license.issued"
@@ -326,18 +245,22 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
                 department_in=DepartmentCreate(code=dept(code), name=name, name_en=name_en),
                 actor=SEED_STEWARD,
             )
-        for code, zh, en, subject, source, value_type, sensitivity, sharing in ELEMENTS:
+        for e in ELEMENTS:
             element_in = ElementCreate(
-                code=code,
-                name_zh=zh,
-                name_en=en,
-                subject_type=subject,
-                source=dept(source),
-                value_type=value_type,
-                sensitivity=sensitivity,
-                sharing_type=sharing,
+                code=e.code,
+                name_zh=e.name_zh,
+                name_en=e.name_en,
+                definition=e.definition,
+                subject_type=e.subject_type,
+                source=dept(e.source),
+                value_type=e.value_type,
+                sensitivity=e.sensitivity,
+                grade=e.grade,
+                grade_basis=e.grade_basis,
+                sharing_type=e.sharing_type,
+                sharing_conditions=e.sharing_conditions,
                 status="standard",
-                value_schema=VALUE_SCHEMAS.get(code),
+                value_schema=VALUE_SCHEMAS.get(e.code),
             )
             elements.create(session=session, element_in=element_in, actor=SEED_STEWARD)
         for item in SERVICE_ITEMS:

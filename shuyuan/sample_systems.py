@@ -26,6 +26,11 @@ SYSTEMS: list[tuple[str, str, str, list[str]]] = [
     ("psb-hukou", "psb", "公安局 户籍系统", _SOURCE_SCOPES),
     ("hrss-si", "hrss", "人社局 社保系统", _SOURCE_SCOPES),
     ("amr-registration", "amr", "市场监管局 登记系统", _SOURCE_SCOPES),
+    ("bdc-registry", "bdc", "不动产登记中心 登记系统", _SOURCE_SCOPES),
+    ("court-enforcement", "court", "人民法院 执行系统", _SOURCE_SCOPES),
+    ("mzj-marriage", "mzj", "民政局 婚姻登记系统", _SOURCE_SCOPES),
+    ("wjw-birth", "wjw", "卫健委 出生医学证明系统", _SOURCE_SCOPES),
+    ("ybj-insurance", "ybj", "医保局 参保登记系统", _SOURCE_SCOPES),
     ("fso-supervision", "fso", "食安办 食品安全监管系统", ["events", "registry:read"]),
 ]
 DEMO_CLIENT = "zjj-housing"

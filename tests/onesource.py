@@ -29,8 +29,8 @@ CODES = ("prop.e0", "prop.e1", "prop.e2", "prop.e3")
 DEPTS = ("psb", "hrss", "amr", "xzsp", "zjj")
 # Pairs 0/1 are near-duplicates of each other, so registrations also open near-duplicate disputes.
 NAMES = (
-    ("婚姻状况", "Marital status"),
-    ("婚姻 状况", "Marital-status"),
+    ("兵役状况", "Military service status"),
+    ("兵役 状况", "Military-service status"),
     ("学历", "Education"),
     ("驾驶证号", "Licence no"),
 )

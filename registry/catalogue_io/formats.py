@@ -28,12 +28,15 @@ ELEMENT_COLUMNS = (
     "value_schema",
     "sensitivity",
     "grade",
+    "grade_basis",
     "sharing_type",
     "sharing_conditions",
     "update_frequency",
     "status",
     "aliases",
 )
+# Columns added after the format was first published: a file written before them still imports.
+OPTIONAL_COLUMNS = frozenset({"grade_basis"})
 ITEM_COLUMNS = ("item_code", "item_name", "handling_department", "material", "elements")
 MAX_ROWS = 20_000
 
@@ -91,7 +94,7 @@ def _csv_rows(
     text: str, name: str, columns: tuple[str, ...], errors: list[RowError]
 ) -> list[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    missing = [c for c in columns if c not in (reader.fieldnames or []) and c not in OPTIONAL_COLUMNS]
     if missing:
         errors.append(RowError(name, 1, ",".join(missing), "missing columns"))
         return []
@@ -103,7 +106,8 @@ def _csv_rows(
         if None in record:
             errors.append(RowError(name, reader.line_num, "", "more cells than columns"))
             continue
-        cells = {k: restore((v or "").strip()) for k, v in record.items() if k in columns}
+        cells = {c: "" for c in OPTIONAL_COLUMNS & set(columns)}
+        cells |= {k: restore((v or "").strip()) for k, v in record.items() if k in columns}
         out.append((reader.line_num, cells))
     return out
 

@@ -118,6 +118,10 @@ def _element_row(session: Session, raw: dict[str, Any], actor: Actor, report: Im
             raise ImportFailed(f"status {element.status} -> {row.status}: use the status workflow")
         before = element.version
         changes = row.model_dump(include=set(ElementUpdate.model_fields) - {"reason"})
+        if "grade_basis" not in row.model_fields_set:
+            # A row that says nothing of it (a file from before the column, an empty cell) keeps the
+            # recorded reason: a grade is never left without one by an import.
+            del changes["grade_basis"]
         elements.update(
             session=session,
             element=element,

@@ -61,6 +61,13 @@ class ElementBase(SQLModel):
     grade: DataGrade = Field(
         default="general", description="data grade: general 一般, important 重要, core 核心"
     )
+    # 数据安全法 第二十一条 and GB/T 43697-2024 ask that a grade be decided, not defaulted: the reason
+    # is kept beside it so a steward (and an auditor) can see why an element is 一般, 重要 or 核心.
+    grade_basis: str = Field(
+        default="",
+        max_length=500,
+        description="定级依据: why the element has its grade (the rule or assessment it follows)",
+    )
     sharing_type: SharingType = "unconditional"
     sharing_conditions: str = Field(
         default="", max_length=2000, description="conditions of conditional sharing"
@@ -139,6 +146,7 @@ class ElementUpdate(BaseModel):
     value_schema: dict[str, Any] | None = None
     sensitivity: Sensitivity | None = None
     grade: DataGrade | None = None
+    grade_basis: str | None = Field(default=None, max_length=500)
     sharing_type: SharingType | None = None
     sharing_conditions: str | None = Field(default=None, max_length=2000)
     update_frequency: UpdateFrequency | None = None

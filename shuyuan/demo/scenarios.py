@@ -1,5 +1,9 @@
 """SCENARIOS.md A and C as demo steps against a running exchange, and what the citizen sees on their page.
 
+The applicants are the sample's named subjects (connectors/samples/data.py, docs/sample-data.md): A's
+sole trader owns the shop registered as premises and is not a dishonest debtor, another applicant is;
+C's applicant is the contested owner, whose property record still lists a flat sold last year.
+
 Every step is done through the SDK as the department's own system would do it, and checked: a release
 must be verified, a denial must carry the reason the scenario tells, an event or a recall must reach
 exactly the departments it should.
@@ -17,10 +21,13 @@ from shuyuan.demo.world import DemoWorld
 from shuyuan.sample_catalogue import HOUSING_ITEM, LICENSE_ISSUED, SOLE_TRADER_ITEM
 
 IDENTITY = ["person.name", "person.gender", "person.birth_date", "person.registered_address"]
+# The proof of premises, now read from the real-estate registry (SCENARIOS.md A).
+PREMISES = ["person.property_certificate_no", "person.property_address", "person.property_owner"]
+DISHONEST = "person.dishonest_debtor"
 INCOME = ["person.si_contribution_base", "person.si_months_paid"]
-HOUSING = ["person.household_members", *INCOME]
+HOUSING = ["person.household_members", *INCOME, "person.property_records", "person.marital_status"]
 # The value a caseworker contests in C, and its source (SCENARIOS.md C: the property record).
-CONTESTED, CONTESTED_SOURCE = "person.name", "psb"
+CONTESTED, CONTESTED_SOURCE = "person.property_records", "bdc"
 NOT_NECESSARY = "not_necessary_for_purpose"
 
 
@@ -43,9 +50,19 @@ def _denied(answer: QueryAnswer | GatewayError, reason: str) -> str:
     return f"denied, each element with reason {reason}; the denial is on the audit chain"
 
 
+def _flag(world: DemoWorld, resident_id: str, expected: bool) -> str:
+    answer = world.ask("xzsp", ("person", resident_id), [DISHONEST], SOLE_TRADER_ITEM)
+    _released(answer, [DISHONEST])
+    assert isinstance(answer, QueryAnswer)
+    [result] = answer.results
+    expect(result.value is expected, f"the court's list says {result.value!r}, expected {expected}")
+    told = "on the list: the bureau applies 信用惩戒" if expected else "not on the list"
+    return f"checked, not brought: {DISHONEST} = {str(expected).lower()} from {result.source} ({told})"
+
+
 def scenario_a(world: DemoWorld) -> Scenario:
     """个体工商户设立登记: the approval bureau fetches instead of asking for papers, tells supervisors."""
-    person = ("person", world.subjects.demo_person)
+    person = ("person", world.subjects.sole_trader)
     firm = world.subjects.demo_enterprise
     published: dict[str, Any] = {}
 
@@ -82,6 +99,21 @@ def scenario_a(world: DemoWorld) -> Scenario:
             ),
             Step(
                 "行政审批局 xzsp",
+                "fetches the proof of premises (经营场所使用证明) from 不动产登记中心",
+                lambda: _released(world.ask("xzsp", person, PREMISES, SOLE_TRADER_ITEM), PREMISES),
+            ),
+            Step(
+                "行政审批局 xzsp",
+                "checks the applicant against the court's dishonest-debtor list",
+                lambda: _flag(world, world.subjects.sole_trader, False),
+            ),
+            Step(
+                "行政审批局 xzsp",
+                "checks another applicant, who is on the list",
+                lambda: _flag(world, world.subjects.dishonest_person, True),
+            ),
+            Step(
+                "行政审批局 xzsp",
                 "asks for the applicant's income proxies, which registration does not need",
                 lambda: _denied(
                     world.ask("xzsp", person, INCOME, SOLE_TRADER_ITEM), "not_necessary_for_purpose"
@@ -102,8 +134,8 @@ def scenario_a(world: DemoWorld) -> Scenario:
 
 
 def scenario_c(world: DemoWorld) -> Scenario:
-    """公租房申请: purpose-bound income proxies, then a contested value fixed and recalled."""
-    person = ("person", world.subjects.demo_person)
+    """公租房申请: purpose-bound income proxies and property, then a contested record fixed and recalled."""
+    person = ("person", world.subjects.contested_owner)
     state: dict[str, Any] = {"queries": []}
 
     def housing() -> str:
@@ -121,7 +153,7 @@ def scenario_c(world: DemoWorld) -> Scenario:
             "/v1/corrections",
             json={
                 "element": CONTESTED,
-                "subject": {"type": "person", "id": world.subjects.demo_person},
+                "subject": {"type": "person", "id": world.subjects.contested_owner},
                 "query_id": first.query_id,
                 "problem": "申请人去年已出售该房产,登记记录未更新",
                 "evidence_ref": "ZJJ-GZF-DEMO/附件2",
@@ -184,15 +216,25 @@ def scenario_c(world: DemoWorld) -> Scenario:
         "C",
         "公租房申请 (public rental housing, 住建局)",
         [
-            Step("住建局 zjj", "fetches household members and income proxies for 330100-GZF-001", housing),
             Step(
                 "住建局 zjj",
-                "asks the same income proxies for another service item (sole-trader registration)",
+                "fetches household members, income proxies, property records and marital status for "
+                "330100-GZF-001",
+                housing,
+            ),
+            Step(
+                "住建局 zjj",
+                "asks the same income proxies and property records for another service item "
+                "(sole-trader registration)",
                 lambda: _denied(
-                    world.ask("zjj", person, INCOME, SOLE_TRADER_ITEM), "not_necessary_for_purpose"
+                    world.ask("zjj", person, [*INCOME, CONTESTED], SOLE_TRADER_ITEM), NOT_NECESSARY
                 ),
             ),
-            Step("住建局 zjj", f"finds {CONTESTED} wrong and files a correction (纠错)", contest),
+            Step(
+                "住建局 zjj",
+                f"finds {CONTESTED} wrong (a flat sold last year is still listed) and files a correction",
+                contest,
+            ),
             Step(CONTESTED_SOURCE, "accepts and fixes it; every earlier receiver is told", fix),
             Step("住建局 zjj", "re-queries", again),
             Step("the applicant (市民)", "opens the citizen page (数据使用记录): who read my data?", seen),

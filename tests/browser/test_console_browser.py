@@ -67,26 +67,26 @@ def test_steward_registers_settles_a_dispute_and_approves(console_server, page: 
 
     # Register: a bad code is explained next to its field, then the element is registered.
     page.click("text=登记数据元")
-    page.fill("#f-code", "Marital Status")
-    page.fill("#f-name_zh", "婚姻状况")
-    page.fill("#f-name_en", "Marital status")
+    page.fill("#f-code", "Military Service")
+    page.fill("#f-name_zh", "兵役状况")
+    page.fill("#f-name_en", "Military service status")
     page.select_option("#f-source", "psb")
     page.select_option("#f-subject_type", "person")
     page.click("button[type=submit].primary")
     expect(page.locator("#e-code")).to_have_text("格式不正确。")
     shoot(page, "04-element-form-errors")
-    page.fill("#f-code", "person.marital_status")
-    page.fill("#f-reason", "婚姻登记信息共享")
+    page.fill("#f-code", "person.military_service")
+    page.fill("#f-reason", "兵役登记信息共享")
     page.click("button[type=submit].primary")
-    expect(page.locator(".flash-ok")).to_contain_text("已登记数据元 person.marital_status")
+    expect(page.locator(".flash-ok")).to_contain_text("已登记数据元 person.military_service")
     expect(page.locator("#element-source")).to_have_text("公安局")
     shoot(page, "05-element-detail")
 
     # 人社局 registers the same datum under its own name: a dispute, not a second source.
     page.goto(f"{base}/elements/new")
-    page.fill("#f-code", "person.marriage_state")
-    page.fill("#f-name_zh", "婚姻状况")
-    page.fill("#f-name_en", "Marriage status")
+    page.fill("#f-code", "person.service_state")
+    page.fill("#f-name_zh", "兵役状况")
+    page.fill("#f-name_en", "Military service")
     page.select_option("#f-source", "hrss")
     page.select_option("#f-subject_type", "person")
     page.click("button[type=submit].primary")
@@ -100,7 +100,7 @@ def test_steward_registers_settles_a_dispute_and_approves(console_server, page: 
     # Settle it: 人社局's name becomes its local alias of the one element.
     page.goto(f"{base}/disputes")
     shoot(page, "07-disputes")
-    page.locator("#disputes-table tbody tr").filter(has_text="person.marital_status").get_by_role(
+    page.locator("#disputes-table tbody tr").filter(has_text="person.military_service").get_by_role(
         "link"
     ).last.click()
     page.click("button[type=submit].primary")  # no outcome chosen
@@ -109,9 +109,9 @@ def test_steward_registers_settles_a_dispute_and_approves(console_server, page: 
     page.fill("#f-note", "同一数据元，人社局使用本地编码")
     page.click("button[type=submit].primary")
     expect(page.locator("#dispute-status")).to_contain_text("合并为别名")
-    page.goto(f"{base}/elements/person.marital_status")
+    page.goto(f"{base}/elements/person.military_service")
     expect(page.locator("#element-source")).to_have_text("公安局")
-    expect(page.locator("body")).to_contain_text("person.marriage_state")
+    expect(page.locator("body")).to_contain_text("person.service_state")
     shoot(page, "08-element-with-alias")
     page.goto(f"{base}/elements?q=marriage_state")
     expect(page.locator("#elements-table tbody tr")).to_have_count(1)

@@ -19,7 +19,7 @@ from protocol.clock import utcnow
 from protocol.envelope import SourceReply, SourceRequest
 from protocol.jose import open_answer, seal_subject
 from protocol.signed_messages import sign_request
-from shuyuan.embedded import sample_connector_configs
+from shuyuan.embedded import SAMPLE_DEPARTMENTS, sample_connector_configs
 from tests.sourcekit import reply_of
 
 GATEWAY = OKPKey.generate_key("Ed25519")  # the gateway's request key these connectors pin
@@ -64,9 +64,9 @@ def subjects(data_dir: Path) -> SampleSubjects:
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DepartmentKeys]:
-    """Private keys of the three sources and of the asking department (zjj)."""
+    """Private keys of the sample sources and of the asking department (zjj)."""
     folder = tmp_path_factory.mktemp("keys")
-    return {d: department_keys.ensure(folder / d, d)[0] for d in ("psb", "hrss", "amr", "zjj")}
+    return {d: department_keys.ensure(folder / d, d)[0] for d in (*SAMPLE_DEPARTMENTS, "zjj")}
 
 
 @pytest.fixture(scope="module")
@@ -270,14 +270,14 @@ def test_an_element_the_connector_does_not_serve_fails_alone(
     ],
 )
 def test_injection_strings_as_subject_id_are_bound_parameters(
-    connectors: dict[str, Connector], data_dir: Path, subject_id: str
+    connectors: dict[str, Connector], data_dir: Path, subjects: SampleSubjects, subject_id: str
 ) -> None:
     codes = ["person.name", "person.household_members"]
     reply = _handle(connectors["psb"], _request("psb", subject_id, codes))
     assert _answers(reply) == [(code, "not_found", None, "not_found") for code in codes]
     conn = sqlite3.connect(data_dir / "psb.sqlite")
     try:
-        assert conn.execute("SELECT COUNT(*) FROM hukou_person").fetchone()[0] == 300
+        assert conn.execute("SELECT COUNT(*) FROM hukou_person").fetchone()[0] == len(subjects.all_persons)
     finally:
         conn.close()
 
@@ -323,7 +323,7 @@ def test_other_urls_are_left_alone(tmp_path: Path, url: str) -> None:
 def test_the_sample_configs_load_and_match_the_registry(data_dir: Path) -> None:
     from shuyuan.sample_catalogue import ELEMENTS
 
-    sources = {code: source for code, _zh, _en, _s, source, *_rest in ELEMENTS}
+    sources = {e.code: e.source for e in ELEMENTS}
     for dept, path in sample_connector_configs().items():
         config = load_config(path, base_dir=data_dir)
         assert config.department == dept
@@ -398,13 +398,24 @@ def test_the_sample_schemas_accept_the_sample_values(
 ) -> None:
     from shuyuan.sample_catalogue import VALUE_SCHEMAS
 
-    for dept, subject in (
-        ("psb", subjects.demo_person),
-        ("hrss", subjects.demo_person),
-        ("amr", subjects.demo_enterprise),
+    # A subject each source holds a value of every element for (docs/sample-data.md).
+    for dept, subject_type, subject in (
+        ("psb", "person", subjects.demo_person),
+        ("hrss", "person", subjects.demo_person),
+        ("amr", "enterprise", subjects.demo_enterprise),
+        ("bdc", "person", subjects.sole_trader),
+        ("court", "person", subjects.dishonest_person),
+        ("court", "enterprise", subjects.dishonest_enterprise),
+        ("mzj", "person", subjects.newborn_father),
+        ("wjw", "person", subjects.newborn),
+        ("ybj", "person", subjects.newborn),
     ):
-        codes = [c for c in VALUE_SCHEMAS if connectors[dept].adapter.codes() >= {c}]
-        request = _request(dept, subject, codes, subject_type="enterprise" if dept == "amr" else "person")
+        codes = [
+            c
+            for c in VALUE_SCHEMAS
+            if connectors[dept].adapter.codes() >= {c} and c.startswith(f"{subject_type}.")
+        ]
+        request = _request(dept, subject, codes, subject_type=subject_type)
         request.value_schemas = {c: VALUE_SCHEMAS[c] for c in codes}
         reply = _handle(connectors[dept], request)
         assert codes and all(a.status == "ok" for a in reply.answers), _answers(reply)

@@ -1,4 +1,5 @@
-"""Tests for the deterministic sample registers of psb, hrss and amr."""
+"""Tests for the deterministic sample registers of psb, hrss and amr (the scenarios' registers:
+test_sample_registers.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.samples.data import AS_OF, SampleSubjects, generate, sample_subjects
+from connectors.samples.data import (
+    AS_OF,
+    FAMILY_SIZE,
+    MIN_ENTERPRISES,
+    MIN_PERSONS,
+    SCHEMAS,
+    SampleSubjects,
+    generate,
+    sample_subjects,
+)
 from protocol.identifiers import is_valid_resident_id, is_valid_uscc
 
 TABLES = {"psb": "hukou_person", "hrss": "si_insured", "amr": "business_licence"}
@@ -65,7 +75,19 @@ def _rows(directory: pathlib.Path, dept: str) -> list[sqlite3.Row]:
 
 
 def _dump(directory: pathlib.Path) -> dict[str, list[tuple[object, ...]]]:
-    return {dept: [tuple(row) for row in _rows(directory, dept)] for dept in TABLES}
+    """Every row of every table of every department's file."""
+    dump = {}
+    for filename in SCHEMAS:
+        connection = sqlite3.connect(directory / filename)
+        try:
+            tables = [t for (t,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in sorted(tables):
+                dump[f"{filename}:{table}"] = connection.execute(
+                    f"SELECT * FROM {table} ORDER BY 1"
+                ).fetchall()
+        finally:
+            connection.close()
+    return dump
 
 
 def _age(birth: datetime.date) -> int:
@@ -200,7 +222,7 @@ def test_subject_lists_match_the_registers(
 ) -> None:
     assert sorted(subjects.all_persons) == sorted(psb)
     assert sorted(subjects.all_enterprises) == sorted(amr)
-    assert len(psb) == 300
+    assert len(psb) == 300 + FAMILY_SIZE  # the newborn's family joins the generated population
     assert len(amr) == 80
 
 
@@ -293,11 +315,7 @@ def test_rerun_with_same_seed_is_identical(tmp_path: pathlib.Path, sample_dir: p
     # Re-creating over existing files gives the same contents and leaves no temporary files behind.
     assert generate(tmp_path / "again") == again
     assert _dump(tmp_path / "again") == first
-    assert sorted(path.name for path in (tmp_path / "again").iterdir()) == [
-        "amr.sqlite",
-        "hrss.sqlite",
-        "psb.sqlite",
-    ]
+    assert sorted(path.name for path in (tmp_path / "again").iterdir()) == sorted(SCHEMAS)
 
 
 def test_regenerate_replaces_the_file_instead_of_rewriting_it(tmp_path: pathlib.Path) -> None:
@@ -310,7 +328,7 @@ def test_regenerate_replaces_the_file_instead_of_rewriting_it(tmp_path: pathlib.
         assert reader.execute("SELECT * FROM hukou_person ORDER BY 1").fetchall() == before
     finally:
         reader.close()
-    assert _dump(tmp_path)["psb"] != [tuple(row) for row in before]
+    assert _dump(tmp_path)["psb.sqlite:hukou_person"] != [tuple(row) for row in before]
 
 
 def test_sample_subjects_agrees_with_generate(subjects: SampleSubjects) -> None:
@@ -320,25 +338,34 @@ def test_sample_subjects_agrees_with_generate(subjects: SampleSubjects) -> None:
 def test_other_seeds_differ_and_honour_sizes(tmp_path: pathlib.Path, subjects: SampleSubjects) -> None:
     other = generate(tmp_path, seed=1, persons=40, enterprises=6)
     assert other.demo_person != subjects.demo_person
-    assert len(other.all_persons) == 40
+    assert len(other.all_persons) == 40 + FAMILY_SIZE
     assert len(other.all_enterprises) == 6
     assert sample_subjects(seed=1, persons=40, enterprises=6) == other
 
 
 @pytest.mark.parametrize("seed", range(20))
 def test_small_registers_keep_the_demo_guarantees(seed: int) -> None:
-    subjects = sample_subjects(seed=seed, persons=5, enterprises=1)
-    assert subjects.demo_person in subjects.all_persons
-    assert subjects.person_only_in_psb in subjects.all_persons
+    subjects = sample_subjects(seed=seed, persons=MIN_PERSONS, enterprises=MIN_ENTERPRISES)
+    named = [
+        subjects.demo_person,
+        subjects.person_only_in_psb,
+        subjects.contested_owner,
+        subjects.sole_trader,
+        subjects.dishonest_person,
+        subjects.newborn,
+        subjects.newborn_mother,
+        subjects.newborn_father,
+    ]
+    assert len(set(named)) == len(named) and set(named) <= set(subjects.all_persons)
     assert subjects.unknown_person not in subjects.all_persons
-    assert subjects.all_enterprises == (subjects.demo_enterprise,)
+    assert subjects.all_enterprises == (subjects.demo_enterprise, subjects.dishonest_enterprise)
 
 
 def test_too_small_is_refused() -> None:
     with pytest.raises(ValueError):
-        sample_subjects(persons=4)
+        sample_subjects(persons=MIN_PERSONS - 1)
     with pytest.raises(ValueError):
-        sample_subjects(enterprises=0)
+        sample_subjects(enterprises=MIN_ENTERPRISES - 1)
 
 
 def test_same_subjects_in_a_fresh_interpreter(subjects: SampleSubjects) -> None:

@@ -132,7 +132,7 @@ def test_a_registry_change_is_recorded_on_the_chain(gateway: tuple[Embedded, Tes
     embedded, client = gateway
     steward = steward_headers(client)  # departments are a steward's (issue 9)
     before = len(client.get("/v1/audit/records", params={"limit": 1000}).json()["records"])
-    created = client.post("/v1/departments", json={"code": "wjw", "name": "卫健委"}, headers=steward)
+    created = client.post("/v1/departments", json={"code": "jyj", "name": "教育局"}, headers=steward)
     assert created.status_code == 201, created.text
     # Services that name their change (elements, agreements, ...) give it a type; other writes are
     # recorded as `registry.changed` with their path.

@@ -25,7 +25,7 @@ def _rows(client: TestClient, action_prefix: str) -> list[tuple]:
 def test_a_registry_write_through_the_gateway_names_its_actor(client: TestClient) -> None:
     response = client.post(
         "/v1/departments",
-        json={"code": "mzj", "name": "民政局", "name_en": "Civil Affairs Bureau"},
+        json={"code": "tyj", "name": "体育局", "name_en": "Sports Bureau"},
         headers=steward_headers(client) | {"X-Actor": "clerk-wang"},  # departments are a steward's
     )
     assert response.status_code == 201, response.text

@@ -244,6 +244,20 @@ def test_an_oversized_body_is_413_before_it_is_parsed(
     assert _denials(gateway_db()).count(("request.denied", "anonymous", "invalid_request")) >= 2
 
 
+def test_a_catalogue_import_has_its_own_larger_limit(
+    gateway_with: Callable[..., tuple[Embedded, TestClient]],
+) -> None:
+    _, client = gateway_with(max_body_bytes=2048, max_import_bytes=8192)
+    document = b'{"elements": [], "service_items": [], "padding": "' + b"x" * 4096 + b'"}'
+    headers = {"Content-Type": "application/json"}
+    # Past the general limit but within the import's: it reaches the route (which wants a steward).
+    within = client.post("/v1/catalogue/import", content=document, headers=headers)
+    assert within.status_code != 413 and within.json()["reason"] != "invalid_request", within.text
+    assert client.post("/v1/queries", content=document, headers=headers).status_code == 413
+    huge = client.post("/v1/catalogue/import", content=document * 3, headers=headers)
+    assert huge.status_code == 413 and huge.json()["reason"] == "invalid_request"
+
+
 def _fresh_body(embedded: Embedded, requested_at: str, query_id: str = "q-fresh-0001") -> dict[str, Any]:
     return {
         "query_id": query_id,

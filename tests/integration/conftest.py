@@ -31,7 +31,7 @@ from protocol.topics import DEFAULT, KafkaNames
 from registry.db import make_engine
 from shuyuan import sample_catalogue, sample_systems
 from shuyuan.app import create_app, migrate
-from shuyuan.embedded import RegistryConsumerKeys, sample_connector_configs
+from shuyuan.embedded import SAMPLE_DEPARTMENTS, RegistryConsumerKeys, sample_connector_configs
 from tests.authkit import fetch_token
 
 
@@ -165,6 +165,11 @@ class World:
         if not server.ready.wait(60):
             pytest.fail(f"connector {code} did not join its consumer group within 60 s")
         return server
+
+    def start_sources(self, codes: tuple[str, ...] = SAMPLE_DEPARTMENTS) -> None:
+        """Run the connectors of these source departments (default: every sample source)."""
+        for code in codes:
+            self.start_connector(code)
 
 
 @pytest.fixture

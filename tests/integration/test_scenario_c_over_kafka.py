@@ -1,10 +1,14 @@
-"""SCENARIO C over the real broker and database: a caseworker contests a value, its source fixes it,
-and every department that received the old value is told (correction recall), by its own subscriber.
+"""SCENARIO C over the real broker and database: a caseworker contests a property record, the
+real-estate registry fixes it, and the department that received the old value is told (correction
+recall) by its own subscriber, and nobody else.
 
-The housing bureau (zjj) and the approval bureau (xzsp) receive the value through real connectors; zjj
-files a correction; while it is open both see `disputed`; the source fixes it; each receiver's
-subscriber gets a recall naming its own query ids, verified against the gateway's pinned keys, and
-acknowledges it; a re-query carries no flag any more; the audit chain holds every step.
+The housing bureau (zjj) receives the applicant's property records (不动产登记中心 bdc, conditional,
+under its agreement for public rental housing) through the real bdc connector, twice; the approval
+bureau (xzsp) asks for the same element for sole-trader registration and is refused
+(`not_necessary_for_purpose`). zjj files a correction; while it is open zjj's answer says `disputed`;
+bdc fixes it; zjj's subscriber gets a recall naming both its queries, verified against the gateway's
+pinned keys, and acknowledges it; xzsp, which never received the value, is not told; a re-query
+carries no flag any more; the audit chain holds every step.
 """
 
 import threading
@@ -29,7 +33,7 @@ from tests.integration.conftest import World
 pytestmark = pytest.mark.integration
 
 # The contested value and its source (SCENARIOS.md C: the property record, 不动产登记中心).
-ELEMENT, SOURCE = "person.name", "psb"
+ELEMENT, SOURCE = "person.property_records", "bdc"
 
 
 def subscribe(world: World, client: TestClient, code: str, handler: Callable[[ReceivedEvent], None]) -> None:
@@ -57,7 +61,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def ask(consumer: ConsumerClient, person: str, item: str) -> QueryAnswer:
+def ask(consumer: ConsumerClient, person: str, item: str, *, status: str = "complete") -> QueryAnswer:
     """One real query of the contested element (over Kafka, through the source's connector)."""
     answer = consumer.query(
         subject_type="person",
@@ -67,7 +71,7 @@ def ask(consumer: ConsumerClient, person: str, item: str) -> QueryAnswer:
         case_no=f"C-{uuid.uuid4().hex[:8]}",
         on_behalf_of="caseworker-07",
     )
-    assert answer.status == "complete", answer.as_dict()
+    assert answer.status == status, answer.as_dict()
     return answer
 
 
@@ -98,7 +102,7 @@ def actions(world: World, request_id: str) -> list[tuple[str, str | None]]:
 
 
 def test_scenario_c_a_contested_value_is_fixed_and_every_earlier_receiver_is_told(world: World) -> None:
-    person = world.subjects.demo_person
+    person = world.subjects.contested_owner
     told: dict[str, list[ReceivedEvent]] = {"zjj": [], "xzsp": []}
     with TestClient(world.gateway(audit=AuditSettings(path="direct"))) as client:
         world.start_connector(SOURCE)
@@ -106,7 +110,12 @@ def test_scenario_c_a_contested_value_is_fixed_and_every_earlier_receiver_is_tol
             subscribe(world, client, dept, told[dept].append)
         zjj, xzsp = world.consumer(client), world.consumer(client, "xzsp", "xzsp-approval")
         zjj_first, zjj_again = ask(zjj, person, HOUSING_ITEM), ask(zjj, person, HOUSING_ITEM)
-        xzsp_once = ask(xzsp, person, SOLE_TRADER_ITEM)
+        # The record lists the flat the applicant sold last year: the value the caseworker contests.
+        [record] = zjj_first.results
+        assert len(record.value) >= 2 and all(p["certificate_no"] for p in record.value), record.value
+        # The same element for another purpose: refused, so xzsp never holds the value.
+        [refused] = ask(xzsp, person, SOLE_TRADER_ITEM, status="partial").results
+        assert (refused.status, refused.reason) == ("denied", "not_necessary_for_purpose")
 
         # The caseworker contests the value it received (SCENARIOS.md C).
         zjj_token = world.system_token(client, "zjj")
@@ -124,15 +133,16 @@ def test_scenario_c_a_contested_value_is_fixed_and_every_earlier_receiver_is_tol
         assert filed.status_code == 201, filed.text
         cid = filed.json()["id"]
         assert filed.json()["source"] == world.dept(SOURCE)
-        # While it is open, everyone's answer of the value says so.
-        [flagged] = ask(xzsp, person, SOLE_TRADER_ITEM).results
+        # While it is open, every answer of the value says so.
+        flagged_query = ask(zjj, person, HOUSING_ITEM)
+        [flagged] = flagged_query.results
         assert (flagged.disputed, flagged.correction_id) == (True, cid)
 
         source_token = world.system_token(client, SOURCE)
         move(client, source_token, cid, "accepted")
         fixed = move(client, source_token, cid, "fixed", reason="已按交易登记更正")
         assert fixed["state"] == "fixed" and not fixed["open"]
-        wait_for(lambda: all(told.values()))
+        wait_for(lambda: bool(told["zjj"]))
         recall = client.post(
             f"/v1/corrections/{cid}/recall", headers={"Authorization": f"Bearer {source_token}"}
         )
@@ -140,39 +150,40 @@ def test_scenario_c_a_contested_value_is_fixed_and_every_earlier_receiver_is_tol
         wait_for(
             lambda: (
                 [
-                    d["state"]
+                    (d["recipient"], d["state"])
                     for d in client.post(
                         f"/v1/corrections/{cid}/recall", headers={"Authorization": f"Bearer {source_token}"}
                     ).json()["deliveries"]
                 ]
-                == ["acknowledged", "acknowledged"]
+                == [(world.dept("zjj"), "acknowledged")]
             )
         )
         # The flag is gone from the very next answer.
-        [after] = ask(xzsp, person, SOLE_TRADER_ITEM).results
+        [after] = ask(zjj, person, HOUSING_ITEM).results
         assert not after.disputed
 
-    # Each receiver is told once, by the exchange, of its own queries (the flagged one included for xzsp).
-    [to_zjj], [to_xzsp] = told["zjj"], told["xzsp"]
-    for event in (to_zjj, to_xzsp):
-        assert (event.type, event.publisher, event.event_id) == (
-            RECALL_TYPE,
-            PLATFORM_PUBLISHER,
-            recall_event_id(cid),
-        )
-        assert (event.subject_id, event.payload["element"], event.payload["correction_id"]) == (
-            person,
-            ELEMENT,
-            cid,
-        )
-        assert event.payload["source"] == world.dept(SOURCE)
-    assert to_zjj.payload["query_ids"] == sorted([zjj_first.query_id, zjj_again.query_id])
-    assert xzsp_once.query_id in to_xzsp.payload["query_ids"] and len(to_xzsp.payload["query_ids"]) == 2
+    # zjj is told once, by the exchange, of its own queries (the flagged one included); xzsp is not.
+    [event] = told["zjj"]
+    assert told["xzsp"] == []
+    assert (event.type, event.publisher, event.event_id) == (
+        RECALL_TYPE,
+        PLATFORM_PUBLISHER,
+        recall_event_id(cid),
+    )
+    assert (event.subject_id, event.payload["element"], event.payload["correction_id"]) == (
+        person,
+        ELEMENT,
+        cid,
+    )
+    assert event.payload["source"] == world.dept(SOURCE)
+    assert event.payload["query_ids"] == sorted(
+        [zjj_first.query_id, zjj_again.query_id, flagged_query.query_id]
+    )
     steps = actions(world, f"event:{recall_event_id(cid)}")
     assert steps[0] == ("event.published", None)
-    for dept in told:
-        for action in ("event.routed", "event.delivered", "event.acknowledged"):
-            assert (action, world.dept(dept)) in steps
+    for action in ("event.routed", "event.delivered", "event.acknowledged"):
+        assert (action, world.dept("zjj")) in steps
+        assert (action, world.dept("xzsp")) not in steps
     assert [a for a, _ in actions(world, f"correction:{cid}")] == [
         "correction.filed",
         "correction.accepted",

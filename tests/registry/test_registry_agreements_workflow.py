@@ -12,6 +12,7 @@ from registry.agreements.deadlines import add_working_days
 from registry.agreements.models import AgreementCreate
 from registry.db import unit_of_work
 from registry.settings import RegistrySettings
+from shuyuan.sample_catalogue import AGREEMENTS
 from tests.registrykit import STEWARD, as_dept, registry_client
 
 HOUSING = "330100-GZF-001"
@@ -117,7 +118,9 @@ def test_unconditional_not_shared_and_unneeded_elements_get_no_agreement(api: Te
         "/v1/agreements", json=request_body(valid_from="2026-01-01T00:00:00"), headers=as_dept("xzsp")
     )
     assert naive.status_code == 422
-    assert api.get("/v1/agreements", params={"consumer": "xzsp"}).json()["total"] == 0
+    # None of them was created: xzsp holds only the sample's agreements.
+    seeded = sum(consumer == "xzsp" for consumer, *_ in AGREEMENTS)
+    assert api.get("/v1/agreements", params={"consumer": "xzsp"}).json()["total"] == seeded
 
 
 def test_approved_agreements_expire_automatically_and_at_read_time(registry_engine: Engine) -> None:

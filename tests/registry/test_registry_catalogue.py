@@ -34,10 +34,15 @@ def test_departments_and_their_status(engine: Engine) -> None:
 def test_every_element_with_its_source(engine: Engine) -> None:
     elements = load_catalogue(engine).elements
     assert elements == {
-        code: ElementView(
-            code, source, subject, sharing, "standard", sample_catalogue.VALUE_SCHEMAS.get(code)
+        e.code: ElementView(
+            e.code,
+            e.source,
+            e.subject_type,
+            e.sharing_type,
+            "standard",
+            sample_catalogue.VALUE_SCHEMAS.get(e.code),
         )
-        for code, _zh, _en, subject, source, _v, _s, sharing in sample_catalogue.ELEMENTS
+        for e in sample_catalogue.ELEMENTS
     }
 
 

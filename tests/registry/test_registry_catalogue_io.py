@@ -7,19 +7,20 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from shuyuan.sample_catalogue import ELEMENTS, SERVICE_ITEMS
 from tests.registrykit import STEWARD
 
 
 def new_element(code: str, **overrides: Any) -> dict[str, Any]:
     return {
         "code": code,
-        "name_zh": "不动产权证号",
-        "name_en": "Property certificate number",
+        "name_zh": "驾驶证号",
+        "name_en": "Driving licence number",
         "subject_type": "person",
         "source": "zjj",
         "status": "recorded",
         "aliases": [
-            {"scope_type": "region", "scope": "330100", "local_code": "BDC01", "local_name": "不动产证号"}
+            {"scope_type": "region", "scope": "330100", "local_code": "JSZ01", "local_name": "驾驶证编号"}
         ],
     } | overrides
 
@@ -32,7 +33,7 @@ def post_json(api: TestClient, doc: Any, headers: dict[str, str] = STEWARD) -> A
 
 def test_json_export_imports_back_unchanged(api: TestClient) -> None:
     exported = api.get("/v1/catalogue/export").json()
-    assert len(exported["elements"]) == 19 and len(exported["service_items"]) == 3
+    assert len(exported["elements"]) == len(ELEMENTS) and len(exported["service_items"]) == len(SERVICE_ITEMS)
     report = post_json(api, exported)
     assert report.status_code == 200, report.text
     assert report.json() == {
@@ -40,7 +41,7 @@ def test_json_export_imports_back_unchanged(api: TestClient) -> None:
         "elements_updated": 0,
         "aliases_added": 0,
         "items_created": 0,
-        "items_replaced": 3,
+        "items_replaced": len(SERVICE_ITEMS),
     }
     assert api.get("/v1/elements/person.name").json()["version"] == 1
 
@@ -48,7 +49,7 @@ def test_json_export_imports_back_unchanged(api: TestClient) -> None:
 def test_json_import_creates_updates_and_maps_aliases(api: TestClient) -> None:
     doc = {
         "elements": [
-            new_element("person.property_cert"),
+            new_element("person.driving_licence"),
             {**api.get("/v1/catalogue/export").json()["elements"][0], "definition": "企业住所（导入）"},
         ],
         "service_items": [
@@ -56,7 +57,7 @@ def test_json_import_creates_updates_and_maps_aliases(api: TestClient) -> None:
                 "code": "TEST-IMP-1",
                 "name": "导入事项",
                 "handling_department": "zjj",
-                "materials": [{"name": "不动产权证", "elements": ["person.property_cert"]}],
+                "materials": [{"name": "驾驶证", "elements": ["person.driving_licence"]}],
             }
         ],
     }
@@ -72,24 +73,24 @@ def test_json_import_creates_updates_and_maps_aliases(api: TestClient) -> None:
         1,
         1,
     )
-    params = {"scope_type": "region", "scope": "330100", "local_code": "BDC01"}
-    assert api.get("/v1/aliases/resolve", params=params).json()["code"] == "person.property_cert"
+    params = {"scope_type": "region", "scope": "330100", "local_code": "JSZ01"}
+    assert api.get("/v1/aliases/resolve", params=params).json()["code"] == "person.driving_licence"
     assert api.get("/v1/elements/enterprise.address").json()["definition"] == "企业住所（导入）"
     assert api.get("/v1/service-items/TEST-IMP-1").json()["materials"][0]["elements"] == [
-        "person.property_cert"
+        "person.driving_licence"
     ]
 
 
 def test_a_bad_row_refuses_the_whole_import_with_a_row_report(api: TestClient) -> None:
     doc = {
         "elements": [
-            new_element("person.property_cert"),
+            new_element("person.driving_licence"),
             new_element("person.bad_subject", subject_type="robot", aliases=[]),
             new_element("person.no_source", source="nowhere", aliases=[]),
             new_element(
                 "person.name", source="hrss", aliases=[]
             ),  # another source: a handover, not an import
-            new_element("person.dup_alias", aliases=new_element("x.y")["aliases"]),  # BDC01 is row 1's
+            new_element("person.dup_alias", aliases=new_element("x.y")["aliases"]),  # JSZ01 is row 1's
         ],
         "service_items": [
             {
@@ -109,7 +110,7 @@ def test_a_bad_row_refuses_the_whole_import_with_a_row_report(api: TestClient) -
     assert problem["errors"][0]["field"] == "subject_type"
     assert "handover" in problem["errors"][2]["message"]
     # Nothing of the valid row 1 was kept.
-    assert api.get("/v1/elements/person.property_cert").status_code == 404
+    assert api.get("/v1/elements/person.driving_licence").status_code == 404
     assert api.get("/v1/aliases", params={"scope": "330100"}).json()["total"] == 0
     assert api.get("/v1/service-items/TEST-IMP-2").status_code == 404
 
@@ -129,17 +130,17 @@ def test_csv_export_round_trips_and_a_bad_csv_row_is_reported_by_line(api: TestC
     unchanged = api.post("/v1/catalogue/import/elements.csv", content=elements_csv.encode(), headers=STEWARD)
     assert unchanged.json()["elements_updated"] == 0, unchanged.text
     again = api.post("/v1/catalogue/import/service-items.csv", content=items_csv.encode(), headers=STEWARD)
-    assert again.json()["items_replaced"] == 3
+    assert again.json()["items_replaced"] == len(SERVICE_ITEMS)
 
     rows = list(csv.DictReader(io.StringIO(elements_csv)))
     added = rows[0] | {
-        "code": "person.property_cert",
-        "name_zh": "不动产权证号",
-        "name_en": "Property cert",
+        "code": "person.driving_licence",
+        "name_zh": "驾驶证号",
+        "name_en": "Driving licence",
         "subject_type": "person",
         "source": "zjj",
         "status": "recorded",
-        "aliases": "region:330100:BDC01:不动产证号",
+        "aliases": "region:330100:JSZ01:驾驶证编号",
     }
     broken = rows[0] | {
         "code": "person.broken",
@@ -159,9 +160,26 @@ def test_csv_export_round_trips_and_a_bad_csv_row_is_reported_by_line(api: TestC
     assert [(e["file"], e["row"], e["field"]) for e in refused.json()["errors"]] == [
         ("elements.csv", 3, "aliases")
     ]
-    assert api.get("/v1/elements/person.property_cert").status_code == 404
+    assert api.get("/v1/elements/person.driving_licence").status_code == 404
     missing_columns = api.post(
         "/v1/catalogue/import/elements.csv", content=b"code,name_zh\n", headers=STEWARD
     )
     assert missing_columns.json()["errors"][0]["message"] == "missing columns"
     assert api.get("/v1/catalogue/export/other.csv").status_code == 404
+
+
+def test_an_elements_csv_written_before_grade_basis_still_imports_and_keeps_the_reasons(
+    api: TestClient,
+) -> None:
+    exported = list(csv.DictReader(io.StringIO(api.get("/v1/catalogue/export/elements.csv").text)))
+    assert exported[0]["grade_basis"]  # every sample element's grade has its recorded reason
+    [row] = [r for r in exported if r["code"] == "person.name"]
+    old_columns = [c for c in row if c != "grade_basis"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=old_columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerow(row | {"definition": "户籍登记的姓名"})
+    report = api.post("/v1/catalogue/import/elements.csv", content=out.getvalue().encode(), headers=STEWARD)
+    assert (report.status_code, report.json()["elements_updated"]) == (200, 1), report.text
+    element = api.get("/v1/elements/person.name").json()
+    assert (element["definition"], element["grade_basis"]) == ("户籍登记的姓名", row["grade_basis"])

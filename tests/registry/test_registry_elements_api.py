@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from shuyuan.sample_catalogue import ELEMENTS
 from tests.authkit import steward_headers
 
-SAMPLE = {code: (zh, en, source, sharing) for code, zh, en, _s, source, _v, _sens, sharing in ELEMENTS}
+SAMPLE = {e.code: (e.name_zh, e.name_en, e.source, e.sharing_type) for e in ELEMENTS}
 PROBLEM = "application/problem+json"
 
 
@@ -27,11 +27,11 @@ def _codes(client: TestClient, **params: Any) -> tuple[list[str], int]:
     return [e["code"] for e in page["items"]], page["total"]
 
 
-def _element(code: str = "person.marital_status", **overrides: Any) -> dict[str, Any]:
+def _element(code: str = "person.military_service", **overrides: Any) -> dict[str, Any]:
     return {
         "code": code,
-        "name_zh": "婚姻状况",
-        "name_en": "Marital status",
+        "name_zh": "兵役状况",
+        "name_en": "Military service status",
         "subject_type": "person",
         "source": "psb",
         "sharing_type": "unconditional",
@@ -71,8 +71,8 @@ def test_a_consumer_only_department_is_the_source_of_nothing(reader: TestClient)
 @pytest.mark.parametrize(
     "q,expected",
     [
-        ("姓名", ["person.name"]),
-        ("出生", ["person.birth_date"]),
+        ("姓名", ["person.name", "person.spouse_name"]),
+        ("出生", ["person.birth_date", "person.birth_record"]),
         ("缴费", ["person.si_contribution_base", "person.si_months_paid"]),
         ("企业", ["enterprise.name", "enterprise.type"]),
         ("Registered address", ["enterprise.address", "person.registered_address"]),
@@ -122,19 +122,19 @@ def test_pages_report_the_total(reader: TestClient) -> None:
 def test_create_then_read(client: TestClient) -> None:
     response = client.post(
         "/v1/elements",
-        json=_element(definition="《婚姻登记条例》记载的婚姻状况"),
+        json=_element(definition="兵役登记记载的兵役状况"),
         headers=steward_headers(client),
     )
     assert response.status_code == 201
     created = response.json()
-    assert created["code"] == "person.marital_status"
+    assert created["code"] == "person.military_service"
     assert created["source"] == "psb"
     assert created["version"] == 1
     assert created["status"] == "recorded"  # the default registration status
     assert created["grade"] == "general"
-    assert created["definition"] == "《婚姻登记条例》记载的婚姻状况"
-    assert client.get("/v1/elements/person.marital_status").json() == created
-    assert "person.marital_status" in _codes(client, source="psb", limit=500)[0]
+    assert created["definition"] == "兵役登记记载的兵役状况"
+    assert client.get("/v1/elements/person.military_service").json() == created
+    assert "person.military_service" in _codes(client, source="psb", limit=500)[0]
 
 
 def test_a_second_source_for_a_code_opens_a_dispute_and_the_first_source_stays(client: TestClient) -> None:
@@ -162,7 +162,7 @@ def test_an_unknown_source_department_is_refused_and_nothing_is_created(client: 
         404,
         "not_found",
     )
-    _problem(client.get("/v1/elements/person.marital_status"), 404, "not_found")
+    _problem(client.get("/v1/elements/person.military_service"), 404, "not_found")
 
 
 @pytest.mark.parametrize(

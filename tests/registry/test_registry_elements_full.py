@@ -4,28 +4,30 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from shuyuan.sample_catalogue import ELEMENTS
 from tests.registrykit import STEWARD, as_dept
 
 
-def element(code: str = "person.marital_status", **overrides: Any) -> dict[str, Any]:
+def element(code: str = "person.military_service", **overrides: Any) -> dict[str, Any]:
     """A valid element body (registered by civil affairs-like `xzsp` unless overridden)."""
     return {
         "code": code,
-        "name_zh": "婚姻状况",
-        "name_en": "Marital status",
-        "definition": "当前婚姻登记状态",
+        "name_zh": "兵役状况",
+        "name_en": "Military service status",
+        "definition": "兵役登记记载的服役状况",
         "subject_type": "person",
         "value_type": "string",
-        "value_schema": {"type": "string", "enum": ["未婚", "已婚", "离婚", "丧偶"]},
+        "value_schema": {"type": "string", "enum": ["未服役", "现役", "退役"]},
         "sensitivity": "sensitive_personal",
         "grade": "important",
+        "grade_basis": "GB/T 43697-2024：兵役登记信息汇聚后关系国防动员，定为重要数据",
         "sharing_type": "conditional",
-        "sharing_conditions": "仅用于婚姻状况核验类事项",
+        "sharing_conditions": "仅用于兵役核验类事项",
         "update_frequency": "on_change",
         "consent_required": True,
         "status": "candidate",
         "source": "xzsp",
-        "reason": "新增婚姻登记数据元",
+        "reason": "新增兵役登记数据元",
     } | overrides
 
 
@@ -40,16 +42,27 @@ def test_an_element_carries_every_attribute_and_its_creation_is_history(api: Tes
         "created_at": None,
         "updated_at": None,
     }
-    history = api.get("/v1/elements/person.marital_status/history").json()
+    history = api.get("/v1/elements/person.military_service/history").json()
     assert history["total"] == 1
     entry = history["items"][0]
     assert (entry["version"], entry["action"], entry["actor"], entry["reason"]) == (
         1,
         "created",
         "steward-li (steward)",
-        "新增婚姻登记数据元",
+        "新增兵役登记数据元",
     )
     assert entry["changes"]["grade"] == [None, "important"]
+    # The grade's reason is an attribute like any other: changed with a reason, kept in history.
+    basis = "GB/T 43697-2024 重新评估：单条记录不足以影响国防动员，定为一般数据"
+    patched = api.patch(
+        "/v1/elements/person.military_service",
+        json={"grade": "general", "grade_basis": basis, "reason": "定级复核"},
+        headers=STEWARD,
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["grade"], patched.json()["grade_basis"]) == ("general", basis)
+    last = api.get("/v1/elements/person.military_service/history").json()["items"][0]
+    assert last["changes"]["grade_basis"] == [element()["grade_basis"], basis]
 
 
 def test_a_value_schema_that_is_not_json_schema_is_refused_and_nothing_is_stored(api: TestClient) -> None:
@@ -57,7 +70,7 @@ def test_a_value_schema_that_is_not_json_schema_is_refused_and_nothing_is_stored
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["reason"] == "invalid_value_schema"
-    assert api.get("/v1/elements/person.marital_status").status_code == 404
+    assert api.get("/v1/elements/person.military_service").status_code == 404
     bad_patch = api.patch(
         "/v1/elements/person.name", json={"value_schema": {"minLength": "three"}}, headers=as_dept("psb")
     )
@@ -105,7 +118,7 @@ def test_only_the_source_department_or_a_steward_may_edit(api: TestClient) -> No
 
 def test_status_moves_only_along_allowed_transitions(api: TestClient) -> None:
     assert api.post("/v1/elements", json=element(), headers=STEWARD).status_code == 201
-    path = "/v1/elements/person.marital_status/status"
+    path = "/v1/elements/person.military_service/status"
     skipped = api.post(path, json={"status": "standard"}, headers=STEWARD)
     assert (skipped.status_code, skipped.json()["reason"]) == (409, "invalid_transition")
     assert (
@@ -116,7 +129,7 @@ def test_status_moves_only_along_allowed_transitions(api: TestClient) -> None:
         assert response.status_code == 200, response.text
     back = api.post(path, json={"status": "recorded"}, headers=STEWARD)
     assert back.json()["reason"] == "invalid_transition"
-    assert api.get("/v1/elements/person.marital_status").json()["version"] == 4
+    assert api.get("/v1/elements/person.military_service").json()["version"] == 4
 
 
 def test_an_element_cannot_be_registered_retired(api: TestClient) -> None:
@@ -156,11 +169,17 @@ def test_lists_filter_and_search_chinese_english_and_alias_names(api: TestClient
 
     assert codes(q="公民") == ["person.name"]
     assert codes(q="hz-xm") == ["person.name"]
-    assert codes(q="出生") == ["person.birth_date"]
+    assert codes(q="出生") == ["person.birth_date", "person.birth_record"]
     assert codes(q="DATE OF") == ["person.birth_date"]
     assert codes(q="%") == []
-    assert set(codes(sharing_type="conditional")) == {"person.si_contribution_base", "person.si_months_paid"}
+    assert set(codes(sharing_type="conditional", limit=500)) == {
+        e.code for e in ELEMENTS if e.sharing_type == "conditional"
+    }
     assert codes(source="hrss", sharing_type="unconditional") == ["person.employer_name", "person.si_status"]
     page = api.get("/v1/elements", params={"subject_type": "enterprise", "limit": 3, "offset": 3}).json()
-    assert (page["total"], len(page["items"]), page["offset"]) == (8, 3, 3)
+    assert (page["total"], len(page["items"]), page["offset"]) == (
+        sum(e.subject_type == "enterprise" for e in ELEMENTS),
+        3,
+        3,
+    )
     assert api.get("/v1/elements", params={"status": "bogus"}).status_code == 422

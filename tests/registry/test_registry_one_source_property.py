@@ -19,8 +19,8 @@ def test_each_element_always_has_exactly_one_source(
 def test_the_sequences_really_change_sources(registry_engine: Engine) -> None:
     # A fixed sequence through every way a source changes, so the property cannot pass by doing nothing.
     ops = [
-        ("create", 0, 0, 0),  # psb registers 婚姻状况
-        ("create", 1, 1, 1),  # hrss registers 婚姻 状况: near-duplicate dispute
+        ("create", 0, 0, 0),  # psb registers 兵役状况
+        ("create", 1, 1, 1),  # hrss registers 兵役 状况: near-duplicate dispute
         ("resolve", 0, "distinct"),  # prop.e1 registered under hrss
         ("claim", 0, 2),
         ("resolve", 0, "handover"),  # prop.e0 -> amr

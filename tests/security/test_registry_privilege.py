@@ -260,9 +260,9 @@ def test_the_consumer_never_approves_its_own_request(world: World) -> None:
 
 def test_departments_are_created_by_a_steward_only(world: World) -> None:
     c = world.client
-    body = {"code": "mzj", "name": "民政局"}
+    body = {"code": "tyj", "name": "体育局"}
     world.refused(c.post("/v1/departments", json=body, headers=world.a))
-    assert c.get("/v1/departments/mzj", headers=world.a).status_code == 404
+    assert c.get("/v1/departments/tyj", headers=world.a).status_code == 404
     assert c.post("/v1/departments", json=body, headers=world.steward).status_code == 201
 
 
@@ -308,7 +308,7 @@ def test_a_dispute_is_settled_by_a_steward_only(world: World) -> None:
 def test_actor_headers_grant_nothing_and_name_nobody(world: World) -> None:
     c = world.client
     forged = world.a | {"X-Actor": "steward-li", "X-Actor-Role": "steward", "X-Actor-Department": "psb"}
-    world.refused(c.post("/v1/departments", json={"code": "mzj", "name": "民政局"}, headers=forged))
+    world.refused(c.post("/v1/departments", json={"code": "tyj", "name": "体育局"}, headers=forged))
     world.refused(c.post("/v1/elements", json=_element("person.zz_forged", "psb"), headers=forged))
     created = c.post("/v1/elements", json=_element("person.zz_named", "zjj"), headers=forged)
     assert created.status_code == 201, created.text
