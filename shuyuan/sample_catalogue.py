@@ -23,7 +23,7 @@ from registry.event_types.models import EventTypeCreate
 from registry.keys import service as keys_service
 from registry.keys.models import KeyCreate
 from registry.service_items import service as service_items
-from registry.service_items.models import MaterialIn, ServiceItemCreate
+from registry.service_items.models import MaterialIn, ServiceItemCreate, StepIn, SubjectRoleIn
 from registry.subscriptions import service as subscriptions
 from registry.subscriptions.models import Condition, SubscriptionCreate
 from shuyuan.sample_elements import ELEMENTS as ELEMENTS  # re-exported: tests and the demo read them here
@@ -53,6 +53,8 @@ HOUSING_ITEM = "330100-GZF-001"
 SOLE_TRADER_ITEM = "330100-GTH-001"
 FOOD_LICENCE_ITEM = "330100-SPJY-001"
 NEWBORN_ITEM = "330100-XSE-001"
+NEWBORN_PARENT_ID = ["person.name", "person.registered_address"]
+NEWBORN_CHILD_HUKOU = ["person.name", "person.gender", "person.birth_date", "person.registered_address"]
 
 # The seed is the platform's own steward work (service items are a steward's operation, issue 9).
 SEED_STEWARD = Actor(name="sample-catalogue", steward=True)
@@ -133,14 +135,63 @@ SERVICE_ITEMS: list[dict[str, Any]] = [
         "code": NEWBORN_ITEM,
         "name": "新生儿出生一件事",
         "handling_department": "psb",
-        # 户口登记 at psb; 出生医学证明 (wjw), 医保参保 (ybj) and 社保卡 (hrss) are the other steps.
+        # One application, four departments (SCENARIOS.md B): psb takes it in and registers the birth
+        # (户口登记); wjw confirms the mother's delivery record (出生医学证明); ybj enrols the child
+        # (医保参保); hrss issues the social security card (社保卡). Each step's department reads only
+        # its own step's materials (registry/policy.py); psb as handler also the intake ones (no step).
         "participants": ["wjw", "ybj", "hrss"],
+        "subjects": [
+            {"role": "mother", "subject_type": "person", "name": "母亲"},
+            {"role": "father", "subject_type": "person", "name": "父亲"},
+            {"role": "child", "subject_type": "person", "name": "新生儿"},
+        ],
         "materials": [
-            {"name": "父母身份证", "elements": ["person.name", "person.registered_address"]},
-            {"name": "结婚证", "elements": ["person.marital_status", "person.spouse_name"]},
-            {"name": "出生医学证明", "elements": ["person.birth_record"]},
-            {"name": "医保参保登记", "elements": ["person.medical_insurance_status"]},
-            {"name": "社保卡申领", "elements": ["person.social_security_card_status"]},
+            {"name": "母亲身份证", "subject_role": "mother", "elements": NEWBORN_PARENT_ID},
+            {"name": "父亲身份证", "subject_role": "father", "elements": NEWBORN_PARENT_ID},
+            {
+                "name": "结婚证",
+                "subject_role": "mother",
+                "elements": ["person.marital_status", "person.spouse_name"],
+            },
+            {"name": "出生医学证明", "subject_role": "child", "elements": ["person.birth_record"]},
+            {
+                "name": "产妇身份信息",
+                "subject_role": "mother",
+                "elements": ["person.name", "person.birth_date"],
+            },
+            {"name": "新生儿出生信息", "subject_role": "child", "elements": ["person.birth_record"]},
+            {"name": "新生儿户籍信息", "subject_role": "child", "elements": NEWBORN_CHILD_HUKOU},
+            {
+                "name": "医保参保证明",
+                "subject_role": "child",
+                "elements": ["person.medical_insurance_status"],
+            },
+            {
+                "name": "新生儿身份信息",
+                "subject_role": "child",
+                "elements": ["person.name", "person.gender", "person.birth_date"],
+            },
+        ],
+        "steps": [
+            {
+                "code": "hukou",
+                "name": "户口登记",
+                "department": "psb",
+                "materials": ["结婚证", "出生医学证明"],
+            },
+            {"code": "birth", "name": "出生医学证明", "department": "wjw", "materials": ["产妇身份信息"]},
+            {
+                "code": "insurance",
+                "name": "医保参保",
+                "department": "ybj",
+                "materials": ["新生儿出生信息", "新生儿户籍信息"],
+            },
+            {
+                "code": "card",
+                "name": "社保卡申领",
+                "department": "hrss",
+                "materials": ["医保参保证明", "新生儿身份信息"],
+            },
         ],
     },
 ]
@@ -165,16 +216,12 @@ AGREEMENTS = [
     ("xzsp", "person.property_address", SOLE_TRADER_ITEM, _SOLE_TRADER_BASIS),
     ("xzsp", "person.property_owner", SOLE_TRADER_ITEM, _SOLE_TRADER_BASIS),
     ("xzsp", "person.dishonest_debtor", SOLE_TRADER_ITEM, _CREDIT_BASIS),
-    # The newborn bundle (B): psb registers the birth (marriage and birth certificate) and, as the
-    # handler, gathers the bundle's materials; ybj enrols the child (birth certificate); hrss issues
-    # the card (birth certificate, medical insurance enrolment). Each department only what its step needs.
+    # The newborn bundle (B), per step: psb registers the birth (marriage and birth certificates),
+    # ybj enrols the child (its birth record), hrss issues the card (its medical insurance enrolment).
     ("psb", "person.marital_status", NEWBORN_ITEM, _NEWBORN_BASIS),
     ("psb", "person.spouse_name", NEWBORN_ITEM, _NEWBORN_BASIS),
     ("psb", "person.birth_record", NEWBORN_ITEM, _NEWBORN_BASIS),
-    ("psb", "person.medical_insurance_status", NEWBORN_ITEM, _NEWBORN_BASIS),
-    ("psb", "person.social_security_card_status", NEWBORN_ITEM, _NEWBORN_BASIS),
     ("ybj", "person.birth_record", NEWBORN_ITEM, _NEWBORN_BASIS),
-    ("hrss", "person.birth_record", NEWBORN_ITEM, _NEWBORN_BASIS),
     ("hrss", "person.medical_insurance_status", NEWBORN_ITEM, _NEWBORN_BASIS),
 ]
 
@@ -270,6 +317,10 @@ def seed(engine: Engine, *, department_suffix: str = "") -> bool:
                 handling_department=dept(item["handling_department"]),
                 participants=[dept(p) for p in item["participants"]],
                 materials=[MaterialIn(**m) for m in item["materials"]],
+                subjects=[SubjectRoleIn(**r) for r in item.get("subjects", [])],
+                steps=[
+                    StepIn(**(st | {"department": dept(st["department"])})) for st in item.get("steps", [])
+                ],
             )
             service_items.create(session=session, item_in=item_in, actor=SEED_STEWARD)
         now = utcnow()

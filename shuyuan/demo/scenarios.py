@@ -193,7 +193,7 @@ def scenario_c(world: DemoWorld) -> Scenario:
         )
 
     def seen() -> str:
-        rows = citizen_page(world.base_url, world.subjects.demo_person)
+        rows = citizen_page(world.base_url, world.subjects.contested_owner)
         housing = [r for r in rows if r.department == "zjj" and set(HOUSING) <= set(r.elements)]
         expect(bool(housing), f"the citizen page does not show zjj reading {HOUSING}: {rows[:5]}")
         leaked = [r for r in rows if set(INCOME) & set(r.elements) and r.department != "zjj"]

@@ -45,7 +45,9 @@ def sample_choices() -> tuple[DevSubject, ...]:
     return (
         DevSubject("示例居民（演示查询的主体） · the demo person", "person", s.demo_person),
         DevSubject("另一位居民 · another person", "person", s.person_only_in_psb),
-        DevSubject("又一位居民 · a third person", "person", s.all_persons[2]),
+        DevSubject("公租房申请人（场景 C） · the housing applicant of C", "person", s.contested_owner),
+        DevSubject("个体工商户经营者（场景 A） · the sole trader of A", "person", s.sole_trader),
+        DevSubject("新生儿的母亲（场景 B） · the newborn's mother of B", "person", s.newborn_mother),
         DevSubject("示例企业 · the demo enterprise", "enterprise", s.demo_enterprise),
     )
 
