@@ -14,7 +14,7 @@ def demo(
         Path, typer.Option(help="The exchange's data folder: the sample systems' and departments' keys")
     ] = DEFAULT_DATA,
     scenario: Annotated[
-        list[str] | None, typer.Option(help="Only these scenarios (A, C); default: all")
+        list[str] | None, typer.Option(help="Only these scenarios (A, B, C); default: all")
     ] = None,
 ) -> None:
     """Tell SCENARIOS.md step by step against a running exchange, checking every step."""

@@ -1,4 +1,4 @@
-"""SCENARIOS.md A and C as demo steps against a running exchange, and what the citizen sees on their page.
+"""SCENARIOS.md A and C as demo steps against a running exchange (B: newborn.py), and what the citizen sees.
 
 The applicants are the sample's named subjects (connectors/samples/data.py, docs/sample-data.md): A's
 sole trader owns the shop registered as premises and is not a dishonest debtor, another applicant is;
@@ -16,6 +16,7 @@ from connectors.client import GatewayError, QueryAnswer
 from connectors.events import ReceivedEvent
 from protocol.recall import RECALL_TYPE
 from shuyuan.demo.citizen import citizen_page
+from shuyuan.demo.newborn import scenario_b
 from shuyuan.demo.runner import Scenario, Step, expect
 from shuyuan.demo.world import DemoWorld
 from shuyuan.sample_catalogue import HOUSING_ITEM, LICENSE_ISSUED, SOLE_TRADER_ITEM
@@ -242,4 +243,4 @@ def scenario_c(world: DemoWorld) -> Scenario:
     )
 
 
-SCENARIOS: dict[str, Callable[[DemoWorld], Scenario]] = {"A": scenario_a, "C": scenario_c}
+SCENARIOS: dict[str, Callable[[DemoWorld], Scenario]] = {"A": scenario_a, "B": scenario_b, "C": scenario_c}

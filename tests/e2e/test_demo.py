@@ -63,6 +63,7 @@ def test_the_demo_passes_against_make_run_and_again(tmp_path: Path) -> None:
         assert "told to amr, fso" in done.stdout and "not_necessary_for_purpose" in done.stdout
         assert "correction.recall" in done.stdout
         assert "the applicant sees" in done.stdout  # the citizen page, signed in as the person
+        assert "== B." in done.stdout and "not_participant" in done.stdout  # the newborn bundle
     finally:
         server.terminate()
         server.wait(15)
