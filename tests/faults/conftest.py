@@ -37,7 +37,7 @@ class World:
         return Load(self.exchange.url, self.exchange.work, self.subjects)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one module; its processes must not outlive it (they load the machine)
 def world() -> Iterator[World]:
     """The whole exchange on a private broker and database; everything ended at teardown."""
     services = PrivateServices.in_tmp()
