@@ -12,6 +12,7 @@ from connectors.client import ConsumerClient
 from exchange.settings import GatewaySettings
 from shuyuan.app import app_state
 from shuyuan.embedded import Embedded, build_embedded
+from shuyuan.sample_catalogue import ELEMENTS, SERVICE_ITEMS
 from tests.authkit import bearer, register_test_system
 from tests.bundlekit import BUNDLE, HRSS_STEP_ELEMENTS, bundle_item, prefill_body
 from tests.exchange.conftest import as_department, query_body
@@ -197,6 +198,9 @@ def test_the_same_prefill_again_replays_the_stored_answers(
     assert (reused.status_code, reused.json()["reason"]) == (409, "conflict")
 
 
+ELEMENT_SOURCES = {e.code: e.source for e in ELEMENTS}
+
+
 def test_a_plain_item_is_prefilled_for_its_handler(client: TestClient, embedded: Embedded) -> None:
     body = prefill_body({"applicant": embedded.subjects.demo_person}, prefill_id="pf-housing-0001")
     response = client.post(
@@ -204,8 +208,12 @@ def test_a_plain_item_is_prefilled_for_its_handler(client: TestClient, embedded:
     )
     assert response.status_code == 200, response.text
     out = response.json()
-    assert [m["status"] for m in out["materials"]] == ["supplied", "supplied", "supplied"]
-    assert sorted(q["source"] for q in out["queries"]) == ["hrss", "psb"]
+    item = next(i for i in SERVICE_ITEMS if i["code"] == "330100-GZF-001")
+    assert [m["name"] for m in out["materials"]] == [m["name"] for m in item["materials"]]
+    status = {m["name"]: m["status"] for m in out["materials"]}
+    assert status["申请人身份证复印件"] == status["户口簿复印件"] == status["收入证明"] == "supplied"
+    sources = {src for m in item["materials"] for src in (ELEMENT_SOURCES[e] for e in m["elements"])}
+    assert sorted(q["source"] for q in out["queries"]) == sorted(sources)  # one query per source
 
 
 def test_each_query_of_the_fan_out_counts_against_the_rate_limit(tmp_path: Path) -> None:
