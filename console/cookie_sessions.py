@@ -7,6 +7,7 @@ whenever the request came over HTTPS.
 """
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ class SessionTimeouts(Protocol):
     cookie_secure: bool
 
 
-class CookieSessions:
+class CookieSessions(ABC):
     """ASGI middleware: scope["session"] from the cookie (a bad or expired one is an empty session).
 
     Subclasses say how the cookie's value is made (`encode`) and read (`decode`: None when forged or
@@ -43,13 +44,13 @@ class CookieSessions:
         self.settings = settings
         self.clock = clock
 
+    @abstractmethod
     def encode(self, session: dict[str, Any]) -> str:
         """The cookie value of a session."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode(self, value: str) -> dict[str, Any] | None:
         """The session of a cookie value, or None when it is forged or unreadable."""
-        raise NotImplementedError
 
     def _load(self, scope: Scope) -> tuple[dict[str, Any], bool]:
         for name, value in scope.get("headers", ()):
